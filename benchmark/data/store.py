@@ -1,0 +1,136 @@
+"""The cached sample store: decoded images, log-mel features and GT maps in a Hugging Face
+`datasets` folder, built once per (dataset, profile, domain) and read with no decoding.
+
+Built into a temporary folder and renamed into place, so a killed build leaves nothing
+that looks complete.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from benchmark.io import read_json, replace_dir_atomic, write_json_atomic
+
+STORE_FORMAT = 1
+
+
+class StoreError(RuntimeError):
+    pass
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("AVSL_BENCH_CACHE", Path.home() / ".cache" / "avsl-bench"))
+
+
+def _features(size: int, frames: int, n_mels: int):
+    import datasets as hf
+
+    return hf.Features({
+        "sample_id": hf.Value("int64"),
+        "image": hf.Array3D((3, size, size), "uint8"),
+        "audio": hf.Array3D((1, n_mels, frames), "float16"),
+        "gt": hf.Array2D((size, size), "float16"),
+        "class_id": hf.Value("int32"),
+        "annotations": hf.Value("string"),
+    })
+
+
+def synthetic_store_path(profile: str, domain: str, data_cfg: dict, ids: list[int]) -> Path:
+    from benchmark.data import synthetic
+
+    key = json.dumps({"cfg": data_cfg, "gen": synthetic.GENERATOR_VERSION, "fmt": STORE_FORMAT,
+                      "ids": hashlib.sha256(np.asarray(ids, dtype=np.int64).tobytes()).hexdigest()}, sort_keys=True)
+    digest = hashlib.sha256(key.encode()).hexdigest()[:12]
+    return cache_root() / "synthetic" / profile / f"{domain}-{digest}"
+
+
+def build_synthetic_store(path: Path, domain: str, data_cfg: dict, ids: list[int], chunk: int = 1024) -> Path:
+    """Generate every sample of `ids`, compute features and GT maps, save atomically."""
+    import datasets as hf
+
+    from benchmark import metrics
+    from benchmark.data import synthetic
+    from benchmark.data.features import N_MELS, logmel
+
+    size, sr = data_cfg["image_size"], data_cfg["sample_rate"]
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    parts = []
+    for start in range(0, len(ids), chunk):
+        samples = [synthetic.make_sample(domain, i, image_size=size, clip_seconds=data_cfg["clip_seconds"],
+                                         sample_rate=sr) for i in ids[start:start + chunk]]
+        mel = logmel(torch.from_numpy(np.stack([s["audio"] for s in samples])), sr)
+        gts = [metrics.consensus_gt_map(s["annotations"], size) if domain == "flickr"
+               else metrics.union_gt_map([b for ann in s["annotations"] for b in ann], size) for s in samples]
+        parts.append({
+            "sample_id": ids[start:start + chunk],
+            "image": np.stack([s["image"].transpose(2, 0, 1) for s in samples]),
+            "audio": mel.numpy().astype(np.float16),
+            "gt": torch.stack(gts).numpy().astype(np.float16),
+            "class_id": [int(s["class_id"]) for s in samples],
+            "annotations": [json.dumps(s["annotations"]) for s in samples],
+        })
+    features = _features(size, parts[0]["audio"].shape[-1], N_MELS)
+    ds = hf.concatenate_datasets([hf.Dataset.from_dict(p, features=features) for p in parts])
+    ds.save_to_disk(str(tmp / "data"))
+    write_json_atomic(tmp / "info.json", {"format": STORE_FORMAT, "domain": domain, "n": len(ids),
+                                          "generator_version": synthetic.GENERATOR_VERSION, "data": data_cfg})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    replace_dir_atomic(tmp, path)
+    return path
+
+
+class SampleTable:
+    """Rows of one store, fetched by sample id as batched torch tensors."""
+
+    COLUMNS = ("image", "audio", "gt", "class_id")
+
+    def __init__(self, path: Path, in_memory_bytes: int = 4 << 30):
+        import datasets as hf
+
+        info_path = path / "info.json"
+        if not info_path.exists():
+            raise StoreError(f"{path}: not a complete sample store (no info.json); delete it to rebuild")
+        self.info = read_json(info_path)
+        try:
+            ds = hf.load_from_disk(str(path / "data"))
+        except Exception as err:  # truncated or corrupt arrow files
+            raise StoreError(f"{path}/data: cannot be read ({err}); delete the folder to rebuild") from None
+        self.path = path
+        self.ds = ds.with_format("torch", columns=["sample_id", *self.COLUMNS])
+        ids = [int(i) for i in ds["sample_id"]]
+        self.sample_ids = ids
+        self.row_of = {int(i): r for r, i in enumerate(ids)}
+        if len(self.row_of) != len(ids):
+            raise StoreError(f"{path}: duplicate sample ids")
+        # Small stores live in memory as tensors (fast slicing); big ones stay memory-mapped.
+        self.columns = None
+        if ds.data.nbytes <= in_memory_bytes:
+            self.columns = {c: self.ds[c] for c in self.COLUMNS}
+
+    def __len__(self) -> int:
+        return len(self.row_of)
+
+    def rows(self, sample_ids) -> list[int]:
+        try:
+            return [self.row_of[int(i)] for i in sample_ids]
+        except KeyError as err:
+            raise StoreError(f"{self.path}: sample id {err.args[0]} is not in this store") from None
+
+    def get(self, rows: list[int]) -> dict:
+        if self.columns is not None:
+            idx = torch.as_tensor(rows, dtype=torch.long)
+            batch = {c: t[idx] for c, t in self.columns.items()}
+        else:
+            batch = self.ds[rows]
+            batch = {c: batch[c] for c in self.COLUMNS}
+        batch["audio"] = batch["audio"].float()
+        batch["gt"] = batch["gt"].float()
+        batch["index"] = torch.as_tensor(rows, dtype=torch.long)
+        return batch

@@ -1,0 +1,61 @@
+"""Score a method's maps on a split: rows sharded over processes, maps gathered, metrics once.
+
+Per-sample maps (not per-process scalars) are gathered, padding is cut by known block
+lengths, so N processes give exactly the 1-process numbers.
+"""
+from __future__ import annotations
+
+import torch
+from tqdm.auto import tqdm
+
+from benchmark import metrics
+from benchmark.data.domains import DomainData
+
+
+def _shard(rows: list[int], rank: int, world: int) -> tuple[list[int], list[int]]:
+    per = -(-len(rows) // world)
+    blocks = [rows[r * per:(r + 1) * per] for r in range(world)]
+    return blocks[rank], [len(b) for b in blocks]
+
+
+@torch.no_grad()
+def compute_maps(method, domain: DomainData, rows: list[int], variants: list[str], accelerator,
+                 batch_size: int, desc: str = "eval") -> dict[str, torch.Tensor]:
+    """{variant: (len(rows), h, w) float32 maps on CPU}, in the order of `rows`."""
+    rank, world = accelerator.process_index, accelerator.num_processes
+    mine, lengths = _shard(rows, rank, world)
+    per = max(lengths)
+    for m in method.models.values():
+        m.eval()
+    out = {v: [] for v in variants}
+    bar = tqdm(range(0, max(per, 1), batch_size), desc=desc, leave=False,
+               disable=not accelerator.is_local_main_process)
+    for start in bar:
+        chunk = mine[start:start + batch_size]
+        pad = min(batch_size, per - start) - len(chunk)
+        chunk = chunk + [mine[-1] if mine else rows[0]] * pad  # equal shapes for gather
+        if not chunk:
+            continue
+        batch = {k: v.to(accelerator.device) for k, v in domain.table.get(chunk).items()}
+        for v in variants:
+            out[v].append(method.localize(batch, v).float())
+    for m in method.models.values():
+        m.train()
+    result = {}
+    for v in variants:
+        local = torch.cat(out[v]) if out[v] else torch.empty(0)
+        gathered = accelerator.gather(local.contiguous()).cpu() if world > 1 else local.cpu()
+        blocks = gathered.view(world, per, *gathered.shape[1:]) if world > 1 else gathered[None]
+        result[v] = torch.cat([blocks[r, :n] for r, n in enumerate(lengths)])
+    return result
+
+
+def score(maps: torch.Tensor, domain: DomainData, rows: list[int]) -> dict:
+    gt = domain.table.get(rows)["gt"]
+    return metrics.evaluate_all(maps, gt)
+
+
+def summarize(result: dict) -> dict:
+    """The JSON-able numbers of an evaluate_all result (per-sample tensors dropped)."""
+    return {k: (float(v) if not isinstance(v, str) else v) for k, v in result.items()
+            if not isinstance(v, torch.Tensor)}

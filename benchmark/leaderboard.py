@@ -1,0 +1,134 @@
+"""Leaderboard: a long pandas frame of every finished run -> mean ± std (n) tables in markdown.
+
+Seed standard deviation (ddof=1) is the headline spread. A missing run shows "—", never 0.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+
+import methods
+from benchmark import metadata
+from benchmark.io import read_json, write_text_atomic
+from benchmark.suites import Suite
+
+METRICS = ("ciou", "auc")
+SECONDARY = ("ciou_fixed0.5", "auc_fixed0.5")
+
+
+def collect(suite: Suite, results_dir: Path) -> pd.DataFrame:
+    """One row per (evaluation, method label, variant, seed, metric)."""
+    base = results_dir / suite.name / "runs" / suite.profile
+    labels = {e.label: e for e in suite.methods}
+    rows = []
+    for path in sorted(base.glob("train-*/*/seed*/metrics.json")):
+        m = read_json(path)
+        if m["label"] not in labels or m["seed"] not in suite.seeds:
+            continue
+        for ev in suite.evaluations:
+            if ev["train"] != m["train"] or ev["test"] not in m["tests"]:
+                continue
+            for variant, numbers in m["tests"][ev["test"]].items():
+                for metric in (*METRICS, *SECONDARY):
+                    if metric in numbers:
+                        rows.append({"evaluation": ev["name"], "label": m["label"], "method": m["method"],
+                                     "variant": variant, "primary": variant == m["primary_variant"],
+                                     "seed": m["seed"], "metric": metric, "value": numbers[metric]})
+    return pd.DataFrame(rows, columns=["evaluation", "label", "method", "variant", "primary", "seed", "metric", "value"])
+
+
+def aggregate(long: pd.DataFrame) -> pd.DataFrame:
+    keys = ["evaluation", "label", "method", "variant", "primary", "metric"]
+    agg = long.groupby(keys, sort=False)["value"].agg(["mean", "std", "count"]).reset_index()
+    return agg
+
+
+def _fmt(mean, std, n) -> str:
+    if pd.isna(mean):
+        return "—"
+    spread = f" ± {std:.2f}" if n > 1 and not pd.isna(std) else ""
+    return f"{mean:.2f}{spread} ({int(n)})"
+
+
+def _row_name(label: str, method: str, variant: str, primary: bool) -> str:
+    name = label if primary else f"{label} [{variant}]"
+    cls = methods.get_method(method)
+    return f"{name} *(reference)*" if cls.reference_only else name
+
+
+def evaluation_table(suite: Suite, agg: pd.DataFrame, ev: dict, metrics=METRICS, with_paper=True) -> str:
+    sub = agg[agg.evaluation == ev["name"]]
+    paper = suite.paper.get("methods", {})
+    lines, means = [], {}
+    order = [(e.label, e.name) for e in suite.methods]
+    for label, method in order:
+        cls = methods.get_method(method)
+        variants = list(dict.fromkeys(sub[sub.label == label]["variant"])) or ["main"]
+        for variant in variants:
+            cells = sub[(sub.label == label) & (sub.variant == variant)]
+            primary = bool(cells["primary"].iloc[0]) if len(cells) else True
+            row = {"Method": _row_name(label, method, variant, primary)}
+            for metric in metrics:
+                c = cells[cells.metric == metric]
+                mean, std, n = (c["mean"].iloc[0], c["std"].iloc[0], c["count"].iloc[0]) if len(c) else (float("nan"),) * 3
+                if with_paper:
+                    p = paper.get(label if primary else "", {}).get(ev["name"], {}).get(metric)
+                    row[f"Paper {metric.upper()}"] = f"{p:.2f}" if p is not None else "—"
+                row[f"Ours {metric.upper()}"] = _fmt(mean, std, n)
+                if primary and not cls.reference_only and not pd.isna(mean):
+                    means.setdefault(metric, []).append((mean, len(lines)))
+            if ev.get("in_domain"):
+                ind = agg[(agg.evaluation == ev["in_domain"]) & (agg.label == label) & (agg.variant == variant)
+                          & (agg.metric == "ciou")]
+                c = sub[(sub.label == label) & (sub.variant == variant) & (sub.metric == "ciou")]
+                row["Δ CIoU vs in-domain"] = (f"{c['mean'].iloc[0] - ind['mean'].iloc[0]:+.2f}"
+                                              if len(ind) and len(c) else "—")
+            lines.append(row)
+    for metric, vals in means.items():  # bold the best competitor mean
+        best = max(v for v, _ in vals)
+        for v, i in vals:
+            if v == best:
+                key = f"Ours {metric.upper()}"
+                lines[i][key] = f"**{lines[i][key]}**"
+    return pd.DataFrame(lines).to_markdown(index=False)
+
+
+def write_leaderboard(suite: Suite, results_dir: Path, wall_seconds: float | None = None,
+                      num_processes: int = 1) -> Path:
+    long = collect(suite, results_dir)
+    if long.empty:
+        raise RuntimeError(f"no finished runs of suite {suite.name} ({suite.profile}) under {results_dir}")
+    agg = aggregate(long)
+    base = results_dir / suite.name
+    name = "leaderboard.md" if suite.profile == "default" else f"leaderboard.{suite.profile}.md"
+    git, hw = metadata.git_info(), metadata.hardware()
+    synthetic = suite.dataset == "synthetic"
+    out = [f"# Leaderboard: {suite.name} (suite version {suite.version}, profile `{suite.profile}`)", ""]
+    if synthetic:
+        out += ["> **Synthetic data.** Our columns come from the embedded procedurally generated audio-visual "
+                "dataset (see `datasets/synthetic/README.md`) with light CPU backbones. The *Paper* columns are "
+                f"from a different dataset and setup — {suite.paper.get('source') or 'n/a'} — and are shown for "
+                "orientation only: **the two are not comparable**.", ""]
+    out += [suite.description, "",
+            f"- Seeds: {suite.seeds}; cells are mean ± std over seeds (ddof = 1), with n in brackets. "
+            "CIoU = % of test samples with cIoU ≥ 0.5 (median threshold), AUC = area under the success curve.",
+            f"- Budget: {suite.budget['steps']} optimizer steps, global batch {suite.budget['global_batch_size']}; "
+            "checkpoint chosen on the validation split (never test).",
+            f"- Commit {git['commit'] or 'unknown'}{' (dirty)' if git['dirty'] else ''}; "
+            f"{datetime.now(timezone.utc):%Y-%m-%d}; {hw['cpu']}"
+            f"{', ' + hw['gpu'] if 'gpu' in hw else ''}; {num_processes} process(es)"
+            + (f"; suite wall time {wall_seconds / 60:.1f} min" if wall_seconds else ""),
+            "- *(reference)* rows are sanity floors or the label-rich oracle, not competitors; "
+            "`[variant]` rows are other maps of the same trained runs (e.g. EZ-VSL with object guidance).", ""]
+    for ev in suite.evaluations:
+        out += [f"## {ev['title']}", "", evaluation_table(suite, agg, ev), ""]
+    out += ["## Secondary: fixed threshold 0.5 on the min–max normalised map", "",
+            "Not the paper's protocol; shown because the median rule favours large objects.", ""]
+    for ev in suite.evaluations:
+        out += [f"### {ev['title']}", "", evaluation_table(suite, agg, ev, SECONDARY, with_paper=False), ""]
+    path = base / name
+    write_text_atomic(path, "\n".join(out))
+    long.to_csv(base / name.replace(".md", ".csv"), index=False)
+    return path

@@ -1,0 +1,196 @@
+"""Standard AVSL localisation metrics (cIoU / AUC), vectorised in torch.
+
+Protocol reproduced from the public EZ-VSL evaluation code (stoneMo/EZ-VSL
+test.py, utils.py, datasets.py), cross-checked with LVS
+(hche11/Localizing-Visual-Sounds-the-Hard-Way test.py, utils.py):
+
+1. upsample each map to the GT size: bilinear, align_corners=True;
+2. min-max normalise per sample;
+3. threshold = sorted(flat)[int(H*W*0.5)], selected pixels: value >= threshold
+   (EZ-VSL `infer_map[infer >= thres] = 1`; ties at the threshold are selected);
+4. cIoU = sum(pred*gt) / (sum(gt) + sum(pred*[gt==0]));
+5. CIoU = 100 * mean(cIoU >= 0.5);
+6. AUC = 100 * trapezoid over t_i = 0.05*i (i = 0..20, Python floats, so
+   e.g. t_3 = 0.15000000000000002) of mean(cIoU >= t_i), as sklearn.metrics.auc.
+
+Deliberate choices where the reference is silent or ill-defined:
+* everything is computed in float64 whatever the input dtype, so results do
+  not depend on it (EZ-VSL runs steps 1-2 in float32);
+* a constant map (raw max == min, or zero range after upsampling) normalises
+  to all zeros. Upsampling a constant map yields ulp-level noise, which the
+  reference would stretch to [0, 1]; testing the raw map avoids that. With the
+  median rule every pixel is then selected (same as the reference, which
+  leaves constant maps unnormalised and selects all pixels >= the constant);
+  with a fixed threshold t > 0 no pixel is selected (the reference would
+  compare the raw constant to t, which depends on the map's scale);
+* empty GT (sum(gt) == 0): cIoU = 0 (what the reference formula gives, since
+  the median rule always selects pixels); 0/0 (empty GT and empty prediction,
+  possible only with a fixed threshold) is also defined as 0;
+* NaN or +-Inf in heatmaps, NaN or values outside [0, 1] in GT: ValueError.
+Box -> map conversion: see `consensus_gt_map` / `union_gt_map`.
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+# The reference builds thresholds as 0.05*i in Python floats, not linspace.
+AUC_THRESHOLDS = [0.05 * i for i in range(21)]
+# Bound memory: about 2**22 float64 pixels (32 MiB) per tensor per chunk (~83 maps at 224x224).
+_CHUNK_PIXELS = 1 << 22
+
+
+def _check_inputs(heatmaps, gt_maps):
+    heatmaps = torch.as_tensor(heatmaps)
+    gt_maps = torch.as_tensor(gt_maps)
+    if heatmaps.dim() == 4 and heatmaps.shape[1] == 1:  # (N, 1, h, w) model output
+        heatmaps = heatmaps[:, 0]
+    if heatmaps.dim() != 3 or gt_maps.dim() != 3:
+        raise ValueError(f"expected heatmaps (N,h,w) and gt_maps (N,H,W), got "
+                         f"{tuple(heatmaps.shape)} and {tuple(gt_maps.shape)}")
+    if heatmaps.shape[0] != gt_maps.shape[0] or heatmaps.shape[0] == 0:
+        raise ValueError(f"need the same non-zero N, got {heatmaps.shape[0]} heatmaps "
+                         f"and {gt_maps.shape[0]} GT maps")
+    if not heatmaps.is_floating_point():
+        heatmaps = heatmaps.double()
+    bad = ~torch.isfinite(heatmaps).flatten(1).all(1)
+    if bad.any():
+        idx = bad.nonzero().flatten()[:10].tolist()
+        kind = "NaN" if torch.isnan(heatmaps).any() else "Inf"
+        raise ValueError(f"heatmaps contain {kind} values (non-finite samples, first: {idx})")
+    gt_maps = gt_maps.double() if not gt_maps.is_floating_point() else gt_maps
+    if torch.isnan(gt_maps).any() or (gt_maps < 0).any() or (gt_maps > 1).any():
+        raise ValueError("gt_maps must be finite with values in [0, 1]")
+    return heatmaps, gt_maps
+
+
+def _ciou_chunk(hm, gt, thr):
+    """Per-sample cIoU for one chunk; hm (c,h,w) float64, gt (c,H,W) any float."""
+    c, H, W = gt.shape
+    raw_const = hm.flatten(1).amax(1) == hm.flatten(1).amin(1)
+    if hm.shape[1:] != (H, W):  # same size: align_corners=True would be the identity
+        hm = F.interpolate(hm[:, None], size=(H, W), mode="bilinear", align_corners=True)
+    v = hm.reshape(c, H * W).clone()
+    vmin, vmax = v.amin(1, keepdim=True), v.amax(1, keepdim=True)
+    rng = vmax - vmin
+    const = raw_const | (rng[:, 0] == 0)
+    # In place, but the same elementwise ops as the reference (v - min) / (max - min).
+    v.sub_(vmin).div_(rng.masked_fill_(const[:, None], 1.0))
+    if const.any():
+        v[const] = 0.0
+    if thr == "median":
+        # kthvalue(k) == np.sort(flat)[k-1]; reference index is int(H*W*0.5).
+        t = v.kthvalue((H * W) // 2 + 1, dim=1, keepdim=True).values
+        pred = v >= t
+    else:
+        pred = v >= float(thr)
+    del v
+    g = gt.reshape(c, H * W).to(torch.float64)
+    inter = torch.where(pred, g, 0.0).sum(1)
+    denom = g.sum(1) + (pred & (g == 0)).sum(1).to(torch.float64)
+    return torch.where(denom > 0, inter / torch.where(denom > 0, denom, 1.0), 0.0)  # 0/0 -> 0
+
+
+def success_curve(ciou_per_sample):
+    """(thresholds, rates): rates[i] = fraction of samples with cIoU >= 0.05*i."""
+    c = torch.as_tensor(ciou_per_sample, dtype=torch.float64).flatten().cpu()
+    n = c.numel()
+    if n == 0:
+        raise ValueError("empty cIoU list")
+    rates = torch.tensor([int((c >= t).sum()) / n for t in AUC_THRESHOLDS], dtype=torch.float64)
+    return torch.tensor(AUC_THRESHOLDS, dtype=torch.float64), rates
+
+
+def _summary(ciou, threshold):
+    thr, rates = success_curve(ciou)
+    n = ciou.numel()
+    # sklearn.metrics.auc == numpy trapezoid for increasing x; use numpy so the
+    # summation order (and last bit) matches the reference implementation.
+    auc = float(np.trapezoid(rates.numpy(), thr.numpy()))
+    return {"ciou": 100.0 * (int((ciou >= 0.5).sum()) / n), "auc": 100.0 * auc,
+            "ciou_per_sample": ciou, "n": n, "threshold": threshold}
+
+
+def evaluate(heatmaps: torch.Tensor, gt_maps: torch.Tensor, *, threshold: str | float = "median") -> dict:
+    """heatmaps (N,h,w) [or (N,1,h,w)] any float dtype/resolution; gt_maps (N,H,W) in [0,1].
+
+    threshold: "median" (the standard protocol) or a float t applied as
+    normalised >= t. Returns {"ciou", "auc" (0-100), "ciou_per_sample" (N,)
+    float64 on CPU, "n", "threshold"}. Runs on the heatmaps' device, in chunks.
+    """
+    if not (threshold == "median" or isinstance(threshold, (int, float))):
+        raise ValueError(f"threshold must be 'median' or a number, got {threshold!r}")
+    heatmaps, gt_maps = _check_inputs(heatmaps, gt_maps)
+    n, H, W = gt_maps.shape
+    step = max(1, _CHUNK_PIXELS // (H * W))
+    out = []
+    with torch.no_grad():
+        for s in range(0, n, step):
+            hm = heatmaps[s:s + step].to(torch.float64)
+            gt = gt_maps[s:s + step].to(device=hm.device, dtype=torch.float64)
+            out.append(_ciou_chunk(hm, gt, threshold).cpu())
+    thr_out = "median" if threshold == "median" else float(threshold)
+    return _summary(torch.cat(out), thr_out)
+
+
+def evaluate_all(heatmaps, gt_maps) -> dict:
+    """Median protocol under the plain keys, fixed-0.5 variant under '*_fixed0.5'."""
+    res = evaluate(heatmaps, gt_maps, threshold="median")
+    fixed = evaluate(heatmaps, gt_maps, threshold=0.5)
+    for k in ("ciou", "auc", "ciou_per_sample"):
+        res[f"{k}_fixed0.5"] = fixed[k]
+    return res
+
+
+def _box_to_pixels(box, size, box_scale):
+    """(x0,y0,x1,y1) in a box_scale frame -> int pixel bounds in a size frame.
+
+    Reference: Flickr int(224 * int(v) / 256); VGGSS int(clip(v, 0, 1) * 224).
+    We clip to [0, box_scale] (the reference Flickr path does not; its
+    out-of-range ends are truncated by slicing anyway) then truncate with int().
+    """
+    if len(box) != 4:
+        raise ValueError(f"box must be (x0, y0, x1, y1), got {box!r}")
+    scale = size if box_scale is None else box_scale
+    out = []
+    for v in box:
+        v = min(max(float(v), 0.0), float(scale))
+        out.append(int(v) if box_scale is None else int(size * v / scale))
+    return out
+
+
+def _box_sum(boxes, size, box_scale):
+    m = torch.zeros(size, size, dtype=torch.float64)
+    for box in boxes:
+        x0, y0, x1, y1 = _box_to_pixels(box, size, box_scale)
+        m[y0:y1, x0:x1] += 1  # exclusive end, rows = y, as temp[ymin:ymax, xmin:xmax] = 1
+    return m
+
+
+def consensus_gt_map(annotations, size: int, box_scale: float | None = None) -> torch.Tensor:
+    """Flickr-SoundNet consensus map (size, size) float32 with values in {0, .5, 1}.
+
+    annotations: per annotator a list of boxes (a flat list of boxes is also
+    accepted). Like the reference, every box adds its own indicator map (an
+    annotator's overlapping boxes count twice); then /2 and clip at 1.
+    For Flickr XML boxes use box_scale=256, size=224.
+    """
+    boxes = [b for a in annotations for b in ([a] if _is_box(a) else a)]
+    return (_box_sum(boxes, size, box_scale) / 2).clamp(max=1).float()
+
+
+def union_gt_map(boxes, size: int, box_scale: float | None = None) -> torch.Tensor:
+    """VGG-SS map (size, size) float32: binary union of boxes.
+
+    For VGG-SS normalised boxes use box_scale=1.0. (EZ-VSL's dataset calls
+    bbox2gtmap without format='vggss', i.e. applies the Flickr /2 rule to
+    VGG-SS; LVS and the later stoneMo repos use the union, as we do.)
+    """
+    return (_box_sum(boxes, size, box_scale) > 0).float()
+
+
+def _is_box(a):
+    return len(a) == 4 and all(isinstance(v, numbers.Real) for v in a)

@@ -1,0 +1,114 @@
+"""Run every (method, training domain, seed) of a suite; skip runs already finished.
+
+Each run writes per_sample.jsonl and run.json, and metrics.json last (atomically): a
+run counts as done only when its metrics.json exists with the same config hash.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import methods
+from benchmark import metadata
+from benchmark.data.domains import DomainData, load_synthetic_domain
+from benchmark.io import read_json, write_json_atomic, write_text_atomic
+from benchmark.suites import MethodEntry, Suite, method_overrides
+from benchmark.trainer import test, train
+from methods.base import load_method_config
+
+
+def run_dir(results_dir: Path, suite: Suite, train_domain: str, label: str, seed: int) -> Path:
+    return results_dir / suite.name / "runs" / suite.profile / f"train-{train_domain}" / label / f"seed{seed}"
+
+
+class DomainCache:
+    def __init__(self, suite: Suite, accelerator):
+        self.suite, self.accelerator, self._cache = suite, accelerator, {}
+
+    def __call__(self, domain: str) -> DomainData:
+        if domain not in self._cache:
+            if self.suite.dataset != "synthetic":
+                raise NotImplementedError(f"dataset {self.suite.dataset!r} adapters come with the real-data issue")
+            self._cache[domain] = load_synthetic_domain(self.suite.profile, domain, self.suite.data_cfg,
+                                                        self.accelerator.main_process_first)
+        return self._cache[domain]
+
+
+def resolved_config(suite: Suite, entry: MethodEntry, train_domain: str, tests: list[str], seed: int,
+                    domains: DomainCache) -> dict:
+    cls = methods.get_method(entry.name)
+    cfg = load_method_config(cls, method_overrides(suite, entry))
+    splits = {d: domains(d).hashes for d in sorted({train_domain, *tests})}
+    return {
+        "suite": suite.name, "suite_version": suite.version, "profile": suite.profile, "dataset": suite.dataset,
+        "method": entry.name, "label": entry.label, "method_config": dataclasses.asdict(cfg),
+        "model": suite.model_spec if cls.trainable else None, "data": suite.data_cfg,
+        "budget": suite.budget if cls.trainable else None, "seed": seed,
+        "train": train_domain, "tests": tests, "split_sha256": splits,
+    }
+
+
+def run_one(suite: Suite, entry: MethodEntry, train_domain: str, tests: list[str], seed: int,
+            results_dir: Path, accelerator, domains: DomainCache, log=print) -> dict:
+    out = run_dir(results_dir, suite, train_domain, entry.label, seed)
+    config = resolved_config(suite, entry, train_domain, tests, seed, domains)
+    chash = metadata.config_hash(config)
+    done = out / "metrics.json"
+    if done.exists():
+        previous = read_json(done)
+        if previous.get("config_hash") == chash:
+            log(f"skip {entry.label} train={train_domain} seed={seed}: finished ({done})")
+            return previous
+        log(f"rerun {entry.label} train={train_domain} seed={seed}: config changed since {done}")
+
+    cls = methods.get_method(entry.name)
+    method = cls(load_method_config(cls, method_overrides(suite, entry)), suite.model_spec)
+    started, t0 = datetime.now(timezone.utc), time.perf_counter()
+    result = train(method, domains(train_domain), budget=suite.budget, seed=seed, accelerator=accelerator,
+                   ckpt_dir=out / "ckpt", run_meta={"config_hash": chash}, log=log)
+    t_test = time.perf_counter()
+    numbers, per_sample = test(method, {d: domains(d) for d in tests}, accelerator,
+                               suite.budget.get("eval_batch_size", 256))
+    wall = time.perf_counter() - t0
+    metrics = {
+        "config_hash": chash, "method": entry.name, "label": entry.label, "seed": seed, "train": train_domain,
+        "primary_variant": method.report_variants()[0], "variants": method.report_variants(),
+        "best_val": result.best_val, "best_step": result.best_step, "tests": numbers,
+    }
+    if accelerator.is_main_process:
+        write_text_atomic(out / "per_sample.jsonl", "".join(json.dumps(r) + "\n" for r in per_sample))
+        write_json_atomic(out / "run.json", {
+            "command": sys.argv, "config": config, "config_hash": chash, "seed": seed,
+            "git": metadata.git_info(), "versions": metadata.versions(), "hardware": metadata.hardware(),
+            "distributed": {"type": str(accelerator.distributed_type), "num_processes": accelerator.num_processes,
+                            "mixed_precision": accelerator.mixed_precision},
+            "pretrained_weights": None,  # light profiles train from scratch
+            "reported_variant": method.report_variants()[0],
+            "started": started.isoformat(), "wall_seconds": round(wall, 2),
+            "seconds": {**{k: round(v, 2) for k, v in result.timings.items()},
+                        "test": round(time.perf_counter() - t_test, 2)},
+            "resumed_from_step": result.resumed_from, "best_val_step": result.best_step,
+            "val_history": result.history,
+        })
+        write_json_atomic(done, metrics)  # last: marks the run finished
+    accelerator.wait_for_everyone()
+    accelerator.free_memory()
+    primary = numbers[tests[0]][metrics["primary_variant"]]
+    log(f"done {entry.label} train={train_domain} seed={seed}: {tests[0]} CIoU {primary['ciou']:.2f} "
+        f"AUC {primary['auc']:.2f} (best val step {result.best_step}, {wall:.1f}s)")
+    return metrics
+
+
+def run_suite(suite: Suite, results_dir: Path, accelerator, log=print) -> list[dict]:
+    domains = DomainCache(suite, accelerator)
+    all_metrics = []
+    for train_domain, tests in suite.trainings().items():
+        for entry in suite.methods:
+            for seed in suite.seeds:
+                all_metrics.append(run_one(suite, entry, train_domain, tests, seed, results_dir,
+                                           accelerator, domains, log))
+    return all_metrics

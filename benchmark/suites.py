@@ -1,0 +1,174 @@
+"""Suite files (benchmark/suites/*.yaml) and profiles, resolved and validated before any training."""
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+import methods
+from benchmark.data.splits import SplitError, load_split
+from methods.base import ConfigError, load_method_config
+
+SUITES_DIR = Path(__file__).parent / "suites"
+PROFILES_PATH = Path(__file__).parent / "profiles.yaml"
+PAPER_PATH = Path(__file__).parent / "paper_numbers.yaml"
+SUITE_KEYS = {"suite", "version", "description", "dataset", "paper_numbers", "methods", "evaluations", "profiles"}
+EVAL_KEYS = {"name", "title", "train", "test", "in_domain"}
+METHOD_KEYS = {"name", "as", "overrides"}
+BUDGET_KEYS = {"steps", "global_batch_size", "eval_every", "ckpt_every", "eval_batch_size", "grad_clip"}
+
+
+class SuiteError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class MethodEntry:
+    name: str  # registry name
+    label: str  # name in results and tables
+    overrides: dict = field(default_factory=dict)
+
+
+@dataclass
+class Suite:
+    name: str
+    version: int
+    description: str
+    dataset: str
+    profile: str
+    methods: list[MethodEntry]
+    evaluations: list[dict]
+    seeds: list[int]
+    budget: dict
+    model_spec: dict
+    data_cfg: dict
+    optim_overrides: dict
+    paper: dict  # {"source": str, "methods": {name: {eval: {metric: value}}}}
+    path: Path
+
+    def trainings(self) -> dict[str, list[str]]:
+        """train domain -> test domains: evaluations with the same training share one run."""
+        out: dict[str, list[str]] = {}
+        for ev in self.evaluations:
+            tests = out.setdefault(ev["train"], [])
+            if ev["test"] not in tests:
+                tests.append(ev["test"])
+        return out
+
+
+def list_suites() -> list[str]:
+    return sorted(p.stem for p in SUITES_DIR.glob("*.yaml") if not p.stem.startswith("_"))
+
+
+def _load_yaml(path: Path) -> dict:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise SuiteError(f"{path}: not valid YAML: {err}") from None
+    if not isinstance(data, dict):
+        raise SuiteError(f"{path}: expected a mapping at top level")
+    return data
+
+
+def _unknown(keys, allowed, where):
+    extra = sorted(set(keys) - allowed)
+    if extra:
+        raise SuiteError(f"{where}: unknown key(s) {extra}; allowed: {sorted(allowed)}")
+
+
+def load_suite(name: str, profile: str = "default", seeds: list[int] | None = None,
+               only_methods: list[str] | None = None) -> Suite:
+    path = SUITES_DIR / f"{name}.yaml"
+    if not path.exists():
+        close = difflib.get_close_matches(name, list_suites(), n=3)
+        hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+        raise SuiteError(f"Unknown suite {name!r}.{hint} Suites: {', '.join(list_suites())}.")
+    raw = _load_yaml(path)
+    _unknown(raw, SUITE_KEYS, str(path))
+    for key in ("suite", "version", "methods", "evaluations"):
+        if key not in raw:
+            raise SuiteError(f"{path}: missing key {key!r}")
+    profiles = _load_yaml(PROFILES_PATH)
+    if profile not in profiles:
+        raise SuiteError(f"Unknown profile {profile!r}; profiles in {PROFILES_PATH}: {sorted(profiles)}")
+    prof = profiles[profile]
+    suite_prof = (raw.get("profiles") or {}).get(profile, {})
+    _unknown(suite_prof, {"budget", "seeds"}, f"{path}: profiles.{profile}")
+    budget = {**prof["budget"], **suite_prof.get("budget", {})}
+    _unknown(budget, BUDGET_KEYS, f"{path}: budget of profile {profile}")
+
+    entries = []
+    for i, m in enumerate(raw["methods"]):
+        m = {"name": m} if isinstance(m, str) else m
+        if not isinstance(m, dict) or "name" not in m:
+            raise SuiteError(f"{path}: methods[{i}] must be a name or a mapping with 'name'")
+        _unknown(m, METHOD_KEYS, f"{path}: methods[{i}]")
+        entries.append(MethodEntry(m["name"], m.get("as", m["name"]), dict(m.get("overrides") or {})))
+    labels = [e.label for e in entries]
+    if len(set(labels)) != len(labels):
+        raise SuiteError(f"{path}: duplicate method labels {labels}")
+    if only_methods:
+        missing = sorted(set(only_methods) - set(labels))
+        if missing:
+            raise SuiteError(f"--methods {missing} not in suite {name} (it has {labels})")
+        entries = [e for e in entries if e.label in only_methods]
+
+    evaluations = []
+    for i, ev in enumerate(raw["evaluations"]):
+        _unknown(ev, EVAL_KEYS, f"{path}: evaluations[{i}]")
+        for key in ("name", "train", "test"):
+            if key not in ev:
+                raise SuiteError(f"{path}: evaluations[{i}] missing {key!r}")
+        evaluations.append({"title": ev["name"], **ev})
+
+    paper = {"source": None, "methods": {}}
+    if raw.get("paper_numbers"):
+        table = _load_yaml(PAPER_PATH).get(raw["paper_numbers"])
+        if table is None:
+            raise SuiteError(f"{path}: paper_numbers {raw['paper_numbers']!r} is not a table in {PAPER_PATH}")
+        paper = table
+    return Suite(
+        name=raw["suite"], version=int(raw["version"]), description=str(raw.get("description", "")).strip(),
+        dataset=raw.get("dataset", "synthetic"), profile=profile, methods=entries, evaluations=evaluations,
+        seeds=list(seeds if seeds is not None else suite_prof.get("seeds", prof["seeds"])),
+        budget=budget, model_spec=prof["model"], data_cfg=prof["data"],
+        optim_overrides=dict(prof.get("optim_overrides") or {}), paper=paper, path=path,
+    )
+
+
+def method_overrides(suite: Suite, entry: MethodEntry) -> dict:
+    """Profile-wide optimisation overrides (for every method alike) + the entry's own."""
+    cls = methods.get_method(entry.name)
+    fields = set(getattr(cls.Config, "__dataclass_fields__", {}))
+    return {**{k: v for k, v in suite.optim_overrides.items() if k in fields}, **entry.overrides}
+
+
+def validate_suite(suite: Suite) -> list[str]:
+    """Check names, configs, split files and paper keys; raise on the first problem, else report."""
+    report = []
+    for e in suite.methods:
+        cls = methods.get_method(e.name)
+        try:
+            load_method_config(cls, method_overrides(suite, e))
+        except ConfigError as err:
+            raise SuiteError(f"{suite.path}: method {e.label!r}: {err}") from None
+        report.append(f"method {e.label}: {cls.__module__}.{cls.__name__} config ok")
+    domains = {d for ev in suite.evaluations for d in (ev["train"], ev["test"])}
+    for d in sorted(domains):
+        for split in ("labeled", "unlabeled", "val", "test"):
+            try:
+                ids, digest = load_split(suite.dataset, suite.profile, d, split)
+            except SplitError as err:
+                raise SuiteError(str(err)) from None
+            report.append(f"split {suite.dataset}/{suite.profile}/{d}/{split}: {len(ids)} ids sha256 {digest[:12]}")
+    for label, row in suite.paper.get("methods", {}).items():
+        unknown = sorted(set(row) - {ev["name"] for ev in suite.evaluations})
+        if unknown:
+            raise SuiteError(f"{PAPER_PATH}: {label}: evaluation keys {unknown} not in suite {suite.name}")
+        if label not in methods.REGISTRY:
+            report.append(f"note: paper row {label!r} has no registered method yet")
+    if suite.budget["global_batch_size"] <= 0 or suite.budget["steps"] < 0:
+        raise SuiteError(f"{suite.path}: budget must have positive steps and batch")
+    return report

@@ -1,0 +1,171 @@
+"""The shared training loop on Hugging Face Accelerate (design §6).
+
+Budget in optimizer steps with a fixed global batch; the batch is split across
+processes, so 1 CPU process and N GPUs run the same schedule. Model selection on the
+validation split only; each test set is scored once, with the best-on-val weights.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from accelerate.utils import set_seed
+from tqdm.auto import tqdm
+
+from benchmark.checkpoint import load_latest, save_checkpoint
+from benchmark.data.domains import DomainData
+from benchmark.evaluate import compute_maps, score, summarize
+from benchmark.sampling import PoolSampler
+from methods.base import Method, StepState
+from methods.common.localizer import unwrap
+
+
+class NonFiniteLoss(FloatingPointError):
+    pass
+
+
+@dataclass
+class TrainResult:
+    best_step: int
+    best_val: dict
+    history: list[dict] = field(default_factory=list)  # validation curve
+    resumed_from: int | None = None
+    timings: dict = field(default_factory=dict)
+
+
+def _pools(method: Method, data: DomainData) -> tuple[list[int], list[int]]:
+    labeled = data.rows["labeled"] + (data.rows["unlabeled"] if method.label_pool == "all" else [])
+    unlabeled = list(data.rows["unlabeled"])
+    if method.batch_plan(1).unlabeled_includes_labeled:
+        unlabeled = data.rows["labeled"] + unlabeled
+    return labeled, unlabeled
+
+
+def _model_states(method: Method) -> dict:
+    return {k: copy.deepcopy({n: t.detach().cpu() for n, t in unwrap(m).state_dict().items()})
+            for k, m in method.models.items()}
+
+
+def _selection_key(val: dict) -> tuple:
+    # Headline metric first; AUC breaks ties (CIoU moves in 1/n steps on a small val set).
+    return (val["ciou"], val["auc"])
+
+
+def train(method: Method, data: DomainData, *, budget: dict, seed: int, accelerator, ckpt_dir: Path,
+          run_meta: dict, log=print) -> TrainResult:
+    """Train `method` on `data` under `budget`; leaves the best-on-val weights loaded."""
+    rank, world = accelerator.process_index, accelerator.num_processes
+    steps, gbatch = budget["steps"], budget["global_batch_size"]
+    if gbatch % world:
+        raise ValueError(f"global batch {gbatch} does not divide over {world} processes")
+    variants = method.report_variants()
+    eval_bs = budget.get("eval_batch_size", 256)
+    timings = {"data": 0.0, "step": 0.0, "eval": 0.0}
+
+    def validate(step: int) -> dict:
+        t = time.perf_counter()
+        maps = compute_maps(method, data, data.rows["val"], variants[:1], accelerator, eval_bs, desc="val")
+        res = summarize(score(maps[variants[0]], data, data.rows["val"]))
+        timings["eval"] += time.perf_counter() - t
+        return {"step": step, **res}
+
+    if not method.trainable:
+        val = validate(0)
+        return TrainResult(best_step=0, best_val=val, history=[val], timings=timings)
+
+    set_seed(seed)  # model initialisation: same weights on every process
+    models = method.build_models()
+    optims = method.build_optimizers(models)
+    names = list(models)
+    prepared = accelerator.prepare(*[models[k] for k in names], *[optims[k] for k in names])
+    models = dict(zip(names, prepared[:len(names)]))
+    optims = dict(zip(names, prepared[len(names):]))
+    method.attach(models)
+
+    plan = method.batch_plan(gbatch)
+    lb_pool, ulb_pool = _pools(method, data)
+    lb_sampler = PoolSampler(lb_pool, plan.labeled, seed, "labeled") if plan.labeled else None
+    ulb_sampler = PoolSampler(ulb_pool, plan.unlabeled, seed, "unlabeled") if plan.unlabeled else None
+
+    start, history, best_step, best_val, best_state = 0, [], -1, None, None
+    resumed = load_latest(ckpt_dir, {"config_hash": run_meta["config_hash"], "num_processes": world})
+    if resumed is not None:
+        state, meta = resumed
+        for k in names:
+            unwrap(models[k]).load_state_dict(state["models"][k])
+            optims[k].load_state_dict(state["optimizers"][k])
+        method.load_extra_state(state["extra"])
+        start, history = meta["step"], state["history"]
+        best_step, best_val, best_state = state["best_step"], state["best_val"], state["best_state"]
+        log(f"resumed from {ckpt_dir}/step_{start:08d} (best val step {best_step})")
+
+    def fetch(sampler, step):
+        if sampler is None:
+            return None
+        rows = sampler.local_batch(step, rank, world)
+        return {k: v.to(accelerator.device) for k, v in data.table.get(rows).items()}
+
+    bar = tqdm(range(start, steps), desc=f"train {method.name}", initial=start, total=steps, leave=False,
+               disable=not accelerator.is_local_main_process)
+    for step in bar:
+        t0 = time.perf_counter()
+        lb, ulb = fetch(lb_sampler, step), fetch(ulb_sampler, step)
+        t1 = time.perf_counter()
+        with accelerator.accumulate(*models.values()):
+            loss, logs = method.training_step(lb, ulb, StepState(step, steps, seed, rank, world))
+            if not torch.isfinite(loss):
+                raise NonFiniteLoss(f"{method.name}: loss is {loss.item()} at step {step} (seed {seed}); "
+                                    f"logs {({k: float(v) for k, v in logs.items()})}")
+            accelerator.backward(loss)
+            for k in names:
+                accelerator.clip_grad_norm_(models[k].parameters(), budget.get("grad_clip", 10.0))
+                optims[k].step()
+                optims[k].zero_grad(set_to_none=True)
+        timings["data"] += t1 - t0
+        timings["step"] += time.perf_counter() - t1
+        if step % 20 == 0:
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+        done = step + 1
+        if done % budget["eval_every"] == 0 or done == steps:
+            val = validate(done)
+            history.append(val)
+            if best_val is None or _selection_key(val) > _selection_key(best_val):
+                best_step, best_val = done, val
+                best_state = {"models": _model_states(method), "extra": method.extra_state()}
+        if done % budget.get("ckpt_every", math.inf) == 0 and done < steps:
+            accelerator.wait_for_everyone()
+            if accelerator.is_main_process:
+                save_checkpoint(ckpt_dir, done, {
+                    "models": _model_states(method),
+                    "optimizers": {k: optims[k].state_dict() for k in names},
+                    "extra": method.extra_state(), "history": history,
+                    "best_step": best_step, "best_val": best_val, "best_state": best_state,
+                }, {**run_meta, "num_processes": world})
+            accelerator.wait_for_everyone()
+
+    for k in names:  # best-on-val weights for testing
+        unwrap(models[k]).load_state_dict(best_state["models"][k])
+    method.load_extra_state(best_state["extra"])
+    return TrainResult(best_step=best_step, best_val=best_val, history=history,
+                       resumed_from=start or None, timings=timings)
+
+
+def test(method: Method, tests: dict[str, DomainData], accelerator, eval_batch_size: int) -> tuple[dict, list]:
+    """Score every variant on each test set once. Returns (numbers, per-sample rows)."""
+    numbers, per_sample = {}, []
+    variants = method.report_variants()
+    for test_name, data in tests.items():
+        rows = data.rows["test"]
+        maps = compute_maps(method, data, rows, variants, accelerator, eval_batch_size, desc=f"test {test_name}")
+        numbers[test_name] = {}
+        for v in variants:
+            res = score(maps[v], data, rows)
+            numbers[test_name][v] = summarize(res)
+            ids = [data.table.sample_ids[r] for r in rows]
+            for i, c in zip(ids, res["ciou_per_sample"].tolist()):
+                per_sample.append({"test": test_name, "variant": v, "sample_id": i, "ciou": round(c, 6)})
+    return numbers, per_sample

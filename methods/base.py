@@ -1,0 +1,169 @@
+"""The interface every method implements, and the config loader.
+
+A method owns its models, its losses and its `localize`; the trainer owns the loop,
+devices, stepping, checkpoints and evaluation (USB's split between algorithm and hooks).
+"""
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+import yaml
+from torch import nn
+
+CONFIG_DIR = Path(__file__).parent / "configs"
+
+
+@dataclass(frozen=True)
+class StepState:
+    """What a training step may read about progress (for ramps and curricula)."""
+
+    step: int
+    total_steps: int
+    seed: int
+    rank: int = 0
+    world_size: int = 1
+
+
+@dataclass(frozen=True)
+class BatchPlan:
+    """How a method wants its global batch composed (before splitting across processes)."""
+
+    labeled: int  # samples with boxes (from the labeled pool, or every training sample for the oracle)
+    unlabeled: int  # samples without boxes
+    unlabeled_includes_labeled: bool = False  # self-supervised methods also see the labeled images, boxes dropped
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def _check_type(value: Any, annotation: Any, where: str) -> Any:
+    """Check (and lightly coerce) a YAML value against a dataclass field annotation."""
+    origin = typing.get_origin(annotation)
+    if annotation is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if origin is typing.Literal:
+        if value not in typing.get_args(annotation):
+            raise ConfigError(f"{where}: {value!r} is not one of {typing.get_args(annotation)}")
+        return value
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        for arm in typing.get_args(annotation):
+            try:
+                return _check_type(value, arm, where)
+            except ConfigError:
+                continue
+        raise ConfigError(f"{where}: {value!r} does not match {annotation}")
+    if annotation is type(None):
+        if value is not None:
+            raise ConfigError(f"{where}: expected null, got {value!r}")
+        return value
+    if origin is dict or annotation is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {type(value).__name__}")
+        return value
+    if origin in (tuple, list) or annotation in (tuple, list):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list, got {type(value).__name__}")
+        return tuple(value)
+    if isinstance(annotation, type):
+        if annotation is int and isinstance(value, bool) or not isinstance(value, annotation):
+            raise ConfigError(f"{where}: expected {annotation.__name__}, got {value!r} ({type(value).__name__})")
+    return value
+
+
+def build_config(config_cls: type, values: dict, source: str) -> Any:
+    """Make a frozen config from a mapping, rejecting unknown keys and wrong types."""
+    hints = typing.get_type_hints(config_cls)
+    fields = {f.name for f in dataclasses.fields(config_cls)}
+    unknown = sorted(set(values) - fields)
+    if unknown:
+        raise ConfigError(f"{source}: unknown key(s) {unknown}; allowed: {sorted(fields)}")
+    checked = {k: _check_type(v, hints[k], f"{source}: key {k!r}") for k, v in values.items()}
+    try:
+        return config_cls(**checked)
+    except TypeError as err:  # a required field is missing
+        raise ConfigError(f"{source}: {err}") from None
+
+
+def load_method_config(cls: type["Method"], overrides: dict | None = None) -> Any:
+    """The method's paper hyperparameters (methods/configs/<name>.yaml) plus suite overrides."""
+    path = CONFIG_DIR / f"{cls.name}.yaml"
+    values: dict = {}
+    if path.exists():
+        try:
+            values = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as err:
+            raise ConfigError(f"{path}: not valid YAML: {err}") from None
+        if not isinstance(values, dict):
+            raise ConfigError(f"{path}: expected a mapping at top level")
+    config = build_config(cls.Config, values, str(path))
+    if overrides:
+        merged = {**dataclasses.asdict(config), **overrides}
+        config = build_config(cls.Config, merged, f"overrides for {cls.name}")
+    return config
+
+
+@dataclass(frozen=True)
+class NoConfig:
+    pass
+
+
+class Method:
+    """Base class. Subclasses set the class attributes and override the hooks they need."""
+
+    name: ClassVar[str]
+    paper: ClassVar[str] = ""
+    uses_labels: ClassVar[bool] = True  # reads boxes during training
+    uses_unlabeled: ClassVar[bool] = False  # reads the unlabeled pool during training
+    label_pool: ClassVar[str] = "labeled"  # "all": every training sample with its boxes (oracle only)
+    trainable: ClassVar[bool] = True
+    reference_only: ClassVar[bool] = False  # shown in the leaderboard, not a competitor (floors, oracle)
+    Config: ClassVar[type] = NoConfig
+
+    def __init__(self, config: Any, model_spec: dict):
+        self.config = config
+        self.model_spec = model_spec
+        self.models: dict[str, nn.Module] = {}
+
+    # ---- building -------------------------------------------------------------------------
+    def build_models(self) -> dict[str, nn.Module]:
+        return {}
+
+    def build_optimizers(self, models: dict[str, nn.Module]) -> dict[str, torch.optim.Optimizer]:
+        lr = getattr(self.config, "lr", 1e-4)
+        wd = getattr(self.config, "weight_decay", 0.0)
+        return {k: torch.optim.Adam(m.parameters(), lr=lr, weight_decay=wd) for k, m in models.items()}
+
+    def attach(self, models: dict[str, nn.Module]) -> None:
+        """Receive the (possibly wrapped, device-placed) models from the trainer."""
+        self.models = models
+
+    def batch_plan(self, global_batch: int) -> BatchPlan:
+        return BatchPlan(labeled=global_batch, unlabeled=0)
+
+    # ---- training -------------------------------------------------------------------------
+    def training_step(self, labeled: dict | None, unlabeled: dict | None, state: StepState):
+        """Return (loss, logs). The trainer does backward, clipping and the optimizer step."""
+        raise NotImplementedError
+
+    # ---- inference ------------------------------------------------------------------------
+    def report_variants(self) -> list[str]:
+        """Names of the maps this method can report; the first is the headline (pre-registered)."""
+        return ["main"]
+
+    @torch.no_grad()
+    def localize(self, batch: dict, variant: str | None = None) -> torch.Tensor:
+        """(B, h, w) float map, higher = more likely the sound source. Deterministic."""
+        raise NotImplementedError
+
+    # ---- state beyond the model weights (memory banks, curricula) -------------------------
+    def extra_state(self) -> dict:
+        return {}
+
+    def load_extra_state(self, state: dict) -> None:
+        pass

@@ -1,0 +1,1 @@
+"""Pieces shared by methods: backbones, the localization model, losses, augmentation."""

@@ -1,0 +1,70 @@
+"""Image pre-processing and augmentation.
+
+Colour-only RandAugment for the label-using methods (spec §2.7: no geometric ops, so
+maps stay aligned with boxes and pseudo-labels); EZ-VSL keeps its crop + flip.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+import torchvision.transforms.v2.functional as TF
+
+# Mean/std of ImageNet: the paper's backbones expect it; harmless for the light ones.
+_MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+_STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+
+
+def normalize(images_uint8: torch.Tensor) -> torch.Tensor:
+    x = images_uint8.float() / 255.0
+    return (x - _MEAN.to(x.device)) / _STD.to(x.device)
+
+
+def _colour_ops(img: torch.Tensor, mag: float) -> dict:
+    """RandAugment's photometric ops; `mag` in [0, 1] (RandAugment magnitude / 10)."""
+    return {
+        "identity": lambda: img,
+        "autocontrast": lambda: TF.autocontrast(img),
+        "equalize": lambda: TF.equalize(img),
+        "solarize": lambda: TF.solarize(img, int(255 * (1 - mag))),
+        "posterize": lambda: TF.posterize(img, max(1, 8 - int(round(4 * mag)))),
+        "color": lambda: TF.adjust_saturation(img, 1 + 0.9 * mag),
+        "contrast": lambda: TF.adjust_contrast(img, 1 + 0.9 * mag),
+        "brightness": lambda: TF.adjust_brightness(img, 1 + 0.9 * mag),
+        "sharpness": lambda: TF.adjust_sharpness(img, 1 + 0.9 * mag),
+    }
+
+
+COLOUR_OPS = tuple(_colour_ops(torch.zeros(3, 2, 2, dtype=torch.uint8), 0.0))
+
+
+def colour_randaugment(images: torch.Tensor, generator: torch.Generator, num_ops: int = 2,
+                       max_magnitude: int = 10) -> torch.Tensor:
+    """Per-image colour RandAugment on uint8 (B,3,H,W): `num_ops` ops, magnitude ~ U{1..max}.
+
+    Signs of the enhancement ops are drawn too, as in torchvision's RandAugment.
+    """
+    out = torch.empty_like(images)
+    for i in range(images.shape[0]):
+        img = images[i]
+        for _ in range(num_ops):
+            op = COLOUR_OPS[int(torch.randint(len(COLOUR_OPS), (1,), generator=generator))]
+            mag = float(torch.randint(1, max_magnitude + 1, (1,), generator=generator)) / 10.0
+            if op in ("color", "contrast", "brightness", "sharpness") and torch.rand(1, generator=generator) < 0.5:
+                mag = -mag
+            img = _colour_ops(img, mag)[op]()
+        out[i] = img
+    return out
+
+
+def crop_flip(images: torch.Tensor, generator: torch.Generator, scale: float = 246 / 224) -> torch.Tensor:
+    """EZ-VSL's training augmentation: resize up by 246/224, random crop back, random h-flip."""
+    b, _, h, w = images.shape
+    big_h, big_w = int(round(h * scale)), int(round(w * scale))
+    big = F.interpolate(images.float(), size=(big_h, big_w), mode="bicubic", align_corners=False)
+    big = big.clamp(0, 255)
+    ys = torch.randint(0, big_h - h + 1, (b,), generator=generator)
+    xs = torch.randint(0, big_w - w + 1, (b,), generator=generator)
+    flips = torch.rand(b, generator=generator) < 0.5
+    out = torch.stack([big[i, :, ys[i]:ys[i] + h, xs[i]:xs[i] + w] for i in range(b)])
+    out[flips] = out[flips].flip(-1)
+    return out.round().to(torch.uint8)

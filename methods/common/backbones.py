@@ -1,0 +1,83 @@
+"""Light CPU backbones for the synthetic profiles.
+
+GroupNorm rather than BatchNorm: per-sample outputs then do not depend on how a
+global batch is split across processes, so 1-process and N-process runs agree.
+"""
+from __future__ import annotations
+
+from torch import nn
+
+
+def _conv(cin: int, cout: int, stride: int, groups: int = 8) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False),
+        nn.GroupNorm(min(groups, cout), cout),
+        nn.ReLU(inplace=True),
+    )
+
+
+class LightVisualCNN(nn.Module):
+    """Image (B,3,H,W) -> feature map (B,C,H/8,W/8): three stride-2 stages."""
+
+    def __init__(self, width: int = 32, depth: int = 2):
+        super().__init__()
+        layers, cin = [], 3
+        for stage, cout in enumerate((width, 2 * width, 4 * width)):
+            layers.append(_conv(cin, cout, 2))
+            layers += [_conv(cout, cout, 1) for _ in range(depth - 1)]
+            cin = cout
+        self.body = nn.Sequential(*layers)
+        self.out_channels = cin
+
+    def forward(self, x):
+        return self.body(x)
+
+
+class MelCNN2d(nn.Module):
+    """Log-mel (B,1,F,T) -> vector (B,C): 2-D convolutions, global max pool (EZ-VSL style)."""
+
+    def __init__(self, width: int = 32, depth: int = 2):
+        super().__init__()
+        layers, cin = [], 1
+        for cout in (width, 2 * width, 4 * width):
+            layers.append(_conv(cin, cout, 2))
+            layers += [_conv(cout, cout, 1) for _ in range(depth - 1)]
+            cin = cout
+        self.body = nn.Sequential(*layers)
+        self.out_channels = cin
+
+    def forward(self, x):
+        return self.body(x).amax(dim=(2, 3))
+
+
+class MelCNN1d(nn.Module):
+    """Log-mel (B,1,F,T) -> vector (B,C): mel bins as channels, 1-D convolutions over time.
+
+    A different inductive bias from MelCNN2d (no frequency translation invariance), so
+    two models built from the two encoders make different mistakes (XPL's model B).
+    """
+
+    def __init__(self, n_mels: int = 64, width: int = 64, depth: int = 3):
+        super().__init__()
+        layers, cin = [], n_mels
+        for i in range(depth):
+            cout = width * (2 if i == depth - 1 else 1)
+            layers += [nn.Conv1d(cin, cout, 5, stride=2, padding=2, bias=False), nn.GroupNorm(8, cout), nn.ReLU(inplace=True)]
+            cin = cout
+        self.body = nn.Sequential(*layers)
+        self.out_channels = cin
+
+    def forward(self, x):
+        return self.body(x.squeeze(1)).amax(dim=2)
+
+
+VISUAL_BACKBONES = {"light_cnn": LightVisualCNN}
+AUDIO_BACKBONES = {"mel_cnn2d": MelCNN2d, "mel_cnn1d": MelCNN1d}
+
+
+def build_backbone(table: dict, spec: dict, what: str) -> nn.Module:
+    spec = dict(spec)
+    kind = spec.pop("type", None)
+    if kind not in table:
+        raise ValueError(f"unknown {what} backbone type {kind!r}; known: {sorted(table)}")
+    return table[kind](**spec)

@@ -1,0 +1,48 @@
+"""The audio-visual localization model shared by every trained method (spec §1.3–§1.4).
+
+M[h,w] = cos(g(a), f(v)[:, h, w]): a visual encoder gives a feature map, an audio
+encoder gives one vector, both L2-normalised in a shared `dim`-d space.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from methods.common.backbones import AUDIO_BACKBONES, VISUAL_BACKBONES, build_backbone
+
+
+class LocalizationModel(nn.Module):
+    def __init__(self, visual: dict, audio: dict, dim: int = 128):
+        super().__init__()
+        self.visual = build_backbone(VISUAL_BACKBONES, visual, "visual")
+        self.visual_proj = nn.Conv2d(self.visual.out_channels, dim, 1)
+        self.audio = build_backbone(AUDIO_BACKBONES, audio, "audio")
+        # FC-ReLU-FC head to the shared space, as in DMT/XPL's audio branch
+        self.audio_head = nn.Sequential(
+            nn.Linear(self.audio.out_channels, dim), nn.ReLU(inplace=True), nn.Linear(dim, dim)
+        )
+
+    def encode_visual(self, images: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.visual_proj(self.visual(images)), dim=1)
+
+    def encode_audio(self, audio: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.audio_head(self.audio(audio)), dim=1)
+
+    def forward(self, images: torch.Tensor, audio: torch.Tensor) -> dict:
+        v = self.encode_visual(images)
+        a = self.encode_audio(audio)
+        cos_map = torch.einsum("bdhw,bd->bhw", v, a)
+        return {"v": v, "a": a, "map": cos_map}
+
+
+def build_localizer(model_spec: dict, **override) -> LocalizationModel:
+    spec = {**model_spec, **override}
+    return LocalizationModel(visual=spec["visual"], audio=spec["audio"], dim=spec.get("dim", 128))
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The bare module under DDP / compile wrappers."""
+    while hasattr(model, "module"):
+        model = model.module
+    return getattr(model, "_orig_mod", model)

@@ -1,0 +1,43 @@
+"""Losses on localization maps (spec §1.4, §2.5)."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def score_map(cos_map: torch.Tensor, kind: str = "affine") -> torch.Tensor:
+    """Map a cosine map in [-1, 1] to a probability map in [0, 1] (ambiguity #1)."""
+    if kind == "affine":
+        return (cos_map + 1) / 2
+    if kind == "clamp":
+        return cos_map.clamp(1e-6, 1 - 1e-6)
+    if kind == "sigmoid":
+        return torch.sigmoid(cos_map / 0.03)
+    if kind == "minmax":
+        flat = cos_map.flatten(1)
+        lo, hi = flat.min(1).values[:, None, None], flat.max(1).values[:, None, None]
+        return (cos_map - lo) / (hi - lo).clamp_min(1e-6)
+    raise ValueError(f"unknown score_map {kind!r}")
+
+
+def pixel_bce(target: torch.Tensor, prob: torch.Tensor, per_sample: bool = False) -> torch.Tensor:
+    """H(P, S): binary cross-entropy averaged over pixels (spec §1.4)."""
+    prob = prob.clamp(1e-6, 1 - 1e-6)
+    loss = -(target * prob.log() + (1 - target) * (1 - prob).log()).flatten(1).mean(1)
+    return loss if per_sample else loss.mean()
+
+
+def downsample_target(gt: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Full-resolution GT map (B,H,W) -> soft target at map resolution by block averaging (§1.5)."""
+    return F.adaptive_avg_pool2d(gt.float().unsqueeze(1), size).squeeze(1)
+
+
+def mil_infonce(v: torch.Tensor, a: torch.Tensor, tau: float = 0.03) -> torch.Tensor:
+    """EZ-VSL's multiple-instance contrastive loss: max over locations, CE over rows + columns.
+
+    v: (B,D,h,w) normalised visual maps; a: (B,D) normalised audio. Sum of the two CE
+    terms, as the official code has it.
+    """
+    logits = torch.einsum("ndhw,md->nmhw", v, a).flatten(2).amax(dim=2) / tau
+    labels = torch.arange(logits.shape[0], device=logits.device)
+    return F.cross_entropy(logits, labels) + F.cross_entropy(logits.t(), labels)

@@ -1,0 +1,74 @@
+"""EZ-VSL (Mo & Morgado, ECCV 2022), spec §6: self-supervised, never reads boxes.
+
+Multiple-instance InfoNCE (max over locations) on all training images and sounds;
+inference map = the audio-visual cosine map; optional object-guided localization (OGL)
+mixes in a visual-only object prior.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from methods.base import BatchPlan, Method
+from methods.common.augment import crop_flip, normalize
+from methods.common.localizer import unwrap, build_localizer
+from methods.common.losses import mil_infonce
+from methods.common.rng import step_generator
+
+
+@dataclass(frozen=True)
+class EZVSLConfig:
+    lr: float
+    weight_decay: float
+    tau: float
+    augment: bool
+    ogl_alpha: float
+
+
+def _minmax(x: torch.Tensor) -> torch.Tensor:
+    flat = x.flatten(1)
+    lo, hi = flat.min(1).values, flat.max(1).values
+    return (x - lo[:, None, None]) / (hi - lo).clamp_min(1e-8)[:, None, None]
+
+
+class EZVSL(Method):
+    name = "ezvsl"
+    paper = "Mo & Morgado, Localizing Visual Sounds the Easy Way, ECCV 2022"
+    uses_labels = False
+    uses_unlabeled = True
+    Config = EZVSLConfig
+
+    def build_models(self):
+        return {"a": build_localizer(self.model_spec)}
+
+    def batch_plan(self, global_batch):
+        return BatchPlan(labeled=0, unlabeled=global_batch, unlabeled_includes_labeled=True)
+
+    def training_step(self, labeled, unlabeled, state):
+        images = unlabeled["image"]
+        if self.config.augment:
+            images = crop_flip(images, step_generator(state.seed, state.step, state.rank, "augment"))
+        out = self.models["a"](normalize(images), unlabeled["audio"])
+        loss = mil_infonce(out["v"], out["a"], self.config.tau)
+        return loss, {"l_nce": loss.detach()}
+
+    def report_variants(self):
+        return ["main", "ogl"]
+
+    @torch.no_grad()
+    def localize(self, batch, variant=None):
+        model = self.models["a"]
+        images = normalize(batch["image"])
+        av = model(images, batch["audio"])["map"]
+        if variant in (None, "main"):
+            return av
+        if variant == "ogl":
+            # Object prior = mean |activation| of the visual backbone. EZ-VSL uses a separate
+            # frozen ImageNet ResNet-18; the light profile has no pretrained weights, so the
+            # prior comes from this model's own visual encoder (recorded as such in the card).
+            obj = unwrap(model).visual(images).abs().mean(1)
+            obj = torch.nn.functional.interpolate(obj[:, None], size=av.shape[-2:], mode="bilinear", align_corners=True)[:, 0]
+            a = self.config.ogl_alpha
+            return _minmax(a * _minmax(av) + (1 - a) * _minmax(obj))
+        raise ValueError(f"ezvsl has no variant {variant!r}; it has {self.report_variants()}")

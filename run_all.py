@@ -1,0 +1,59 @@
+"""Train and evaluate every method of a suite, then write its leaderboard.
+
+    python run_all.py --suite table1                      # default profile, on this CPU
+    python run_all.py --suite table1 --profile smoke      # seconds
+    accelerate launch --num_processes 4 run_all.py --suite table1   # several GPUs
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from benchmark.suites import SuiteError, list_suites, load_suite, validate_suite
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--suite", required=True, help=f"one of: {', '.join(list_suites())}")
+    p.add_argument("--profile", default="default", help="smoke | default (see benchmark/profiles.yaml)")
+    p.add_argument("--seeds", type=lambda s: [int(x) for x in s.split(",")], help="comma-separated, e.g. 0,1,2")
+    p.add_argument("--methods", type=lambda s: s.split(","), help="comma-separated method labels of the suite")
+    p.add_argument("--results-dir", type=Path, default=Path("results"))
+    p.add_argument("--validate", action="store_true", help="check config, names, splits and paper keys, then stop")
+    p.add_argument("--mixed-precision", default="no", choices=["no", "fp16", "bf16"])
+    p.add_argument("--cpu", action="store_true", help="force the CPU even if a GPU is present")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    try:
+        suite = load_suite(args.suite, args.profile, args.seeds, args.methods)
+        report = validate_suite(suite)
+    except (SuiteError, KeyError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if args.validate:
+        print("\n".join(report))
+        print(f"suite {suite.name} ({suite.profile}): valid")
+        return 0
+
+    from accelerate import Accelerator
+
+    from benchmark.leaderboard import write_leaderboard
+    from benchmark.runner import run_suite
+
+    accelerator = Accelerator(cpu=args.cpu, mixed_precision=args.mixed_precision)
+    log = print if accelerator.is_main_process else (lambda *a, **k: None)
+    t0 = time.perf_counter()
+    run_suite(suite, args.results_dir, accelerator, log)
+    if accelerator.is_main_process:
+        path = write_leaderboard(suite, args.results_dir, time.perf_counter() - t0, accelerator.num_processes)
+        log(f"leaderboard: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
