@@ -29,7 +29,7 @@ def compute_maps(method, domain: DomainData, rows: list[int], variants: list[str
         m.eval()
     out = {v: [] for v in variants}
     bar = tqdm(range(0, max(per, 1), batch_size), desc=desc, leave=False,
-               disable=not accelerator.is_local_main_process)
+               disable=None if accelerator.is_local_main_process else True)
     for start in bar:
         chunk = mine[start:start + batch_size]
         pad = min(batch_size, per - start) - len(chunk)

@@ -1,8 +1,9 @@
 """Plain per-sample reference for benchmark.metrics (the EZ-VSL evaluation loop).
 
-Mirrors stoneMo/EZ-VSL test.py `validate` + utils.py `Evaluator` one sample at
-a time in numpy, with the same documented edge-case choices as metrics.py
-(float64, constant map -> zeros, empty GT -> 0, non-finite input -> ValueError).
+Mirrors stoneMo/EZ-VSL test.py `validate` + utils.py `Evaluator` one sample
+at a time in numpy, with the same documented choices as metrics.py (float32
+maps as in EZ-VSL, constant map -> zeros, empty GT -> 0, non-finite input ->
+ValueError).
 Slow on purpose: it is the yardstick the vectorised code is tested against.
 """
 from __future__ import annotations
@@ -51,14 +52,17 @@ def _cal_ciou(infer: np.ndarray, gtmap: np.ndarray, thres: float) -> float:
 
 
 def evaluate_reference(heatmaps: np.ndarray, gt_maps: np.ndarray, threshold="median") -> dict:
-    heatmaps = np.asarray(heatmaps, dtype=np.float64)
-    gt_maps = np.asarray(gt_maps, dtype=np.float64)
+    heatmaps = np.asarray(heatmaps, dtype=np.float64)  # check before the float32 cast
+    gt_maps = np.asarray(gt_maps, dtype=np.float64)  # EZ-VSL GT maps are float64
     if heatmaps.ndim == 4 and heatmaps.shape[1] == 1:
         heatmaps = heatmaps[:, 0]
     if heatmaps.ndim != 3 or gt_maps.ndim != 3 or len(heatmaps) != len(gt_maps) or len(gt_maps) == 0:
         raise ValueError("expected heatmaps (N,h,w) and gt_maps (N,H,W) with the same N > 0")
     if not np.isfinite(heatmaps).all():
         raise ValueError("heatmaps contain NaN or Inf values")
+    heatmaps = heatmaps.astype(np.float32)  # EZ-VSL heatmaps are float32
+    if not np.isfinite(heatmaps).all():
+        raise ValueError("heatmap values overflow float32")
     if np.isnan(gt_maps).any() or (gt_maps < 0).any() or (gt_maps > 1).any():
         raise ValueError("gt_maps must be finite with values in [0, 1]")
 
@@ -69,7 +73,7 @@ def evaluate_reference(heatmaps: np.ndarray, gt_maps: np.ndarray, threshold="med
         if threshold == "median":
             thr = np.sort(pred.flatten())[int(H * W * 0.5)]
         else:
-            thr = float(threshold)
+            thr = np.float32(threshold)
         cious.append(_cal_ciou(pred, gt, thr))
 
     cious = np.array(cious)

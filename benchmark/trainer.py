@@ -110,7 +110,7 @@ def train(method: Method, data: DomainData, *, budget: dict, seed: int, accelera
         return {k: v.to(accelerator.device) for k, v in data.table.get(rows).items()}
 
     bar = tqdm(range(start, steps), desc=f"train {method.name}", initial=start, total=steps, leave=False,
-               disable=not accelerator.is_local_main_process)
+               disable=None if accelerator.is_local_main_process else True)
     for step in bar:
         t0 = time.perf_counter()
         lb, ulb = fetch(lb_sampler, step), fetch(ulb_sampler, step)

@@ -8,7 +8,12 @@ import torchaudio
 N_MELS = 64
 # Fixed affine normalisation of log-mel (like EZ-VSL's fixed mean 0 / std 12 for its log
 # spectrogram), so no statistic is ever computed from evaluation data.
-LOGMEL_MEAN, LOGMEL_STD = -7.0, 4.0
+LOGMEL_MEAN, LOGMEL_STD = 0.5, 2.0  # roughly centres the synthetic clips' log-mel
+
+
+# Goes into the cache key: change any of it and stores are rebuilt.
+FEATURE_SPEC = {"kind": "logmel", "n_mels": N_MELS, "win_s": 0.025, "hop_s": 0.010, "n_fft": 512,
+                "mean": LOGMEL_MEAN, "std": LOGMEL_STD}
 
 
 def logmel(waveforms: torch.Tensor, sample_rate: int) -> torch.Tensor:

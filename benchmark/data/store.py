@@ -43,8 +43,9 @@ def _features(size: int, frames: int, n_mels: int):
 
 def synthetic_store_path(profile: str, domain: str, data_cfg: dict, ids: list[int]) -> Path:
     from benchmark.data import synthetic
+    from benchmark.data.features import FEATURE_SPEC
 
-    key = json.dumps({"cfg": data_cfg, "gen": synthetic.GENERATOR_VERSION, "fmt": STORE_FORMAT,
+    key = json.dumps({"cfg": data_cfg, "gen": synthetic.GENERATOR_VERSION, "fmt": STORE_FORMAT, "feat": FEATURE_SPEC,
                       "ids": hashlib.sha256(np.asarray(ids, dtype=np.int64).tobytes()).hexdigest()}, sort_keys=True)
     digest = hashlib.sha256(key.encode()).hexdigest()[:12]
     return cache_root() / "synthetic" / profile / f"{domain}-{digest}"
@@ -103,7 +104,8 @@ class SampleTable:
         except Exception as err:  # truncated or corrupt arrow files
             raise StoreError(f"{path}/data: cannot be read ({err}); delete the folder to rebuild") from None
         self.path = path
-        self.ds = ds.with_format("torch", columns=["sample_id", *self.COLUMNS])
+        # numpy format keeps uint8 images uint8 (the torch formatter widens them to int64)
+        self.ds = ds.with_format("numpy", columns=list(self.COLUMNS))
         ids = [int(i) for i in ds["sample_id"]]
         self.sample_ids = ids
         self.row_of = {int(i): r for r, i in enumerate(ids)}
@@ -112,7 +114,8 @@ class SampleTable:
         # Small stores live in memory as tensors (fast slicing); big ones stay memory-mapped.
         self.columns = None
         if ds.data.nbytes <= in_memory_bytes:
-            self.columns = {c: self.ds[c] for c in self.COLUMNS}
+            whole = self.ds[:]
+            self.columns = {c: torch.from_numpy(whole[c]) for c in self.COLUMNS}
 
     def __len__(self) -> int:
         return len(self.row_of)
@@ -129,7 +132,7 @@ class SampleTable:
             batch = {c: t[idx] for c, t in self.columns.items()}
         else:
             batch = self.ds[rows]
-            batch = {c: batch[c] for c in self.COLUMNS}
+            batch = {c: torch.from_numpy(batch[c]) for c in self.COLUMNS}
         batch["audio"] = batch["audio"].float()
         batch["gt"] = batch["gt"].float()
         batch["index"] = torch.as_tensor(rows, dtype=torch.long)

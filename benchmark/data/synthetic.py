@@ -14,7 +14,7 @@ import functools
 
 import numpy as np
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 DOMAINS = ("flickr", "vggss")
 
 # shape, colour, rgb, texture, sound.  Shapes/colours/textures are each shared
@@ -36,7 +36,7 @@ _CLASSES = (
 _TEX_ADJ = {"stripes": "striped", "plain": "plain", "dots": "dotted", "checker": "checkered"}
 NUM_CLASSES = len(_CLASSES)
 CLASS_NAMES = tuple(f"{c}-{_TEX_ADJ[t]}-{s}/{snd}" for s, c, _, t, snd in _CLASSES)
-UNHEARD_CLASSES = (3, 5, 8, 11)  # one per shape family overlap: novel combos, not novel pixels
+UNHEARD_CLASSES = (3, 5, 8, 11)  # each shares shape/colour/texture with heard classes: novel combos only
 HEARD_CLASSES = tuple(c for c in range(NUM_CLASSES) if c not in UNHEARD_CLASSES)
 
 # Class timbres.  Pitch ranges overlap on purpose (buzz/hum/reed, chirp/whistle/
@@ -68,19 +68,22 @@ _DOMAIN_CFG = {
     "flickr": dict(
         class_w=(1.6, 1.4, 1.0, 0.7, 1.2, 0.8, 1.0, 0.6, 1.3, 0.9, 0.7, 1.1),
         n_obj_p=(0.08, 0.74, 0.18), area=(0.29, 0.52), log_area=False, crowd_shrink=0.85,
-        max_overlap=0.2, edge_beta=0.4, dup_p=0.0, offscreen_p=0.2, snr=(6.0, 20.0),
+        max_overlap=0.2, edge_beta=0.4, dup_p=0.0, offscreen_p=0.2, snr=(3.0, 18.0),
         n_blobs=(2, 5), n_lines=(0, 2), pix_noise=6.0, lf_noise=18.0),
     "vggss": dict(
         class_w=(0.7, 0.9, 1.3, 1.2, 0.8, 1.4, 0.9, 1.5, 0.6, 1.2, 1.1, 0.8),
         n_obj_p=(0.04, 0.46, 0.50), area=(0.19, 0.52), log_area=True, crowd_shrink=0.92,
-        max_overlap=0.3, edge_beta=0.5, dup_p=0.12, offscreen_p=0.3, snr=(0.0, 14.0),
+        max_overlap=0.3, edge_beta=0.5, dup_p=0.12, offscreen_p=0.3, snr=(-3.0, 12.0),
         n_blobs=(4, 9), n_lines=(2, 5), pix_noise=10.0, lf_noise=35.0),
 }
 _MIN_VISIBLE = 0.7  # sounding instances must keep >= 70% of their pixels visible
 
 
-def _rng(domain: str, sample_id: int) -> np.random.Generator:
-    return np.random.default_rng([DOMAINS.index(domain), int(sample_id), 12345])
+def _rng(domain: str, sample_id: int, stream: int = 0) -> np.random.Generator:
+    """Independent streams (0 scene, 1 annotators, 2 audio) so that e.g. the audio
+    does not change with image_size and the layout does not change with the clip."""
+    key = [DOMAINS.index(domain), int(sample_id), 12345]
+    return np.random.default_rng(key + [stream] if stream else key)
 
 
 def _draw_classes(rng, domain):
@@ -97,6 +100,7 @@ def _draw_classes(rng, domain):
 
 
 def sounding_class(domain: str, sample_id: int) -> int:
+    """Cheap: the class of the sounding object (== make_sample(...)['class_id'])."""
     return _draw_classes(_rng(domain, sample_id), domain)[0]
 
 
@@ -230,6 +234,8 @@ def _render_object(rng, cls, box, S):
     dy = (np.arange(y0, y1) + 0.5 - cy)[:, None]
     mask = _shape_mask(shape, dx / hw, dy / hh)
     mask = mask & np.ones((y1 - y0, x1 - x0), bool)
+    if not mask.any():  # only possible for absurdly small images: keep one pixel
+        mask[mask.shape[0] // 2, mask.shape[1] // 2] = True
     rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
     bbox = (float(x0 + cols[0]), float(y0 + rows[0]), float(x0 + cols[-1] + 1), float(y0 + rows[-1] + 1))
     # per-instance colour/brightness jitter + texture in a randomly rotated frame
@@ -309,12 +315,13 @@ def _synth(cls, rng, n, sr):
             f *= 2.0 ** (rng.uniform(*p["glide"]) * np.minimum(tin / 0.08, 1.0))
         if "drop" in p:  # drum: pitch falls right after each hit
             f *= 1.0 + rng.uniform(*p["drop"]) * np.exp(-tin / 0.03)
-        amps = np.asarray(p["harm"], float) * rng.uniform(0.8, 1.2, len(p["harm"]))
+        # per-instance brightness (spectral tilt) + partial jitter: timbre varies within a class
+        ks = np.arange(1, len(p["harm"]) + 1)
+        amps = np.asarray(p["harm"], float) * rng.uniform(0.7, 1.3, len(ks)) * ks ** -rng.uniform(-0.3, 0.5)
         if "ratios" in p:  # inharmonic partials (bell): direct sines
             cyc = np.cumsum(f, dtype=np.float64) / sr
             out = sum(a * np.sin(2 * np.pi * r * cyc) for a, r in zip(amps, p["ratios"]) if r * f0 < 0.45 * sr)
         else:  # harmonic: one wavetable lookup, harmonics above ~Nyquist dropped
-            ks = np.arange(1, len(amps) + 1)
             keep = (ks * f.max() < 0.45 * sr) & (amps > 0)
             table = amps[keep] @ _HARM_BASIS[: len(amps)][keep]
             idx = (np.cumsum(f, dtype=np.float64) * (_TABLE / sr)).astype(np.int64) % _TABLE
@@ -369,28 +376,24 @@ def make_sample(domain: str, sample_id: int, *, image_size: int = 64, clip_secon
     # Annotations: flickr = 3 annotators x 1 jittered box; vggss = 1 annotator x all instances.
     tight = [objs[i][3] for i in snd]
     if domain == "flickr":
+        rng_ann, (x0, y0, x1, y1) = _rng(domain, sample_id, 1), tight[0]
         annotations = []
-        for _ in range(3):
-            x0, y0, x1, y1 = tight[0]
-            j = rng.normal(0, 0.03, 4) * np.array([x1 - x0, y1 - y0, x1 - x0, y1 - y0])
-            b = np.clip(np.array(tight[0]) + j, 0, S)
-            b[2], b[3] = max(b[2], b[0] + 1), max(b[3], b[1] + 1)
-            if b[2] > S:
-                b[0], b[2] = S - (b[2] - b[0]), S
-            if b[3] > S:
-                b[1], b[3] = S - (b[3] - b[1]), S
-            annotations.append([tuple(float(v) for v in b)])
+        for _ in range(3):  # each annotator: independent ~3%-of-size jitter per edge
+            b = np.clip(np.array(tight[0]) + rng_ann.normal(0, 0.03, 4) * np.array([x1 - x0, y1 - y0] * 2), 0, S)
+            ok = b[2] - b[0] >= 1 and b[3] - b[1] >= 1
+            annotations.append([tuple(float(v) for v in (b if ok else tight[0]))])
     else:
         annotations = [[tuple(b) for b in tight]]
 
     # Audio: class sound + optional quieter off-screen distractor + coloured noise.
     n = int(round(clip_seconds * sample_rate))
+    rng = _rng(domain, sample_id, 2)
     sig = _synth(cid, rng, n, sample_rate)
     offscreen = -1
     if rng.random() < cfg["offscreen_p"]:
         pool = [c for c in range(NUM_CLASSES) if c not in classes]
         offscreen = int(pool[rng.integers(len(pool))])
-        sig = sig + _synth(offscreen, rng, n, sample_rate) * 10 ** (-rng.uniform(6, 14) / 20)
+        sig = sig + _synth(offscreen, rng, n, sample_rate) * 10 ** (-rng.uniform(4, 12) / 20)
     sig = sig + _band_noise(rng, n, sample_rate, 20, 8000, rng.uniform(0, 1.5)) * 10 ** (-rng.uniform(*cfg["snr"]) / 20)
     audio = (sig * (rng.uniform(0.3, 0.95) / (np.abs(sig).max() + 1e-12))).astype(np.float32)
 
