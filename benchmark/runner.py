@@ -17,7 +17,7 @@ from benchmark import metadata
 from benchmark.data.domains import DomainData, load_synthetic_domain
 from benchmark.io import read_json, write_json_atomic, write_text_atomic
 from benchmark.suites import MethodEntry, Suite, method_overrides
-from benchmark.trainer import test, train
+from benchmark.trainer import evaluate_tests, train
 from methods.base import load_method_config
 
 
@@ -71,7 +71,7 @@ def run_one(suite: Suite, entry: MethodEntry, train_domain: str, tests: list[str
     result = train(method, domains(train_domain), budget=suite.budget, seed=seed, accelerator=accelerator,
                    ckpt_dir=out / "ckpt", run_meta={"config_hash": chash}, log=log)
     t_test = time.perf_counter()
-    numbers, per_sample = test(method, {d: domains(d) for d in tests}, accelerator,
+    numbers, per_sample = evaluate_tests(method, {d: domains(d) for d in tests}, accelerator,
                                suite.budget.get("eval_batch_size", 256))
     wall = time.perf_counter() - t0
     metrics = {

@@ -154,7 +154,7 @@ def train(method: Method, data: DomainData, *, budget: dict, seed: int, accelera
                        resumed_from=start or None, timings=timings)
 
 
-def test(method: Method, tests: dict[str, DomainData], accelerator, eval_batch_size: int) -> tuple[dict, list]:
+def evaluate_tests(method: Method, tests: dict[str, DomainData], accelerator, eval_batch_size: int) -> tuple[dict, list]:
     """Score every variant on each test set once. Returns (numbers, per-sample rows)."""
     numbers, per_sample = {}, []
     variants = method.report_variants()

@@ -1,0 +1,73 @@
+"""run_all on the smoke profile: validation errors, a full run, skip on rerun, the leaderboard."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import run_all
+from benchmark.data.splits import SplitError, load_split, split_dir
+from benchmark.suites import SuiteError, load_suite
+
+
+def test_unknown_suite_and_method_and_profile(capsys):
+    assert run_all.main(["--suite", "tabel1", "--validate"]) == 2
+    assert "Did you mean 'table1'" in capsys.readouterr().err
+    assert run_all.main(["--suite", "table1", "--methods", "xyz", "--validate"]) == 2
+    assert "xyz" in capsys.readouterr().err
+    with pytest.raises(SuiteError, match="Unknown profile"):
+        load_suite("table1", "huge")
+
+
+def test_validate_reports_splits(capsys):
+    assert run_all.main(["--suite", "table1", "--profile", "smoke", "--validate"]) == 0
+    out = capsys.readouterr().out
+    assert "split synthetic/smoke/flickr/labeled: 24 ids" in out and "valid" in out
+
+
+def test_suite_with_unknown_key_is_refused(tmp_path, monkeypatch):
+    import benchmark.suites as suites
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("suite: bad\nversion: 1\nmethods: [center]\nevaluations: []\nbudgett: {}\n")
+    monkeypatch.setattr(suites, "SUITES_DIR", tmp_path)
+    with pytest.raises(SuiteError, match=r"bad.yaml: unknown key\(s\) \['budgett'\]"):
+        load_suite("bad", "smoke")
+
+
+def test_edited_split_list_is_caught(tmp_path, monkeypatch):
+    import benchmark.data.splits as splits
+
+    src = split_dir("synthetic", "smoke")
+    dst = tmp_path / "synthetic" / "splits" / "smoke"
+    for f in src.rglob("*"):
+        if f.is_file():
+            (dst / f.relative_to(src)).parent.mkdir(parents=True, exist_ok=True)
+            (dst / f.relative_to(src)).write_bytes(f.read_bytes())
+    monkeypatch.setattr(splits, "DATASETS_DIR", tmp_path)
+    load_split("synthetic", "smoke", "flickr", "val")
+    (dst / "flickr" / "val.txt").write_text("1\n2\n")
+    with pytest.raises(SplitError, match="val.txt: sha256 .* differs"):
+        load_split("synthetic", "smoke", "flickr", "val")
+
+
+def test_smoke_suite_end_to_end(tmp_path, capsys):
+    args = ["--suite", "table1", "--profile", "smoke", "--results-dir", str(tmp_path),
+            "--methods", "center,random,supervised,ezvsl", "--seeds", "0,1"]
+    assert run_all.main(args) == 0
+    board = (tmp_path / "table1" / "leaderboard.smoke.md").read_text()
+    assert "not comparable" in board and "## Cross-dataset" in board
+    assert "supervised" in board and "ezvsl [ogl]" in board and "84.68" in board  # paper number beside ours
+    assert "| oracle" not in board  # only the methods asked for
+    run = tmp_path / "table1" / "runs" / "smoke" / "train-vggss" / "supervised" / "seed1"
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert set(metrics["tests"]) == {"vggss", "flickr"}  # the cross-dataset test shares the vggss training
+    meta = json.loads((run / "run.json").read_text())
+    assert meta["config_hash"] == metrics["config_hash"] and meta["seed"] == 1
+    assert meta["config"]["split_sha256"]["flickr"]["test"] and meta["versions"]["torch"]
+    lines = (run / "per_sample.jsonl").read_text().splitlines()
+    assert len(lines) == 2 * 32  # two test sets of 32, one variant
+
+    capsys.readouterr()
+    assert run_all.main(args) == 0  # a finished suite is skipped, not rerun
+    assert capsys.readouterr().out.count("skip ") == 4 * 2 * 2
