@@ -16,6 +16,7 @@ from benchmark.suites import Suite
 
 METRICS = ("ciou", "auc")
 SECONDARY = ("ciou_fixed0.5", "auc_fixed0.5")
+SHOWN = {"ciou": "CIoU", "auc": "AUC", "ciou_fixed0.5": "CIoU@0.5", "auc_fixed0.5": "AUC@0.5"}
 
 
 def collect(suite: Suite, results_dir: Path) -> pd.DataFrame:
@@ -75,8 +76,8 @@ def evaluation_table(suite: Suite, agg: pd.DataFrame, ev: dict, metrics=METRICS,
                 mean, std, n = (c["mean"].iloc[0], c["std"].iloc[0], c["count"].iloc[0]) if len(c) else (float("nan"),) * 3
                 if with_paper:
                     p = paper.get(label if primary else "", {}).get(ev["name"], {}).get(metric)
-                    row[f"Paper {metric.upper()}"] = f"{p:.2f}" if p is not None else "—"
-                row[f"Ours {metric.upper()}"] = _fmt(mean, std, n)
+                    row[f"Paper {SHOWN[metric]}"] = f"{p:.2f}" if p is not None else "—"
+                row[f"Ours {SHOWN[metric]}"] = _fmt(mean, std, n)
                 if primary and not cls.reference_only and not pd.isna(mean):
                     means.setdefault(metric, []).append((mean, len(lines)))
             if ev.get("in_domain"):
@@ -90,7 +91,7 @@ def evaluation_table(suite: Suite, agg: pd.DataFrame, ev: dict, metrics=METRICS,
         best = max(v for v, _ in vals)
         for v, i in vals:
             if v == best:
-                key = f"Ours {metric.upper()}"
+                key = f"Ours {SHOWN[metric]}"
                 lines[i][key] = f"**{lines[i][key]}**"
     return pd.DataFrame(lines).to_markdown(index=False)
 
