@@ -20,10 +20,14 @@ def _shard(rows: list[int], rank: int, world: int) -> tuple[list[int], list[int]
 
 @torch.no_grad()
 def compute_maps(method, domain: DomainData, rows: list[int], variants: list[str], accelerator,
-                 batch_size: int, desc: str = "eval") -> dict[str, torch.Tensor]:
-    """{variant: (len(rows), h, w) float32 maps on CPU}, in the order of `rows`."""
+                 batch_size: int, desc: str = "eval", audio_rows: list[int] | None = None) -> dict[str, torch.Tensor]:
+    """{variant: (len(rows), h, w) float32 maps on CPU}, in the order of `rows`.
+
+    `audio_rows` pairs each image with another row's audio (the shuffled-audio control).
+    """
     rank, world = accelerator.process_index, accelerator.num_processes
     mine, lengths = _shard(rows, rank, world)
+    mine_audio = _shard(audio_rows, rank, world)[0] if audio_rows is not None else None
     per = max(lengths)
     for m in method.models.values():
         m.eval()
@@ -36,7 +40,11 @@ def compute_maps(method, domain: DomainData, rows: list[int], variants: list[str
         chunk = chunk + [mine[-1] if mine else rows[0]] * pad  # equal shapes for gather
         if not chunk:
             continue
-        batch = {k: v.to(accelerator.device) for k, v in domain.table.get(chunk).items()}
+        batch = domain.table.get(chunk)
+        if mine_audio is not None:
+            audio_chunk = mine_audio[start:start + batch_size]
+            batch["audio"] = domain.table.get(audio_chunk + [chunk[-1]] * (len(chunk) - len(audio_chunk)))["audio"]
+        batch = {k: v.to(accelerator.device) for k, v in batch.items()}
         for v in variants:
             out[v].append(method.localize(batch, v).float())
     for m in method.models.values():
@@ -48,6 +56,15 @@ def compute_maps(method, domain: DomainData, rows: list[int], variants: list[str
         blocks = gathered.view(world, per, *gathered.shape[1:]) if world > 1 else gathered[None]
         result[v] = torch.cat([blocks[r, :n] for r, n in enumerate(lengths)])
     return result
+
+
+def shuffled_audio_rows(rows: list[int], seed: int = 0) -> list[int]:
+    """A fixed derangement: every image gets the audio of a different sample."""
+    perm = torch.randperm(len(rows), generator=torch.Generator().manual_seed(seed)).tolist()
+    partner = [0] * len(rows)
+    for k, i in enumerate(perm):
+        partner[i] = rows[perm[(k + 1) % len(perm)]]
+    return partner
 
 
 def score(maps: torch.Tensor, domain: DomainData, rows: list[int]) -> dict:

@@ -32,8 +32,12 @@ def collect(suite: Suite, results_dir: Path) -> pd.DataFrame:
             if ev["train"] != m["train"] or ev["test"] not in m["tests"]:
                 continue
             for variant, numbers in m["tests"][ev["test"]].items():
-                for metric in (*METRICS, *SECONDARY):
-                    if metric in numbers:
+                flat = dict(numbers)
+                if isinstance(numbers.get("shuffled_audio"), dict):
+                    flat["ciou_shuffled"] = numbers["shuffled_audio"]["ciou"]
+                for metric in (*METRICS, *SECONDARY, "ciou_shuffled"):
+                    if metric in flat:
+                        numbers = flat
                         rows.append({"evaluation": ev["name"], "label": m["label"], "method": m["method"],
                                      "variant": variant, "primary": variant == m["primary_variant"],
                                      "seed": m["seed"], "metric": metric, "value": numbers[metric]})
@@ -80,6 +84,9 @@ def evaluation_table(suite: Suite, agg: pd.DataFrame, ev: dict, metrics=METRICS,
                 row[f"Ours {SHOWN[metric]}"] = _fmt(mean, std, n)
                 if primary and not cls.reference_only and not pd.isna(mean):
                     means.setdefault(metric, []).append((mean, len(lines)))
+            if metrics == METRICS:
+                c = cells[cells.metric == "ciou_shuffled"]
+                row["CIoU, audio shuffled"] = _fmt(*c[["mean", "std", "count"]].iloc[0]) if len(c) else "—"
             if ev.get("in_domain"):
                 ind = agg[(agg.evaluation == ev["in_domain"]) & (agg.label == label) & (agg.variant == variant)
                           & (agg.metric == "ciou")]
@@ -122,7 +129,9 @@ def write_leaderboard(suite: Suite, results_dir: Path, wall_seconds: float | Non
             f"{', ' + hw['gpu'] if 'gpu' in hw else ''}; {num_processes} process(es)"
             + (f"; suite wall time {wall_seconds / 60:.1f} min" if wall_seconds else ""),
             "- *(reference)* rows are sanity floors or the label-rich oracle, not competitors; "
-            "`[variant]` rows are other maps of the same trained runs (e.g. EZ-VSL with object guidance).", ""]
+            "`[variant]` rows are other maps of the same trained runs (e.g. EZ-VSL with object guidance).",
+            "- *CIoU, audio shuffled* is a control: each test image paired with another sample's sound. A method "
+            "that localizes sounds drops towards the floors; one that only finds salient objects does not.", ""]
     for ev in suite.evaluations:
         out += [f"## {ev['title']}", "", evaluation_table(suite, agg, ev), ""]
     out += ["## Secondary: fixed threshold 0.5 on the min–max normalised map", "",

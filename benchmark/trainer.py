@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from benchmark.checkpoint import load_latest, save_checkpoint
 from benchmark.data.domains import DomainData
-from benchmark.evaluate import compute_maps, score, summarize
+from benchmark.evaluate import compute_maps, score, shuffled_audio_rows, summarize
 from benchmark.sampling import PoolSampler
 from methods.base import Method, StepState
 from methods.common.localizer import unwrap
@@ -168,4 +168,9 @@ def evaluate_tests(method: Method, tests: dict[str, DomainData], accelerator, ev
             ids = [data.table.sample_ids[r] for r in rows]
             for i, c in zip(ids, res["ciou_per_sample"].tolist()):
                 per_sample.append({"test": test_name, "variant": v, "sample_id": i, "ciou": round(c, 6)})
+        # Control: the headline map with every image paired with another sample's audio. A method
+        # whose score barely drops is localizing objects, not sounds.
+        control = compute_maps(method, data, rows, variants[:1], accelerator, eval_batch_size,
+                               desc=f"control {test_name}", audio_rows=shuffled_audio_rows(rows))
+        numbers[test_name][variants[0]]["shuffled_audio"] = summarize(score(control[variants[0]], data, rows))
     return numbers, per_sample

@@ -6,6 +6,7 @@ for the whole budget. It isolates what the unlabeled data adds.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 
@@ -22,7 +23,7 @@ class SupervisedConfig:
     weight_decay: float
     lambda_u: float
     tau: float
-    score_map: str
+    score_map: Literal["affine", "clamp", "sigmoid", "minmax"]
     augment: bool
     randaug_ops: int
     randaug_max_magnitude: int
