@@ -45,6 +45,9 @@ def main(argv=None) -> int:
     from benchmark.leaderboard import write_leaderboard
     from benchmark.runner import run_suite
 
+    from benchmark import metadata
+
+    metadata.git_info()  # record the commit the code was imported from, before anything can change it
     accelerator = Accelerator(cpu=args.cpu, mixed_precision=args.mixed_precision)
     log = print if accelerator.is_main_process else (lambda *a, **k: None)
     t0 = time.perf_counter()

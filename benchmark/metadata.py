@@ -1,6 +1,7 @@
 """What goes into run.json so a number can be traced and rerun."""
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import platform
@@ -25,7 +26,9 @@ def _git(*args: str) -> str | None:
         return None
 
 
+@functools.lru_cache(maxsize=1)
 def git_info() -> dict:
+    """Read once per process: the code a run executes is the code imported at start-up."""
     status = _git("status", "--porcelain", "--untracked-files=no")
     return {"commit": _git("rev-parse", "HEAD"), "branch": _git("rev-parse", "--abbrev-ref", "HEAD"),
             "dirty": bool(status) if status is not None else None}

@@ -20,7 +20,7 @@ from benchmark.checkpoint import load_latest, save_checkpoint
 from benchmark.data.domains import DomainData
 from benchmark.evaluate import compute_maps, score, shuffled_audio_rows, summarize
 from benchmark.sampling import PoolSampler
-from methods.base import Method, StepState
+from methods.base import BatchPlan, Method, StepState
 from methods.common.localizer import unwrap
 
 
@@ -37,12 +37,66 @@ class TrainResult:
     timings: dict = field(default_factory=dict)
 
 
+@dataclass
+class TrainContext:
+    """What a method may use beyond its batch: the pools, and eval-mode maps of its models."""
+
+    method: Method
+    data: DomainData
+    accelerator: object
+    labeled_rows: list[int]
+    unlabeled_rows: list[int]
+    eval_batch_size: int
+    global_batch: int
+
+    def maps(self, rows: list[int], variant: str) -> torch.Tensor:
+        """Gathered maps of `variant` over `rows`, models in eval mode, no augmentation."""
+        return compute_maps(self.method, self.data, rows, [variant], self.accelerator, self.eval_batch_size,
+                            desc=f"select {variant}")[variant]
+
+
+def draw_batches(method: Method, ctx: TrainContext, samplers: "_Samplers", step: int) -> tuple:
+    """This process's (labeled, unlabeled) batches at `step`, on the accelerator's device."""
+    acc = ctx.accelerator
+    rank, world = acc.process_index, acc.num_processes
+
+    def fetch(rows):
+        return {k: v.to(acc.device) for k, v in ctx.data.table.get(rows).items()}
+
+    plan = method.batch_plan(ctx.global_batch, step)
+    lb = ulb = None
+    if plan.unlabeled:
+        key, pool, first = method.unlabeled_pool(step, ctx)
+        if not pool:  # e.g. a curriculum that admitted nothing yet: this step is all labeled
+            plan = BatchPlan(labeled=ctx.global_batch, unlabeled=0)
+        else:
+            ulb = fetch(samplers.rows("unlabeled", key, pool, plan.unlabeled, first, step, rank, world))
+    if plan.labeled:
+        lb = fetch(samplers.rows("labeled", "all", ctx.labeled_rows, plan.labeled, 0, step, rank, world))
+    return lb, ulb
+
+
 def _pools(method: Method, data: DomainData) -> tuple[list[int], list[int]]:
     labeled = data.rows["labeled"] + (data.rows["unlabeled"] if method.label_pool == "all" else [])
     unlabeled = list(data.rows["unlabeled"])
     if method.batch_plan(1).unlabeled_includes_labeled:
         unlabeled = data.rows["labeled"] + unlabeled
     return labeled, unlabeled
+
+
+class _Samplers:
+    """One PoolSampler per (stream, pool key, batch size), indexed from the pool's first step."""
+
+    def __init__(self, seed: int):
+        self.seed, self.cache = seed, {}
+
+    def rows(self, stream: str, key: str, pool: list[int], batch: int, first_step: int, step: int,
+             rank: int, world: int) -> list[int]:
+        k = (stream, key, batch)
+        if k not in self.cache:
+            self.cache = {kk: v for kk, v in self.cache.items() if kk[0] != stream}  # drop stale pools
+            self.cache[k] = PoolSampler(pool, batch, self.seed, f"{stream}/{key}/b{batch}")
+        return self.cache[k].local_batch(step - first_step, rank, world)
 
 
 def _model_states(method: Method) -> dict:
@@ -84,12 +138,12 @@ def train(method: Method, data: DomainData, *, budget: dict, seed: int, accelera
     prepared = accelerator.prepare(*[models[k] for k in names], *[optims[k] for k in names])
     models = dict(zip(names, prepared[:len(names)]))
     optims = dict(zip(names, prepared[len(names):]))
-    method.attach(models)
+    method.attach(models, accelerator)
 
-    plan = method.batch_plan(gbatch)
     lb_pool, ulb_pool = _pools(method, data)
-    lb_sampler = PoolSampler(lb_pool, plan.labeled, seed, "labeled") if plan.labeled else None
-    ulb_sampler = PoolSampler(ulb_pool, plan.unlabeled, seed, "unlabeled") if plan.unlabeled else None
+    ctx = TrainContext(method, data, accelerator, lb_pool, ulb_pool, eval_bs, gbatch)
+    method.on_train_start(steps, ctx)
+    samplers = _Samplers(seed)
 
     start, history, best_step, best_val, best_state = 0, [], -1, None, None
     resumed = load_latest(ckpt_dir, {"config_hash": run_meta["config_hash"], "num_processes": world})
@@ -103,17 +157,12 @@ def train(method: Method, data: DomainData, *, budget: dict, seed: int, accelera
         best_step, best_val, best_state = state["best_step"], state["best_val"], state["best_state"]
         log(f"resumed from {ckpt_dir}/step_{start:08d} (best val step {best_step})")
 
-    def fetch(sampler, step):
-        if sampler is None:
-            return None
-        rows = sampler.local_batch(step, rank, world)
-        return {k: v.to(accelerator.device) for k, v in data.table.get(rows).items()}
 
     bar = tqdm(range(start, steps), desc=f"train {method.name}", initial=start, total=steps, leave=False,
                disable=None if accelerator.is_local_main_process else True)
     for step in bar:
         t0 = time.perf_counter()
-        lb, ulb = fetch(lb_sampler, step), fetch(ulb_sampler, step)
+        lb, ulb = draw_batches(method, ctx, samplers, step)
         t1 = time.perf_counter()
         with accelerator.accumulate(*models.values()):
             loss, logs = method.training_step(lb, ulb, StepState(step, steps, seed, rank, world))

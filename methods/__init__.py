@@ -14,6 +14,7 @@ REGISTRY: dict[str, str] = {
     "supervised": "methods.supervised:SupervisedOnly",
     "oracle": "methods.supervised:Oracle",
     "ezvsl": "methods.ez_vsl:EZVSL",
+    "xpl": "methods.xpl:XPL",
 }
 
 

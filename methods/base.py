@@ -139,12 +139,27 @@ class Method:
         wd = getattr(self.config, "weight_decay", 0.0)
         return {k: torch.optim.Adam(m.parameters(), lr=lr, weight_decay=wd) for k, m in models.items()}
 
-    def attach(self, models: dict[str, nn.Module]) -> None:
-        """Receive the (possibly wrapped, device-placed) models from the trainer."""
+    def attach(self, models: dict[str, nn.Module], accelerator=None) -> None:
+        """Receive the (possibly wrapped, device-placed) models and the accelerator from the trainer."""
         self.models = models
+        self.accelerator = accelerator
 
-    def batch_plan(self, global_batch: int) -> BatchPlan:
+    def on_train_start(self, total_steps: int, ctx=None) -> None:
+        """Called once before the first step (also on resume) with the step budget and the TrainContext."""
+        self.total_steps = total_steps
+
+    def batch_plan(self, global_batch: int, step: int = 0) -> BatchPlan:
+        """Composition of the global batch at `step` (may change between stages, e.g. warm-up)."""
         return BatchPlan(labeled=global_batch, unlabeled=0)
+
+    def unlabeled_pool(self, step: int, ctx) -> tuple[str, list[int], int]:
+        """(key, store rows, first step) of the unlabeled pool in force at `step`.
+
+        The trainer samples it as a pure function of (seed, key, step − first step); a
+        curriculum returns a new key whenever it re-selects. `ctx` (a TrainContext) can
+        compute eval-mode maps of the current models over any rows.
+        """
+        return "all", ctx.unlabeled_rows, 0
 
     # ---- training -------------------------------------------------------------------------
     def training_step(self, labeled: dict | None, unlabeled: dict | None, state: StepState):

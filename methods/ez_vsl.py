@@ -11,10 +11,9 @@ from dataclasses import dataclass
 import torch
 
 from methods.base import BatchPlan, Method
-from methods.common.augment import crop_flip, normalize
+from methods.common.augment import crop_flip, normalize, sample_generators
 from methods.common.localizer import unwrap, build_localizer
 from methods.common.losses import mil_infonce
-from methods.common.rng import step_generator
 
 
 @dataclass(frozen=True)
@@ -42,15 +41,16 @@ class EZVSL(Method):
     def build_models(self):
         return {"a": build_localizer(self.model_spec)}
 
-    def batch_plan(self, global_batch):
+    def batch_plan(self, global_batch, step=0):
         return BatchPlan(labeled=0, unlabeled=global_batch, unlabeled_includes_labeled=True)
 
     def training_step(self, labeled, unlabeled, state):
         images = unlabeled["image"]
         if self.config.augment:
-            images = crop_flip(images, step_generator(state.seed, state.step, state.rank, "augment"))
+            gens = sample_generators(state.seed, state.step, unlabeled["index"], "augment")
+            images = crop_flip(images.cpu(), gens).to(images.device)
         out = self.models["a"](normalize(images), unlabeled["audio"])
-        loss = mil_infonce(out["v"], out["a"], self.config.tau)
+        loss = mil_infonce(out["v"], out["a"], self.config.tau, self.accelerator)
         return loss, {"l_nce": loss.detach()}
 
     def report_variants(self):

@@ -11,9 +11,8 @@ from typing import Literal
 import torch
 
 from methods.base import Method
-from methods.common.augment import colour_randaugment, normalize
+from methods.common.augment import colour_randaugment, normalize, sample_generators
 from methods.common.localizer import build_localizer
-from methods.common.rng import step_generator
 from methods.common.losses import downsample_target, mil_infonce, pixel_bce, score_map
 
 
@@ -37,22 +36,24 @@ class SupervisedOnly(Method):
     def build_models(self):
         return {"a": build_localizer(self.model_spec)}
 
-    def _views(self, images: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    def _views(self, batch: dict, state, stream: str = "augment") -> torch.Tensor:
+        images = batch["image"]
         if self.config.augment:
-            images = colour_randaugment(images, gen, self.config.randaug_ops, self.config.randaug_max_magnitude)
+            gens = sample_generators(state.seed, state.step, batch["index"], stream)
+            images = colour_randaugment(images.cpu(), gens, self.config.randaug_ops,
+                                        self.config.randaug_max_magnitude).to(images.device)
         return normalize(images)
 
     def training_step(self, labeled, unlabeled, state):
-        gen = step_generator(state.seed, state.step, state.rank, "augment")
         model = self.models["a"]
-        out = model(self._views(labeled["image"], gen).to(labeled["audio"].device), labeled["audio"])
+        out = model(self._views(labeled, state), labeled["audio"])
         prob = score_map(out["map"], self.config.score_map)
         target = downsample_target(labeled["gt"], prob.shape[-2:])
         l_sup = pixel_bce(target, prob)
         loss = l_sup
         logs = {"l_sup": l_sup.detach()}
         if self.config.lambda_u > 0:
-            l_nce = mil_infonce(out["v"], out["a"], self.config.tau)
+            l_nce = mil_infonce(out["v"], out["a"], self.config.tau, self.accelerator)
             loss = loss + self.config.lambda_u * l_nce
             logs["l_nce"] = l_nce.detach()
         return loss, logs

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 import methods
+from benchmark.trainer import TrainContext, _pools, _Samplers, draw_batches
 from methods.base import StepState
 from tests.conftest import make_method, same_state
 
@@ -12,11 +13,20 @@ ALL = methods.list_methods()
 TRAINABLE = [n for n in ALL if methods.get_method(n).trainable]
 
 
-def _batches(method, data, n=8):
-    plan = method.batch_plan(n)
-    lb = data.table.get(data.rows["labeled"][:plan.labeled]) if plan.labeled else None
-    ulb = data.table.get(data.rows["unlabeled"][:plan.unlabeled]) if plan.unlabeled else None
-    return lb, ulb
+TOTAL = 10  # a tiny budget: steps 0 and TOTAL-1 cover both stages of staged methods
+
+
+def _context(method, data, accelerator):
+    labeled, unlabeled = _pools(method, data)
+    return TrainContext(method, data, accelerator, labeled, unlabeled, 32, 8)
+
+
+def _batches(method, data, accelerator=None, step=0):
+    from accelerate import Accelerator
+
+    ctx = _context(method, data, accelerator or Accelerator(cpu=True))
+    method.on_train_start(TOTAL, ctx)
+    return draw_batches(method, ctx, _Samplers(0), step)
 
 
 def _built(name, suite, seed=0):
@@ -27,12 +37,13 @@ def _built(name, suite, seed=0):
     return m, models
 
 
+@pytest.mark.parametrize("step", [0, TOTAL - 1])
 @pytest.mark.parametrize("name", TRAINABLE)
-def test_one_step_finite_loss_and_updates(name, smoke_suite, smoke_domains):
+def test_one_step_finite_loss_and_updates(name, step, smoke_suite, smoke_domains):
     m, models = _built(name, smoke_suite)
     opts = m.build_optimizers(models)
     before = {k: {n: p.detach().clone() for n, p in mod.named_parameters()} for k, mod in models.items()}
-    loss, logs = m.training_step(*_batches(m, smoke_domains["flickr"]), StepState(0, 10, 0))
+    loss, logs = m.training_step(*_batches(m, smoke_domains["flickr"], step=step), StepState(step, TOTAL, 0))
     assert loss.ndim == 0 and torch.isfinite(loss)
     assert all(torch.isfinite(torch.as_tensor(v)) for v in logs.values())
     loss.backward()
@@ -48,7 +59,8 @@ def test_same_seed_same_loss(name, smoke_suite, smoke_domains):
     losses = []
     for _ in range(2):
         m, _ = _built(name, smoke_suite, seed=3)
-        losses.append(m.training_step(*_batches(m, smoke_domains["flickr"]), StepState(5, 10, 3))[0].item())
+        losses.append(m.training_step(*_batches(m, smoke_domains["flickr"], step=TOTAL - 1),
+                                      StepState(TOTAL - 1, TOTAL, 3))[0].item())
     assert losses[0] == losses[1]
 
 

@@ -66,3 +66,55 @@ def test_two_processes_gather_the_same_metrics(tmp_path, smoke_domains):
         # maps may differ in the last bits (thread counts pick other kernels); metrics may not
         assert abs(multi.pop("map_sum") - single["map_sum"]) < 1e-3
         assert multi == {k: v for k, v in single.items() if k != "map_sum"}
+
+
+XPL_TEST_OVERRIDES = {"rho_floor": -1.0, "ramp_r0": 0.5, "min_epoch_steps": 2}  # exercise banks + curriculum
+XPL_BUDGET = {"steps": 8, "global_batch_size": 8, "eval_every": 4, "ckpt_every": 100, "eval_batch_size": 16}
+
+
+def _train_xpl(out_dir: str | None = None) -> dict:
+    from benchmark.data.domains import load_synthetic_domain
+    from benchmark.suites import load_suite
+    from benchmark.trainer import evaluate_tests, train
+    from tests.conftest import make_method
+
+    suite = load_suite("table1", "smoke")
+    acc = Accelerator(cpu=True)
+    data = load_synthetic_domain("smoke", "flickr", suite.data_cfg, acc.main_process_first)
+    method = make_method("xpl", suite, XPL_TEST_OVERRIDES)
+    ckpt = Path(out_dir or "/nonexistent") / f"ckpt{acc.num_processes}"
+    res = train(method, data, budget=XPL_BUDGET, seed=0, accelerator=acc, ckpt_dir=ckpt,
+                run_meta={"config_hash": "t"}, log=lambda *a: None)
+    numbers, _ = evaluate_tests(method, {"flickr": data}, acc, 16)
+    out = {"numbers": numbers, "best_step": res.best_step, "curriculum_epoch": method.curriculum["epoch"],
+           "admitted": method.curriculum["admitted"],
+           "bank_sums": {k: float(b.values.double().sum()) for k, b in method.banks.items()},
+           "bank_visited": {k: int(b.initialized.sum()) for k, b in method.banks.items()}}
+    if out_dir:
+        with open(os.path.join(out_dir, f"xpl_rank{acc.process_index}.json"), "w") as f:
+            json.dump(out, f)
+    return out
+
+
+def _xpl_worker(out_dir):
+    _train_xpl(out_dir)
+
+
+def _close(a, b, tol=1e-4) -> bool:
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_close(a[k], b[k], tol) for k in a)
+    if isinstance(a, float):
+        return abs(a - b) <= tol * max(1.0, abs(a))
+    return a == b
+
+
+def test_xpl_two_processes_match_one(tmp_path, smoke_domains):
+    single = _train_xpl(str(tmp_path))
+    assert single["bank_visited"]["a"] > 0 and single["admitted"] > 0  # the SSL stage really ran
+    launch_two("tests.test_multiprocess:_xpl_worker", tmp_path)
+    ranks = [json.loads((tmp_path / f"xpl_rank{r}.json").read_text()) for r in (0, 1)]
+    assert ranks[0] == ranks[1]  # banks and curriculum identical on every process
+    # same metrics, banks and curriculum as one process (sums agree up to float reordering)
+    assert ranks[0]["numbers"] == single["numbers"] or _close(ranks[0]["numbers"], single["numbers"], 1e-3)
+    assert _close({k: v for k, v in ranks[0].items() if k != "numbers"},
+                  {k: v for k, v in single.items() if k != "numbers"})

@@ -11,6 +11,13 @@ from tests.conftest import make_method, same_state
 BUDGET = {"steps": 6, "global_batch_size": 8, "eval_every": 2, "ckpt_every": 2, "eval_batch_size": 16}
 
 
+XPL_OVERRIDES = {"rho_floor": -1.0, "ramp_r0": 0.5, "min_epoch_steps": 2}  # admit samples at smoke scale
+
+
+def _method(name, suite):
+    return make_method(name, suite, XPL_OVERRIDES if name == "xpl" else None)
+
+
 def _run(suite, data, accelerator, ckpt, method=None):
     m = method or make_method("supervised", suite)
     res = train(m, data, budget=BUDGET, seed=0, accelerator=accelerator, ckpt_dir=ckpt,
@@ -18,11 +25,12 @@ def _run(suite, data, accelerator, ckpt, method=None):
     return m, res
 
 
-def test_resume_equals_uninterrupted(smoke_suite, smoke_domains, accelerator, tmp_path):
+@pytest.mark.parametrize("name", ["supervised", "xpl"])
+def test_resume_equals_uninterrupted(name, smoke_suite, smoke_domains, accelerator, tmp_path):
     data = smoke_domains["flickr"]
-    full, res_full = _run(smoke_suite, data, accelerator, tmp_path / "a")
+    full, res_full = _run(smoke_suite, data, accelerator, tmp_path / "a", _method(name, smoke_suite))
 
-    killed = make_method("supervised", smoke_suite)
+    killed = _method(name, smoke_suite)
     original = killed.training_step
 
     def dies_at_step_5(lb, ulb, state):
@@ -35,10 +43,16 @@ def test_resume_equals_uninterrupted(smoke_suite, smoke_domains, accelerator, tm
         _run(smoke_suite, data, accelerator, tmp_path / "b", killed)
     assert [p.name for p in complete_checkpoints(tmp_path / "b")] == ["step_00000004"]
 
-    resumed, res_resumed = _run(smoke_suite, data, accelerator, tmp_path / "b")
+    resumed, res_resumed = _run(smoke_suite, data, accelerator, tmp_path / "b", _method(name, smoke_suite))
     assert res_resumed.resumed_from == 4
     assert res_resumed.best_step == res_full.best_step
-    assert same_state(full.models["a"].state_dict(), resumed.models["a"].state_dict())
+    for k in full.models:
+        assert same_state(full.models[k].state_dict(), resumed.models[k].state_dict())
+    extra_full, extra_resumed = full.extra_state(), resumed.extra_state()
+    assert extra_full.keys() == extra_resumed.keys()
+    for key in extra_full:  # memory banks and curriculum state
+        a, b = extra_full[key], extra_resumed[key]
+        assert same_state(a, b) if isinstance(next(iter(a.values()), None), torch.Tensor) else a == b
     assert evaluate_tests(full, {"flickr": data}, accelerator, 16)[0] == evaluate_tests(resumed, {"flickr": data}, accelerator, 16)[0]
 
 

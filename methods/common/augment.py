@@ -9,6 +9,8 @@ import torch
 import torch.nn.functional as F
 import torchvision.transforms.v2.functional as TF
 
+from methods.common.rng import step_generator
+
 # Mean/std of ImageNet: the paper's backbones expect it; harmless for the light ones.
 _MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
 _STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
@@ -37,15 +39,17 @@ def _colour_ops(img: torch.Tensor, mag: float) -> dict:
 COLOUR_OPS = tuple(_colour_ops(torch.zeros(3, 2, 2, dtype=torch.uint8), 0.0))
 
 
-def colour_randaugment(images: torch.Tensor, generator: torch.Generator, num_ops: int = 2,
+def colour_randaugment(images: torch.Tensor, generators: list[torch.Generator], num_ops: int = 2,
                        max_magnitude: int = 10) -> torch.Tensor:
     """Per-image colour RandAugment on uint8 (B,3,H,W): `num_ops` ops, magnitude ~ U{1..max}.
 
-    Signs of the enhancement ops are drawn too, as in torchvision's RandAugment.
+    One generator per image (see `sample_generators`), so an image's augmentation does not
+    depend on which process or batch position it lands in. Signs of the enhancement ops
+    are drawn too, as in torchvision's RandAugment.
     """
     out = torch.empty_like(images)
     for i in range(images.shape[0]):
-        img = images[i]
+        img, generator = images[i], generators[i]
         for _ in range(num_ops):
             op = COLOUR_OPS[int(torch.randint(len(COLOUR_OPS), (1,), generator=generator))]
             mag = float(torch.randint(1, max_magnitude + 1, (1,), generator=generator)) / 10.0
@@ -56,15 +60,22 @@ def colour_randaugment(images: torch.Tensor, generator: torch.Generator, num_ops
     return out
 
 
-def crop_flip(images: torch.Tensor, generator: torch.Generator, scale: float = 246 / 224) -> torch.Tensor:
+def sample_generators(seed: int, step: int, rows: torch.Tensor, stream: str) -> list[torch.Generator]:
+    """One generator per sample, from (seed, step, sample row, stream)."""
+    return [step_generator(seed, step, int(r), stream) for r in rows.tolist()]
+
+
+def crop_flip(images: torch.Tensor, generators: list[torch.Generator], scale: float = 246 / 224) -> torch.Tensor:
     """EZ-VSL's training augmentation: resize up by 246/224, random crop back, random h-flip."""
     b, _, h, w = images.shape
     big_h, big_w = int(round(h * scale)), int(round(w * scale))
     big = F.interpolate(images.float(), size=(big_h, big_w), mode="bicubic", align_corners=False)
     big = big.clamp(0, 255)
-    ys = torch.randint(0, big_h - h + 1, (b,), generator=generator)
-    xs = torch.randint(0, big_w - w + 1, (b,), generator=generator)
-    flips = torch.rand(b, generator=generator) < 0.5
+    draws = [(int(torch.randint(0, big_h - h + 1, (1,), generator=g)), int(torch.randint(0, big_w - w + 1, (1,), generator=g)),
+              bool(torch.rand(1, generator=g) < 0.5)) for g in generators]
+    ys = [d[0] for d in draws]
+    xs = [d[1] for d in draws]
+    flips = torch.tensor([d[2] for d in draws])
     out = torch.stack([big[i, :, ys[i]:ys[i] + h, xs[i]:xs[i] + w] for i in range(b)])
     out[flips] = out[flips].flip(-1)
     return out.round().to(torch.uint8)

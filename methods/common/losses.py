@@ -32,12 +32,29 @@ def downsample_target(gt: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.adaptive_avg_pool2d(gt.float().unsqueeze(1), size).squeeze(1)
 
 
-def mil_infonce(v: torch.Tensor, a: torch.Tensor, tau: float = 0.03) -> torch.Tensor:
+def gather_with_local_grad(x: torch.Tensor, accelerator) -> torch.Tensor:
+    """All processes' rows of `x`, in rank order; only this process's rows carry gradient."""
+    if accelerator is None or accelerator.num_processes == 1:
+        return x
+    everyone = accelerator.gather(x.detach().contiguous())
+    n, r = x.shape[0], accelerator.process_index
+    return torch.cat([everyone[:r * n], x, everyone[(r + 1) * n:]])
+
+
+def mil_infonce(v: torch.Tensor, a: torch.Tensor, tau: float = 0.03, accelerator=None) -> torch.Tensor:
     """EZ-VSL's multiple-instance contrastive loss: max over locations, CE over rows + columns.
 
     v: (B,D,h,w) normalised visual maps; a: (B,D) normalised audio. Sum of the two CE
-    terms, as the official code has it.
+    terms, as the official code has it. With several processes the loss is taken over the
+    global batch (every process's samples are negatives) and scaled by the process count,
+    so DDP's gradient average equals the 1-process gradient.
     """
+    world = 1 if accelerator is None else accelerator.num_processes
+    v, a = gather_with_local_grad(v, accelerator), gather_with_local_grad(a, accelerator)
+    return world * _mil_infonce(v, a, tau)
+
+
+def _mil_infonce(v: torch.Tensor, a: torch.Tensor, tau: float) -> torch.Tensor:
     logits = torch.einsum("ndhw,md->nmhw", v, a).flatten(2).amax(dim=2) / tau
     labels = torch.arange(logits.shape[0], device=logits.device)
     return F.cross_entropy(logits, labels) + F.cross_entropy(logits.t(), labels)

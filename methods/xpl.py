@@ -1,0 +1,206 @@
+"""XPL: cross pseudo-labeling for semi-supervised AVSL (Fu et al., ICASSP 2024), spec §2–§3.
+
+Two models A and B (different audio encoders, independently drawn colour augmentations)
+warm up on the labeled set, then teach each other through soft pseudo-labels: sharpened
+maps stored in a per-model EMA memory bank, read by the *other* model (cross-refine).
+Unlabeled samples enter by a curriculum on the Pearson agreement of the two models' maps.
+Every component is a config switch, which gives the paper's ablations.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+
+from methods.base import BatchPlan, Method
+from methods.common.augment import colour_randaugment, normalize, sample_generators
+from methods.common.localizer import build_localizer
+from methods.common.losses import downsample_target, mil_infonce, pixel_bce, score_map
+from methods.common.pseudo_labels import (MemoryBank, admitted_fraction, hard_label, pearson,
+                                          select_by_agreement, sharpen)
+
+MODELS = ("a", "b")
+
+
+@dataclass(frozen=True)
+class XPLConfig:
+    lr: float
+    weight_decay: float
+    lambda_u: float
+    tau: float
+    score_map: Literal["affine", "clamp", "sigmoid", "minmax"]
+    augment: bool
+    randaug_ops: int
+    randaug_max_magnitude: int
+    warmup_fraction: float
+    labeled_fraction: float
+    beta: float  # PL-EMA momentum; 0 = no EMA (the "w/o PL-EMA" ablation)
+    sharpening: bool
+    sharpen_slope: float
+    hard_pl: bool  # vanilla hard labels 1[S >= 0.5] instead of sharpened soft ones
+    cross_refine: bool  # False: each model learns from its own bank (the "w/o Cross-Refine" ablation)
+    cross_on_labeled: bool
+    data_selection: bool  # False: all unlabeled samples from the first SSL epoch, no ρ filter, no ramp
+    rho_floor: float
+    ramp_r0: float
+    ramp_epochs: int
+    min_epoch_steps: int
+    report: Literal["a", "b", "ensemble"]
+
+
+class XPL(Method):
+    name = "xpl"
+    paper = "Fu et al., Cross Pseudo-Labeling for Semi-Supervised Audio-Visual Source Localization, ICASSP 2024"
+    uses_unlabeled = True
+    Config = XPLConfig
+
+    def __init__(self, config, model_spec):
+        super().__init__(config, model_spec)
+        self.banks: dict[str, MemoryBank] = {}
+        self.curriculum = {"epoch": -1, "first_step": 0, "length": 0, "rows": [], "admitted": 0, "rho_mean": float("nan")}
+        self.total_steps = 0
+        self.store_size = 0
+
+    # ---- models -----------------------------------------------------------------------------
+    def build_models(self):
+        spec_b = {k: v for k, v in self.model_spec.items() if k != "b"}
+        spec_b.update(self.model_spec.get("b", {}))
+        if spec_b == {k: v for k, v in self.model_spec.items() if k != "b"}:
+            raise ValueError("XPL needs distinct backbones: the profile's model spec has no differing 'b' entry")
+        return {"a": build_localizer({k: v for k, v in self.model_spec.items() if k != "b"}), "b": build_localizer(spec_b)}
+
+    def on_train_start(self, total_steps, ctx=None):
+        self.total_steps = total_steps
+        if ctx is not None:  # banks are indexed by store row
+            self.store_size = len(ctx.data.table)
+
+    @property
+    def warmup_steps(self) -> int:
+        return round(self.config.warmup_fraction * self.total_steps)
+
+    def batch_plan(self, global_batch, step=0):
+        if step < self.warmup_steps:
+            return BatchPlan(labeled=global_batch, unlabeled=0)
+        n_lab = round(global_batch * self.config.labeled_fraction)
+        return BatchPlan(labeled=n_lab, unlabeled=global_batch - n_lab)
+
+    # ---- curriculum (spec §2.2) ----------------------------------------------------------------
+    def unlabeled_pool(self, step, ctx):
+        if not self.config.data_selection:
+            return "all", ctx.unlabeled_rows, self.warmup_steps
+        c = self.curriculum
+        if c["epoch"] < 0 or step >= c["first_step"] + c["length"]:
+            self._new_epoch(step, ctx)
+        return f"epoch{self.curriculum['epoch']}", self.curriculum["rows"], self.curriculum["first_step"]
+
+    @torch.no_grad()
+    def _new_epoch(self, step: int, ctx) -> None:
+        """Re-score every unlabeled sample by the agreement of A and B; admit the top r_e above the floor."""
+        pool = ctx.unlabeled_rows
+        rho = pearson(ctx.maps(pool, "a"), ctx.maps(pool, "b"))
+        epoch = self.curriculum["epoch"] + 1
+        keep = select_by_agreement(rho, admitted_fraction(epoch, self.config.ramp_r0, self.config.ramp_epochs),
+                                   self.config.rho_floor)
+        rows = [pool[i] for i in keep.tolist()]
+        batch_u = self.batch_plan(ctx.global_batch, step).unlabeled
+        admitted = len(rows)
+        if 0 < admitted < batch_u:  # too few to fill a batch: repeat them rather than lower the floor
+            rows = (rows * math.ceil(batch_u / admitted))[:max(batch_u, admitted)]
+        self.curriculum = {"epoch": epoch, "first_step": step, "rows": rows, "admitted": admitted,
+                           "length": max(self.config.min_epoch_steps, len(rows) // max(batch_u, 1)),
+                           "rho_mean": float(rho.mean())}
+
+    # ---- pseudo-labels (spec §2.3) -------------------------------------------------------------
+    def _instant_label(self, prob: torch.Tensor) -> torch.Tensor:
+        prob = prob.detach()
+        if self.config.hard_pl:
+            return hard_label(prob)
+        return sharpen(prob, self.config.sharpen_slope) if self.config.sharpening else prob
+
+    def _update_banks(self, index: torch.Tensor, instant: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Write every process's (index, label) pairs into every process's banks; return this batch's rows."""
+        acc = self.accelerator
+        if not self.banks:
+            size = self.store_size
+            for k in MODELS:
+                self.banks[k] = MemoryBank(size, tuple(instant[k].shape[-2:]), self.config.beta)
+        if acc is not None and acc.num_processes > 1:
+            all_index = acc.gather(index.contiguous())
+            gathered = {k: acc.gather(instant[k].contiguous()) for k in MODELS}
+        else:
+            all_index, gathered = index, instant
+        for k in MODELS:
+            self.banks[k].update(all_index, gathered[k])
+        return {k: self.banks[k].read(index).to(instant[k].device) for k in MODELS}
+
+    # ---- training ---------------------------------------------------------------------------------
+    def _view(self, images, index, state, model_key):
+        if self.config.augment:  # independent draws per model: the "distinct augmentations"
+            gens = sample_generators(state.seed, state.step, index, f"augment-{model_key}")
+            images = colour_randaugment(images.cpu(), gens, self.config.randaug_ops,
+                                        self.config.randaug_max_magnitude).to(images.device)
+        return normalize(images)
+
+    def training_step(self, labeled, unlabeled, state):
+        parts = [b for b in (labeled, unlabeled) if b is not None]
+        batch = {k: torch.cat([b[k] for b in parts]) for k in ("image", "audio", "index")}
+        n_lab = labeled["image"].shape[0] if labeled is not None else 0
+        outs, probs = {}, {}
+        for k in MODELS:
+            outs[k] = self.models[k](self._view(batch["image"], batch["index"], state, k), batch["audio"])
+            probs[k] = score_map(outs[k]["map"], self.config.score_map)
+        loss, logs = 0.0, {}
+        if unlabeled is not None:  # SSL stage: pseudo-labels
+            banked = self._update_banks(batch["index"], {k: self._instant_label(probs[k]) for k in MODELS})
+            span = slice(0, None) if self.config.cross_on_labeled else slice(n_lab, None)
+            for k, other in (("a", "b"), ("b", "a")):
+                teacher = banked[other] if self.config.cross_refine else banked[k]
+                l_cross = pixel_bce(teacher[span], probs[k][span])
+                loss = loss + l_cross
+                logs[f"l_cross_{k}"] = l_cross.detach()
+            logs["admitted"] = torch.tensor(float(self.curriculum["admitted"] if self.config.data_selection
+                                                  else unlabeled["image"].shape[0]))
+        for k in MODELS:
+            if n_lab:
+                target = downsample_target(labeled["gt"], probs[k].shape[-2:])
+                l_sup = pixel_bce(target, probs[k][:n_lab])
+                loss = loss + l_sup
+                logs[f"l_sup_{k}"] = l_sup.detach()
+            if self.config.lambda_u > 0:
+                l_nce = mil_infonce(outs[k]["v"], outs[k]["a"], self.config.tau, self.accelerator)
+                loss = loss + self.config.lambda_u * l_nce
+                logs[f"l_nce_{k}"] = l_nce.detach()
+        return loss, logs
+
+    # ---- inference ----------------------------------------------------------------------------
+    def report_variants(self):
+        return [self.config.report] + [v for v in ("a", "b", "ensemble") if v != self.config.report]
+
+    @torch.no_grad()
+    def localize(self, batch, variant=None):
+        variant = variant or self.config.report
+        images = normalize(batch["image"])
+        if variant in MODELS:
+            return self.models[variant](images, batch["audio"])["map"]
+        if variant == "ensemble":  # mean of the two min-max normalised maps
+            maps = [score_map(self.models[k](images, batch["audio"])["map"], "minmax") for k in MODELS]
+            return (maps[0] + maps[1]) / 2
+        raise ValueError(f"xpl has no variant {variant!r}; it has {self.report_variants()}")
+
+    # ---- checkpointed state -----------------------------------------------------------------------
+    def extra_state(self):
+        state = {"curriculum": dict(self.curriculum)}
+        for k, bank in self.banks.items():
+            state[f"bank_{k}"] = bank.state_dict()
+        return state
+
+    def load_extra_state(self, state):
+        if "curriculum" in state:
+            self.curriculum = dict(state["curriculum"])
+        for k in MODELS:
+            if f"bank_{k}" in state:
+                bank = MemoryBank(1, (1, 1), self.config.beta)
+                bank.load_state_dict(state[f"bank_{k}"])
+                self.banks[k] = bank
