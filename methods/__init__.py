@@ -14,6 +14,8 @@ REGISTRY: dict[str, str] = {
     "supervised": "methods.supervised:SupervisedOnly",
     "oracle": "methods.supervised:Oracle",
     "ezvsl": "methods.ez_vsl:EZVSL",
+    "hard_pl": "methods.pseudo_label:HardPseudoLabel",
+    "attention10k_ssl": "methods.attention10k_ssl:Attention10kSSL",
     "xpl": "methods.xpl:XPL",
 }
 

@@ -1,0 +1,145 @@
+"""Known-answer tests for the vanilla hard-PL (spec §5) and Attention10k-SSL (spec §7) baselines."""
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from methods.attention10k_ssl import Attention10kSSL, attention_ce, derangement, triplet_softmax_loss
+from methods.base import BatchPlan, StepState, load_method_config
+from methods.common.losses import pixel_bce, score_map
+from methods.common.pseudo_labels import hard_label
+from methods.pseudo_label import HardPseudoLabel
+from methods.supervised import SupervisedOnly
+
+
+def _build(cls, suite, overrides=None, seed=0):
+    torch.manual_seed(seed)
+    m = cls(load_method_config(cls, {"lr": 1e-3, **(overrides or {})}), suite.model_spec)
+    m.attach(m.build_models())
+    return m
+
+
+def _ctx(n_unlabeled=96, global_batch=8):
+    return SimpleNamespace(unlabeled_rows=list(range(n_unlabeled)), global_batch=global_batch)
+
+
+def _batches(data, n_l, n_u):
+    lb = data.table.get(data.rows["labeled"][:n_l]) if n_l else None
+    ulb = data.table.get(data.rows["unlabeled"][:n_u]) if n_u else None
+    return lb, ulb
+
+
+# ---- vanilla hard PL ----------------------------------------------------------------------------
+
+def test_hard_pl_alpha_ramp(smoke_suite):
+    m = _build(HardPseudoLabel, smoke_suite, {"ramp_epochs": 2, "alpha_final": 1.0, "warmup_fraction": 0.4})
+    m.on_train_start(100, _ctx(n_unlabeled=96, global_batch=8))  # 2 L + 6 U: one SSL epoch = 96 // 6 = 16 steps
+    assert m.warmup_steps(100) == 40 and m.steps_per_epoch == 16
+    expected = {0: 0.0, 39: 0.0, 40: 0.0, 48: 0.25, 56: 0.5, 64: 0.75, 72: 1.0, 99: 1.0}
+    for step, alpha in expected.items():
+        assert m.alpha(step, 100, m.steps_per_epoch) == pytest.approx(alpha), step
+    lee = _build(HardPseudoLabel, smoke_suite, {"ramp_epochs": 2, "alpha_final": 3.0})
+    assert lee.alpha(56, 100, 16) == pytest.approx(1.5)
+    assert lee.alpha(56, 100, 16) == lee.alpha(56, 100, 16)  # pure: no state advanced by asking
+
+
+def test_hard_pl_batch_plan_stages(smoke_suite):
+    m = _build(HardPseudoLabel, smoke_suite)
+    assert m.batch_plan(128, 0) == BatchPlan(128, 0)  # before on_train_start: a warm-up batch
+    m.on_train_start(1000, _ctx(global_batch=128))
+    assert m.batch_plan(128, 0) == m.batch_plan(128, 399) == BatchPlan(labeled=128, unlabeled=0)
+    assert m.batch_plan(128, 400) == m.batch_plan(128, 999) == BatchPlan(labeled=32, unlabeled=96)
+    assert m.unlabeled_pool(400, _ctx())[2] == 400  # the unlabeled sampler starts at the first SSL step
+
+
+def test_hard_pl_warmup_is_the_supervised_recipe(smoke_suite, smoke_domains):
+    pl = _build(HardPseudoLabel, smoke_suite, seed=5)
+    sup = _build(SupervisedOnly, smoke_suite, seed=5)
+    lb, _ = _batches(smoke_domains["flickr"], 8, 0)
+    state = StepState(1, 10, 0)
+    assert pl.training_step(lb, None, state)[0].item() == sup.training_step(lb, None, state)[0].item()
+
+
+def test_hard_pl_label_from_same_forward(smoke_suite, smoke_domains, monkeypatch):
+    import methods.pseudo_label as mod
+
+    m = _build(HardPseudoLabel, smoke_suite)
+    m.on_train_start(10, _ctx(n_unlabeled=96, global_batch=8))
+    lb, ulb = _batches(smoke_domains["flickr"], 2, 6)
+    state = StepState(9, 10, 0)
+    seen = []
+    monkeypatch.setattr(mod, "hard_label", lambda p: seen.append(p) or hard_label(p))
+    loss, logs = m.training_step(lb, ulb, state)
+
+    # Recompute the same forward: the label is 1[S >= 0.5] of these very maps, detached.
+    out = m.models["a"](torch.cat([m._views(lb, state), m._views(ulb, state)]), torch.cat([lb["audio"], ulb["audio"]]))
+    prob_u = score_map(out["map"], m.config.score_map)[2:]
+    (label_input,) = seen
+    assert not label_input.requires_grad and torch.equal(label_input, prob_u.detach())
+    assert logs["l_pl"].item() == pytest.approx(pixel_bce(hard_label(prob_u), prob_u).item(), rel=1e-6)
+    assert logs["alpha"].item() == pytest.approx(5 / (10 * 16))  # ssl step 5 of a 10 × 16-step ramp
+    total = logs["l_sup"] + logs["alpha"] * logs["l_pl"] + m.config.lambda_u * logs["l_nce"]
+    assert loss.item() == pytest.approx(total.item(), rel=1e-6)
+
+    ulb_nan = {**ulb, "gt": torch.full_like(ulb["gt"], float("nan"))}  # boxes of unlabeled samples are never read
+    assert m.training_step(lb, ulb_nan, state)[0].item() == loss.item()
+
+
+# ---- Attention10k-SSL ---------------------------------------------------------------------------
+
+def test_attention_sums_to_one(smoke_suite, tiny_batch):
+    m = _build(Attention10kSSL, smoke_suite)
+    m.models["a"].eval()
+    att = m.localize(tiny_batch)
+    assert att.ndim == 3 and att.shape[0] == tiny_batch["image"].shape[0]
+    assert (att >= 0).all() and torch.allclose(att.flatten(1).sum(1), torch.ones(att.shape[0]))
+    assert torch.equal(att, m.localize(tiny_batch))
+
+
+def test_triplet_loss_known_values():
+    d_pos, d_neg = torch.tensor([1.0, 2.0, 0.0]), torch.tensor([2.0, 2.0, 5.0])
+    by_hand = [(1 / (1 + math.e)) ** 2, 0.25, (1 / (1 + math.exp(5))) ** 2]  # p+ = σ(d+ − d−); both terms = p+²
+    assert triplet_softmax_loss(d_pos, d_neg).item() == pytest.approx(sum(by_hand) / 3, rel=1e-6)
+
+
+def test_triplet_loss_pulls_positive_pushes_negative():
+    torch.manual_seed(0)
+    f_pos, f_neg = torch.randn(4, 16) / 4, torch.randn(4, 16) / 4  # norms ~1: L_T saturates when d+ − d− ≫ 1
+    z = (f_neg + 0.02 * torch.randn(4, 16)).requires_grad_()  # start nearer the negative: d+ > d−
+    opt = torch.optim.SGD([z], lr=1.0)
+    gap0 = ((z - f_pos).norm(dim=1) - (z - f_neg).norm(dim=1)).detach()
+    for _ in range(100):
+        opt.zero_grad()
+        triplet_softmax_loss((z - f_pos).norm(dim=1), (z - f_neg).norm(dim=1)).backward()
+        opt.step()
+    gap = ((z - f_pos).norm(dim=1) - (z - f_neg).norm(dim=1)).detach()
+    assert (gap0 > 0).all() and (gap < 0).all()  # minimizing L_T made d+ smaller than d−
+
+
+def test_derangement_is_deterministic_and_fixed_point_free():
+    for n in (2, 3, 8, 31):
+        perm = derangement(n, torch.Generator().manual_seed(n))
+        assert sorted(perm.tolist()) == list(range(n)) and (perm != torch.arange(n)).all()
+        assert torch.equal(perm, derangement(n, torch.Generator().manual_seed(n)))
+
+
+def test_attention_ce_known_value():
+    log_att = torch.full((1, 2, 2), math.log(0.25))
+    target = torch.tensor([[[1.0, 0.5], [0.0, 0.0]]])  # not normalised
+    assert attention_ce(target, log_att).item() == pytest.approx(1.5 * math.log(4))
+
+
+def test_attention_ce_only_on_labeled(smoke_suite, smoke_domains):
+    m = _build(Attention10kSSL, smoke_suite)
+    assert m.batch_plan(128, 0) == m.batch_plan(128, 10_000) == BatchPlan(labeled=32, unlabeled=96)
+    lb, ulb = _batches(smoke_domains["flickr"], 2, 6)
+    state = StepState(3, 10, 0)
+    loss, logs = m.training_step(lb, ulb, state)
+    assert loss.item() == pytest.approx((logs["l_t"] + logs["l_ce"]).item(), rel=1e-6) and logs["l_ce"] > 0
+    ulb_other = {**ulb, "gt": torch.ones_like(ulb["gt"])}  # unlabeled boxes carry zero weight
+    assert m.training_step(lb, ulb_other, state)[0].item() == loss.item()
+    _, logs_u = m.training_step(None, ulb, state)
+    assert logs_u["l_ce"].item() == 0.0 and logs_u["l_t"] > 0
