@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 import sys
 import time
 from datetime import datetime, timezone
@@ -64,6 +65,9 @@ def run_one(suite: Suite, entry: MethodEntry, train_domain: str, tests: list[str
             log(f"skip {entry.label} train={train_domain} seed={seed}: finished ({done})")
             return previous
         log(f"rerun {entry.label} train={train_domain} seed={seed}: config changed since {done}")
+        if accelerator.is_main_process:  # the old run's checkpoints belong to the old config
+            shutil.rmtree(out / "ckpt", ignore_errors=True)
+        accelerator.wait_for_everyone()
 
     cls = methods.get_method(entry.name)
     method = cls(load_method_config(cls, method_overrides(suite, entry)), suite.model_spec)
@@ -95,6 +99,7 @@ def run_one(suite: Suite, entry: MethodEntry, train_domain: str, tests: list[str
             "val_history": result.history,
         })
         write_json_atomic(done, metrics)  # last: marks the run finished
+        shutil.rmtree(out / "ckpt", ignore_errors=True)  # resume state is no longer needed
     accelerator.wait_for_everyone()
     accelerator.free_memory()
     primary = numbers[tests[0]][metrics["primary_variant"]]

@@ -68,6 +68,26 @@ def test_smoke_suite_end_to_end(tmp_path, capsys):
     lines = (run / "per_sample.jsonl").read_text().splitlines()
     assert len(lines) == 2 * 32  # two test sets of 32, one variant
 
+    assert not (run / "ckpt").exists()  # a finished run keeps no resume state
+
     capsys.readouterr()
     assert run_all.main(args) == 0  # a finished suite is skipped, not rerun
     assert capsys.readouterr().out.count("skip ") == 4 * 2 * 2
+
+
+def test_changed_config_reruns_and_drops_stale_checkpoints(tmp_path, capsys):
+    args = ["--suite", "table1", "--profile", "smoke", "--results-dir", str(tmp_path),
+            "--methods", "supervised", "--seeds", "0"]
+    assert run_all.main(args) == 0
+    run = tmp_path / "table1" / "runs" / "smoke" / "train-flickr" / "supervised" / "seed0"
+    metrics = json.loads((run / "metrics.json").read_text())
+    metrics["config_hash"] = "an older config"
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    stale = run / "ckpt" / "step_00000003"
+    stale.mkdir(parents=True)
+    (stale / "COMPLETE").touch()
+    (stale / "meta.json").write_text(json.dumps({"config_hash": "an older config", "num_processes": 1, "step": 3}))
+    capsys.readouterr()
+    assert run_all.main(args) == 0
+    assert "config changed" in capsys.readouterr().out
+    assert json.loads((run / "metrics.json").read_text())["config_hash"] != "an older config"
