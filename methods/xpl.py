@@ -36,7 +36,8 @@ class XPLConfig:
     randaug_max_magnitude: int
     warmup_fraction: float
     labeled_fraction: float
-    beta: float  # PL-EMA momentum; 0 = no EMA (the "w/o PL-EMA" ablation)
+    pl_ema: bool  # False: the "w/o PL-EMA" ablation, i.e. beta = 0 (the bank holds this step's labels)
+    beta: float  # PL-EMA momentum
     sharpening: bool
     sharpen_slope: float
     hard_pl: bool  # vanilla hard labels 1[S >= 0.5] instead of sharpened soft ones
@@ -75,6 +76,10 @@ class XPL(Method):
         self.total_steps = total_steps
         if ctx is not None:  # banks are indexed by store row
             self.store_size = len(ctx.data.table)
+
+    @property
+    def beta(self) -> float:
+        return self.config.beta if self.config.pl_ema else 0.0
 
     @property
     def warmup_steps(self) -> int:
@@ -125,7 +130,7 @@ class XPL(Method):
         if not self.banks:
             size = self.store_size
             for k in MODELS:
-                self.banks[k] = MemoryBank(size, tuple(instant[k].shape[-2:]), self.config.beta)
+                self.banks[k] = MemoryBank(size, tuple(instant[k].shape[-2:]), self.beta)
         if acc is not None and acc.num_processes > 1:
             all_index = acc.gather(index.contiguous())
             gathered = {k: acc.gather(instant[k].contiguous()) for k in MODELS}
@@ -201,6 +206,6 @@ class XPL(Method):
             self.curriculum = dict(state["curriculum"])
         for k in MODELS:
             if f"bank_{k}" in state:
-                bank = MemoryBank(1, (1, 1), self.config.beta)
+                bank = MemoryBank(1, (1, 1), self.beta)
                 bank.load_state_dict(state[f"bank_{k}"])
                 self.banks[k] = bank

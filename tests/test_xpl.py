@@ -92,3 +92,9 @@ def test_cross_and_self_pseudo_label_wiring(cross, smoke_suite, smoke_domains):
     assert logs["l_cross_a"].item() == pytest.approx(pixel_bce(teacher_of_a, prob["a"]).item(), rel=1e-5)
     assert (logs["l_cross_a"].item() > 1.0) == cross  # learning from the other (disagreeing) model costs more
     assert torch.equal(m.banks["a"].read(ulb["index"]), prob["a"])  # A's bank holds A's own labels
+
+
+def test_pl_ema_switch_means_beta_zero(smoke_suite):
+    on = make_method("xpl", smoke_suite)
+    off = make_method("xpl", smoke_suite, {"pl_ema": False})
+    assert on.beta == 0.7 and off.beta == 0.0
