@@ -103,6 +103,17 @@ def evaluation_table(suite: Suite, agg: pd.DataFrame, ev: dict, metrics=METRICS,
     return pd.DataFrame(lines).to_markdown(index=False)
 
 
+def run_seconds(suite: Suite, results_dir: Path) -> float:
+    """Sum of the finished runs' wall times (from run.json): the suite's cost even when resumed."""
+    base = results_dir / suite.name / "runs" / suite.profile
+    labels = {e.label for e in suite.methods}
+    total = 0.0
+    for path in base.glob("train-*/*/seed*/run.json"):
+        if path.parent.parent.name in labels and int(path.parent.name[4:]) in suite.seeds:
+            total += read_json(path).get("wall_seconds", 0.0)
+    return total
+
+
 def write_leaderboard(suite: Suite, results_dir: Path, wall_seconds: float | None = None,
                       num_processes: int = 1) -> Path:
     long = collect(suite, results_dir)
@@ -127,7 +138,8 @@ def write_leaderboard(suite: Suite, results_dir: Path, wall_seconds: float | Non
             f"- Commit {git['commit'] or 'unknown'}{' (dirty)' if git['dirty'] else ''}; "
             f"{datetime.now(timezone.utc):%Y-%m-%d}; {hw['cpu']}"
             f"{', ' + hw['gpu'] if 'gpu' in hw else ''}; {num_processes} process(es)"
-            + (f"; suite wall time {wall_seconds / 60:.1f} min" if wall_seconds else ""),
+            + f"; training + testing time summed over runs {run_seconds(suite, results_dir) / 60:.1f} min"
+            + (f" (this invocation {wall_seconds / 60:.1f} min)" if wall_seconds else ""),
             "- *(reference)* rows are sanity floors or the label-rich oracle, not competitors; "
             "`[variant]` rows are other maps of the same trained runs (e.g. EZ-VSL with object guidance).",
             "- *CIoU, audio shuffled* is a control: each test image paired with another sample's sound. A method "

@@ -8,26 +8,17 @@ pass and detached. No selection, no EMA, no sharpening, no second model.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 import torch
 
 from methods.base import BatchPlan
 from methods.common.losses import downsample_target, mil_infonce, pixel_bce, score_map
 from methods.common.pseudo_labels import hard_label
-from methods.supervised import SupervisedOnly
+from methods.supervised import SupervisedConfig, SupervisedOnly
 
 
 @dataclass(frozen=True)
-class HardPLConfig:
-    lr: float
-    weight_decay: float
-    lambda_u: float
-    tau: float
-    score_map: Literal["affine", "clamp", "sigmoid", "minmax"]
-    augment: bool
-    randaug_ops: int
-    randaug_max_magnitude: int
+class HardPLConfig(SupervisedConfig):
     warmup_fraction: float
     labeled_fraction: float
     alpha_final: float

@@ -18,6 +18,7 @@ from methods.base import BatchPlan, Method
 from methods.common.augment import colour_randaugment, normalize, sample_generators
 from methods.common.localizer import build_localizer
 from methods.common.losses import downsample_target, mil_infonce, pixel_bce, score_map
+from methods.supervised import SupervisedConfig
 from methods.common.pseudo_labels import (MemoryBank, admitted_fraction, hard_label, pearson,
                                           select_by_agreement, sharpen)
 
@@ -25,15 +26,7 @@ MODELS = ("a", "b")
 
 
 @dataclass(frozen=True)
-class XPLConfig:
-    lr: float
-    weight_decay: float
-    lambda_u: float
-    tau: float
-    score_map: Literal["affine", "clamp", "sigmoid", "minmax"]
-    augment: bool
-    randaug_ops: int
-    randaug_max_magnitude: int
+class XPLConfig(SupervisedConfig):  # each model's own recipe is the supervised one, plus:
     warmup_fraction: float
     labeled_fraction: float
     pl_ema: bool  # False: the "w/o PL-EMA" ablation, i.e. beta = 0 (the bank holds this step's labels)

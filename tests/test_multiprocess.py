@@ -36,10 +36,15 @@ def _metrics(out_dir: str | None = None) -> dict:
     res = summarize(score(maps, data, rows))
     res["map_sum"] = float(maps.double().sum())
     res["n_maps"] = int(maps.shape[0])
-    if out_dir:
-        with open(os.path.join(out_dir, f"rank{acc.process_index}.json"), "w") as f:
-            json.dump(res, f)
+    _dump(out_dir, f"rank{acc.process_index}.json", res)
     return res
+
+
+def _dump(out_dir, name, obj):
+    """Each process writes its own result file for the parent test to compare."""
+    if out_dir:
+        with open(os.path.join(out_dir, name), "w") as f:
+            json.dump(obj, f)
 
 
 def _worker(out_dir):
@@ -90,9 +95,7 @@ def _train_xpl(out_dir: str | None = None) -> dict:
            "admitted": method.curriculum["admitted"],
            "bank_sums": {k: float(b.values.double().sum()) for k, b in method.banks.items()},
            "bank_visited": {k: int(b.initialized.sum()) for k, b in method.banks.items()}}
-    if out_dir:
-        with open(os.path.join(out_dir, f"xpl_rank{acc.process_index}.json"), "w") as f:
-            json.dump(out, f)
+    _dump(out_dir, f"xpl_rank{acc.process_index}.json", out)
     return out
 
 
