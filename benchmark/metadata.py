@@ -29,7 +29,8 @@ def _git(*args: str) -> str | None:
 @functools.lru_cache(maxsize=1)
 def git_info() -> dict:
     """Read once per process: the code a run executes is the code imported at start-up."""
-    status = _git("status", "--porcelain", "--untracked-files=no")
+    # results/ is output, not code: a rewritten leaderboard must not mark the code dirty
+    status = _git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!results")
     return {"commit": _git("rev-parse", "HEAD"), "branch": _git("rev-parse", "--abbrev-ref", "HEAD"),
             "dirty": bool(status) if status is not None else None}
 
