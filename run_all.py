@@ -16,7 +16,7 @@ from benchmark.suites import SuiteError, list_suites, load_suite, validate_suite
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--suite", required=True, help=f"one of: {', '.join(list_suites())}")
+    p.add_argument("--suite", required=True, help=f"one of: {', '.join(list_suites())}, or all")
     p.add_argument("--profile", default="default", help="smoke | default (see benchmark/profiles.yaml)")
     p.add_argument("--seeds", type=lambda s: [int(x) for x in s.split(",")], help="comma-separated, e.g. 0,1,2")
     p.add_argument("--methods", type=lambda s: s.split(","), help="comma-separated method labels of the suite")
@@ -29,15 +29,19 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    try:
-        suite = load_suite(args.suite, args.profile, args.seeds, args.methods)
-        report = validate_suite(suite)
+    names = list_suites() if args.suite == "all" else [args.suite]
+    suites = []
+    try:  # every suite is checked before any training starts
+        for name in names:
+            suite = load_suite(name, args.profile, args.seeds, args.methods if args.suite != "all" else None)
+            suites.append((suite, validate_suite(suite)))
     except (SuiteError, KeyError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     if args.validate:
-        print("\n".join(report))
-        print(f"suite {suite.name} ({suite.profile}): valid")
+        for suite, report in suites:
+            print("\n".join(report))
+            print(f"suite {suite.name} ({suite.profile}): valid")
         return 0
 
     from accelerate import Accelerator
@@ -50,11 +54,12 @@ def main(argv=None) -> int:
     metadata.git_info()  # record the commit the code was imported from, before anything can change it
     accelerator = Accelerator(cpu=args.cpu, mixed_precision=args.mixed_precision)
     log = print if accelerator.is_main_process else (lambda *a, **k: None)
-    t0 = time.perf_counter()
-    run_suite(suite, args.results_dir, accelerator, log)
-    if accelerator.is_main_process:
-        path = write_leaderboard(suite, args.results_dir, time.perf_counter() - t0, accelerator.num_processes)
-        log(f"leaderboard: {path}")
+    for suite, _ in suites:
+        t0 = time.perf_counter()
+        run_suite(suite, args.results_dir, accelerator, log)
+        if accelerator.is_main_process:
+            path = write_leaderboard(suite, args.results_dir, time.perf_counter() - t0, accelerator.num_processes)
+            log(f"leaderboard: {path}")
     return 0
 
 

@@ -25,6 +25,27 @@ def test_validate_reports_splits(capsys):
     assert "split synthetic/smoke/flickr/labeled: 24 ids" in out and "valid" in out
 
 
+def test_every_suite_validates(capsys):
+    assert run_all.main(["--suite", "all", "--profile", "smoke", "--validate"]) == 0
+    out = capsys.readouterr().out
+    for name in ("table1", "ablation", "beta"):
+        assert f"suite {name} (smoke): valid" in out
+    assert "note: paper row" not in out  # every paper row has a method of that label
+
+
+def test_ablation_overrides_reach_the_config():
+    from benchmark.suites import method_overrides
+    from methods.base import load_method_config
+    import methods
+
+    suite = load_suite("ablation", "smoke")
+    xpl = methods.get_method("xpl")
+    cfgs = {e.label: load_method_config(xpl, method_overrides(suite, e)) for e in suite.methods if e.name == "xpl"}
+    assert not cfgs["without-pl-ema"].pl_ema and cfgs["xpl"].pl_ema
+    assert not cfgs["without-cross-refine"].cross_refine and not cfgs["without-data-selection"].data_selection
+    assert cfgs["xpl"].lr == 1e-3  # the profile's optimiser override applies to every entry alike
+
+
 def test_suite_with_unknown_key_is_refused(tmp_path, monkeypatch):
     import benchmark.suites as suites
 
