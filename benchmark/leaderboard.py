@@ -150,6 +150,12 @@ def write_leaderboard(suite: Suite, results_dir: Path, wall_seconds: float | Non
             "Not the paper's protocol; shown because the median rule favours large objects.", ""]
     for ev in suite.evaluations:
         out += [f"### {ev['title']}", "", evaluation_table(suite, agg, ev, SECONDARY, with_paper=False), ""]
+    if suite.claims:
+        from benchmark.claims import write_claims
+
+        claims_name = name.replace("leaderboard", "claims")
+        write_claims(base / claims_name, suite.name, long, suite.claims, synthetic)
+        out[2:2] = [f"Claims of the paper tested on these runs: [{claims_name}]({claims_name}).", ""]
     path = base / name
     write_text_atomic(path, "\n".join(out))
     long.to_csv(base / name.replace(".md", ".csv"), index=False)

@@ -14,7 +14,9 @@ from methods.base import ConfigError, load_method_config
 SUITES_DIR = Path(__file__).parent / "suites"
 PROFILES_PATH = Path(__file__).parent / "profiles.yaml"
 PAPER_PATH = Path(__file__).parent / "paper_numbers.yaml"
-SUITE_KEYS = {"suite", "version", "description", "dataset", "paper_numbers", "methods", "evaluations", "profiles"}
+SUITE_KEYS = {"suite", "version", "description", "dataset", "paper_numbers", "methods", "evaluations", "profiles",
+              "claims"}
+CLAIM_KEYS = {"text", "a", "b", "evaluation", "metric"}
 EVAL_KEYS = {"name", "title", "train", "test", "in_domain"}
 METHOD_KEYS = {"name", "as", "overrides"}
 BUDGET_KEYS = {"steps", "global_batch_size", "eval_every", "ckpt_every", "eval_batch_size", "grad_clip"}
@@ -47,6 +49,7 @@ class Suite:
     optim_overrides: dict
     paper: dict  # {"source": str, "methods": {name: {eval: {metric: value}}}}
     path: Path
+    claims: list[dict] = field(default_factory=list)
 
     def trainings(self) -> dict[str, list[str]]:
         """train domain -> test domains: evaluations with the same training share one run."""
@@ -135,7 +138,26 @@ def load_suite(name: str, profile: str = "default", seeds: list[int] | None = No
         seeds=list(seeds if seeds is not None else suite_prof.get("seeds", prof["seeds"])),
         budget=budget, model_spec=prof["model"], data_cfg=prof["data"],
         optim_overrides=dict(prof.get("optim_overrides") or {}), paper=paper, path=path,
+        claims=_claims(raw.get("claims") or [], labels, {e.label for e in entries}, evaluations, path),
     )
+
+
+def _claims(raw: list, labels: list[str], kept: set[str], evaluations: list[dict], path: Path) -> list[dict]:
+    evals = {ev["name"] for ev in evaluations}
+    out = []
+    for i, c in enumerate(raw):
+        _unknown(c, CLAIM_KEYS, f"{path}: claims[{i}]")
+        for key in ("a", "b", "evaluation"):
+            if key not in c:
+                raise SuiteError(f"{path}: claims[{i}] missing {key!r}")
+        if c["evaluation"] not in evals:
+            raise SuiteError(f"{path}: claims[{i}]: evaluation {c['evaluation']!r} not in {sorted(evals)}")
+        for key in ("a", "b"):
+            if c[key] not in labels:
+                raise SuiteError(f"{path}: claims[{i}]: {key} = {c[key]!r} is not a method label of the suite")
+        if c["a"] in kept and c["b"] in kept:  # a --methods subset keeps only the claims it can test
+            out.append(dict(c))
+    return out
 
 
 def method_overrides(suite: Suite, entry: MethodEntry) -> dict:

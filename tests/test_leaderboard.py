@@ -1,6 +1,8 @@
 """Leaderboard aggregation: mean ± std over seeds, missing runs shown as a dash, best in bold."""
 from __future__ import annotations
 
+import pytest
+
 from benchmark.io import write_json_atomic
 from benchmark.leaderboard import write_leaderboard
 from benchmark.suites import load_suite
@@ -27,3 +29,47 @@ def test_mean_std_missing_and_bold(tmp_path):
     assert "84.68" in flickr  # the paper's number beside ours
     vggss = text.split("## VGGSS-like, in-domain")[1].split("##")[0]
     assert "| supervised " in vggss and "—" in vggss and " 0.00 (" not in vggss  # missing runs: a dash, never 0
+
+
+def test_claims_paired_test_known_answers():
+    import math
+
+    import pandas as pd
+
+    from benchmark.claims import paired, verdict
+
+    def frame(a, b):
+        rows = [{"evaluation": "flickr", "label": lab, "metric": "ciou", "primary": True, "seed": s, "value": v}
+                for lab, vals in (("a", a), ("b", b)) for s, v in enumerate(vals)]
+        return pd.DataFrame(rows)
+
+    res = paired(frame([50, 52, 54], [40, 41, 42]), "flickr", "a", "b")
+    assert res["n"] == 3 and res["mean"] == 11 and res["std"] == 1
+    assert math.isclose(res["t"], 11 * math.sqrt(3)) and math.isclose(res["d_z"], 11)
+    assert verdict(res) == "supported"
+    assert verdict(paired(frame([40, 41, 42], [50, 52, 54]), "flickr", "a", "b")) == "contradicted"
+    assert verdict(paired(frame([41, 39, 42], [40, 40, 40]), "flickr", "a", "b")) == "not resolved"
+    assert verdict(paired(frame([41], [40]), "flickr", "a", "b")).startswith("not resolved (fewer")
+
+
+def test_claims_file_written_beside_leaderboard(tmp_path):
+    suite = load_suite("table1", "smoke", seeds=[0, 1])
+    for seed, (x, s) in enumerate(((50.0, 40.0), (52.0, 41.0))):
+        _fake_run(tmp_path, suite, "flickr", "xpl", "xpl", seed, {"flickr": (x, 45.0)})
+        _fake_run(tmp_path, suite, "flickr", "supervised", "supervised", seed, {"flickr": (s, 45.0)})
+    board = write_leaderboard(suite, tmp_path).read_text()
+    claims = (tmp_path / "table1" / "claims.smoke.md").read_text()
+    assert "claims.smoke.md" in board
+    assert "| XPL > supervised-only" in claims and "+10.50 ± 0.71 (2)" in claims
+    assert "not resolved (fewer than 2 paired seeds)" in claims  # vggss rows: no runs
+
+
+def test_claim_with_unknown_label_is_refused(tmp_path, monkeypatch):
+    import benchmark.suites as suites
+
+    (tmp_path / "c.yaml").write_text("suite: c\nversion: 1\nmethods: [center]\n"
+                                     "evaluations: [{name: flickr, train: flickr, test: flickr}]\n"
+                                     "claims: [{a: xpll, b: center, evaluation: flickr}]\n")
+    monkeypatch.setattr(suites, "SUITES_DIR", tmp_path)
+    with pytest.raises(suites.SuiteError, match="'xpll' is not a method label"):
+        load_suite("c", "smoke")
