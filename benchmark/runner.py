@@ -1,25 +1,31 @@
 """Run every (method, training domain, seed) of a suite; skip runs already finished.
 
-Each run writes per_sample.jsonl and run.json, and metrics.json last (atomically): a
-run counts as done only when its metrics.json exists with the same config hash.
+Each run writes per_sample.jsonl, previews.json (maps of a few test samples, for figures),
+run.json and best_model.pt (best-on-val weights, not committed), and metrics.json last
+(atomically): a run counts as done only when its metrics.json exists with the same config hash.
 """
 from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
 import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+import torch
+
 import methods
 from benchmark import metadata
 from benchmark.data.domains import DomainData, load_synthetic_domain
+from benchmark.evaluate import compute_maps
 from benchmark.io import read_json, write_json_atomic, write_text_atomic
 from benchmark.suites import MethodEntry, Suite, method_overrides
 from benchmark.trainer import evaluate_tests, train
 from methods.base import load_method_config
+from methods.common.localizer import unwrap
 
 
 def run_dir(results_dir: Path, suite: Suite, train_domain: str, label: str, seed: int) -> Path:
@@ -77,6 +83,7 @@ def run_one(suite: Suite, entry: MethodEntry, train_domain: str, tests: list[str
     t_test = time.perf_counter()
     numbers, per_sample = evaluate_tests(method, {d: domains(d) for d in tests}, accelerator,
                                suite.budget.get("eval_batch_size", 256))
+    previews = preview_maps(method, {d: domains(d) for d in tests}, accelerator)
     wall = time.perf_counter() - t0
     metrics = {
         "config_hash": chash, "method": entry.name, "label": entry.label, "seed": seed, "train": train_domain,
@@ -85,6 +92,11 @@ def run_one(suite: Suite, entry: MethodEntry, train_domain: str, tests: list[str
     }
     if accelerator.is_main_process:
         write_text_atomic(out / "per_sample.jsonl", "".join(json.dumps(r) + "\n" for r in per_sample))
+        write_json_atomic(out / "previews.json", previews)
+        if method.trainable:  # best-on-val weights, for `python -m benchmark.localize` (not committed)
+            tmp = out / "best_model.pt.tmp"
+            torch.save({k: unwrap(m).state_dict() for k, m in method.models.items()}, tmp)
+            os.replace(tmp, out / "best_model.pt")
         write_json_atomic(out / "run.json", {
             "command": sys.argv, "config": config, "config_hash": chash, "seed": seed,
             "git": metadata.git_info(), "versions": metadata.versions(), "hardware": metadata.hardware(),
@@ -106,6 +118,21 @@ def run_one(suite: Suite, entry: MethodEntry, train_domain: str, tests: list[str
     log(f"done {entry.label} train={train_domain} seed={seed}: {tests[0]} CIoU {primary['ciou']:.2f} "
         f"AUC {primary['auc']:.2f} (best val step {result.best_step}, {wall:.1f}s)")
     return metrics
+
+
+PREVIEW_SAMPLES = 6  # the first test samples, same for every method: figures compare maps side by side
+
+
+def preview_maps(method, tests: dict[str, DomainData], accelerator) -> dict:
+    """Low-resolution maps of every variant on a fixed handful of test samples (for figures)."""
+    out = {}
+    for name, data in tests.items():
+        rows = data.rows["test"][:PREVIEW_SAMPLES]
+        maps = compute_maps(method, data, rows, method.report_variants(), accelerator, PREVIEW_SAMPLES)
+        out[name] = {"sample_ids": [data.table.sample_ids[r] for r in rows],
+                     "maps": {v: [[round(x, 5) for x in m.flatten().tolist()] for m in t] for v, t in maps.items()},
+                     "shape": list(next(iter(maps.values())).shape[1:])}
+    return out
 
 
 def run_suite(suite: Suite, results_dir: Path, accelerator, log=print) -> list[dict]:

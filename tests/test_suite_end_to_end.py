@@ -90,6 +90,9 @@ def test_smoke_suite_end_to_end(tmp_path, capsys):
     assert len(lines) == 2 * 32  # two test sets of 32, one variant
 
     assert not (run / "ckpt").exists()  # a finished run keeps no resume state
+    assert (run / "best_model.pt").exists()  # ... but its best-on-val weights
+    previews = json.loads((run / "previews.json").read_text())
+    assert len(previews["flickr"]["sample_ids"]) == 6 and len(previews["flickr"]["maps"]["main"][0]) == 8 * 8
 
     capsys.readouterr()
     assert run_all.main(args) == 0  # a finished suite is skipped, not rerun
