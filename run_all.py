@@ -56,9 +56,10 @@ def main(argv=None) -> int:
     log = print if accelerator.is_main_process else (lambda *a, **k: None)
     for suite, _ in suites:
         t0 = time.perf_counter()
-        run_suite(suite, args.results_dir, accelerator, log)
+        domains = run_suite(suite, args.results_dir, accelerator, log)
         if accelerator.is_main_process:
-            path = write_leaderboard(suite, args.results_dir, time.perf_counter() - t0, accelerator.num_processes)
+            path = write_leaderboard(suite, args.results_dir, time.perf_counter() - t0, accelerator.num_processes,
+                                     domains)
             log(f"leaderboard: {path}")
     return 0
 

@@ -114,8 +114,18 @@ def run_seconds(suite: Suite, results_dir: Path) -> float:
     return total
 
 
+def _figures(suite: Suite, results_dir: Path, ev: dict, domains) -> list:
+    """Draw this evaluation's figures; a figure needs data that older runs may lack, so it may be absent."""
+    from benchmark import figures
+
+    found = [("stability", figures.stability_figure(suite, results_dir, ev))]
+    if domains is not None:
+        found.append(("overlays", figures.overlay_figure(suite, results_dir, ev, domains(ev["test"]))))
+    return [(kind, f) for kind, f in found if f is not None]
+
+
 def write_leaderboard(suite: Suite, results_dir: Path, wall_seconds: float | None = None,
-                      num_processes: int = 1) -> Path:
+                      num_processes: int = 1, domains=None) -> Path:
     long = collect(suite, results_dir)
     if long.empty:
         raise RuntimeError(f"no finished runs of suite {suite.name} ({suite.profile}) under {results_dir}")
@@ -146,6 +156,8 @@ def write_leaderboard(suite: Suite, results_dir: Path, wall_seconds: float | Non
             "that localizes sounds drops towards the floors; one that only finds salient objects does not.", ""]
     for ev in suite.evaluations:
         out += [f"## {ev['title']}", "", evaluation_table(suite, agg, ev), ""]
+        out += [f"![{kind} {ev['name']}](figures/{f.name})" for kind, f in _figures(suite, results_dir, ev, domains)]
+        out += [""]
     out += ["## Secondary: fixed threshold 0.5 on the min–max normalised map", "",
             "Not the paper's protocol; shown because the median rule favours large objects.", ""]
     for ev in suite.evaluations:

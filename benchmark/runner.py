@@ -135,12 +135,11 @@ def preview_maps(method, tests: dict[str, DomainData], accelerator) -> dict:
     return out
 
 
-def run_suite(suite: Suite, results_dir: Path, accelerator, log=print) -> list[dict]:
+def run_suite(suite: Suite, results_dir: Path, accelerator, log=print) -> DomainCache:
+    """Run (or skip) every run of the suite; returns the loaded domains for figures."""
     domains = DomainCache(suite, accelerator)
-    all_metrics = []
     for train_domain, tests in suite.trainings().items():
         for entry in suite.methods:
             for seed in suite.seeds:
-                all_metrics.append(run_one(suite, entry, train_domain, tests, seed, results_dir,
-                                           accelerator, domains, log))
-    return all_metrics
+                run_one(suite, entry, train_domain, tests, seed, results_dir, accelerator, domains, log)
+    return domains

@@ -80,6 +80,9 @@ def test_smoke_suite_end_to_end(tmp_path, capsys):
     assert "not comparable" in board and "## Cross-dataset" in board
     assert "supervised" in board and "ezvsl [ogl]" in board and "84.68" in board  # paper number beside ours
     assert "| oracle" not in board  # only the methods asked for
+    figures = tmp_path / "table1" / "figures"
+    assert (figures / "overlays-cross.png").stat().st_size > 1000 and (figures / "stability-flickr.png").exists()
+    assert "![overlays cross](figures/overlays-cross.png)" in board
     run = tmp_path / "table1" / "runs" / "smoke" / "train-vggss" / "supervised" / "seed1"
     metrics = json.loads((run / "metrics.json").read_text())
     assert set(metrics["tests"]) == {"vggss", "flickr"}  # the cross-dataset test shares the vggss training
