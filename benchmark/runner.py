@@ -19,7 +19,7 @@ import torch
 
 import methods
 from benchmark import metadata
-from benchmark.data.domains import DomainData, load_synthetic_domain
+from benchmark.data.domains import DomainData, load_synthetic_domain, restrict_classes
 from benchmark.evaluate import compute_maps
 from benchmark.io import read_json, write_json_atomic, write_text_atomic
 from benchmark.suites import MethodEntry, Suite, method_overrides
@@ -29,7 +29,7 @@ from methods.common.localizer import unwrap
 
 
 def run_dir(results_dir: Path, suite: Suite, train_domain: str, label: str, seed: int) -> Path:
-    return results_dir / suite.name / "runs" / suite.profile / f"train-{train_domain}" / label / f"seed{seed}"
+    return results_dir / suite.name / "runs" / suite.profile / f"train-{train_domain.replace(':', '-')}" / label / f"seed{seed}"
 
 
 class DomainCache:
@@ -37,11 +37,15 @@ class DomainCache:
         self.suite, self.accelerator, self._cache = suite, accelerator, {}
 
     def __call__(self, domain: str) -> DomainData:
+        """`name` or `name:heard` / `name:unheard` (every split restricted to those sounding classes)."""
         if domain not in self._cache:
             if self.suite.dataset != "synthetic":
                 raise NotImplementedError(f"dataset {self.suite.dataset!r} adapters come with the real-data issue")
-            self._cache[domain] = load_synthetic_domain(self.suite.profile, domain, self.suite.data_cfg,
-                                                        self.accelerator.main_process_first)
+            base, _, classes = domain.partition(":")
+            if base not in self._cache:
+                self._cache[base] = load_synthetic_domain(self.suite.profile, base, self.suite.data_cfg,
+                                                          self.accelerator.main_process_first)
+            self._cache[domain] = restrict_classes(self._cache[base], classes) if classes else self._cache[base]
         return self._cache[domain]
 
 

@@ -177,7 +177,12 @@ def validate_suite(suite: Suite) -> list[str]:
         except ConfigError as err:
             raise SuiteError(f"{suite.path}: method {e.label!r}: {err}") from None
         report.append(f"method {e.label}: {cls.__module__}.{cls.__name__} config ok")
-    domains = {d for ev in suite.evaluations for d in (ev["train"], ev["test"])}
+    domains = {d.partition(":")[0] for ev in suite.evaluations for d in (ev["train"], ev["test"])}
+    for ev in suite.evaluations:
+        for d in (ev["train"], ev["test"]):
+            if d.partition(":")[2] not in ("", "heard", "unheard"):
+                raise SuiteError(f"{suite.path}: evaluation {ev['name']!r}: {d!r}: a class subset must be "
+                                 "heard or unheard")
     for d in sorted(domains):
         for split in ("labeled", "unlabeled", "val", "test"):
             try:

@@ -28,7 +28,7 @@ def test_validate_reports_splits(capsys):
 def test_every_suite_validates(capsys):
     assert run_all.main(["--suite", "all", "--profile", "smoke", "--validate"]) == 0
     out = capsys.readouterr().out
-    for name in ("table1", "ablation", "beta"):
+    for name in ("table1", "ablation", "beta", "openset", "stability"):
         assert f"suite {name} (smoke): valid" in out
     assert "note: paper row" not in out  # every paper row has a method of that label
 
@@ -118,3 +118,17 @@ def test_changed_config_reruns_and_drops_stale_checkpoints(tmp_path, capsys):
     assert run_all.main(args) == 0
     assert "config changed" in capsys.readouterr().out
     assert json.loads((run / "metrics.json").read_text())["config_hash"] != "an older config"
+
+
+def test_openset_trains_on_heard_and_tests_on_unheard(tmp_path):
+    from benchmark.data import synthetic
+
+    args = ["--suite", "openset", "--profile", "smoke", "--results-dir", str(tmp_path),
+            "--methods", "hard_pl", "--seeds", "0"]
+    assert run_all.main(args) == 0
+    run = tmp_path / "openset" / "runs" / "smoke" / "train-vggss-heard" / "hard_pl" / "seed0"
+    meta = json.loads((run / "run.json").read_text())
+    assert meta["config"]["split_sha256"]["vggss:heard"]["classes"].startswith("heard=")
+    per_sample = [json.loads(line) for line in (run / "per_sample.jsonl").read_text().splitlines()]
+    ids = {r["sample_id"] for r in per_sample}
+    assert ids and all(synthetic.sounding_class("vggss", i) in synthetic.UNHEARD_CLASSES for i in ids)

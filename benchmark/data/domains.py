@@ -32,3 +32,19 @@ def load_synthetic_domain(profile: str, domain: str, data_cfg: dict, main_proces
             build_synthetic_store(path, domain, data_cfg, all_ids)
     table = SampleTable(path)
     return DomainData("synthetic", domain, table, {s: table.rows(v) for s, v in ids.items()}, hashes)
+
+
+def restrict_classes(data: DomainData, which: str) -> DomainData:
+    """The same domain with every split restricted to samples whose sounding class is heard/unheard (open set)."""
+    from benchmark.data import synthetic
+
+    classes = {"heard": synthetic.HEARD_CLASSES, "unheard": synthetic.UNHEARD_CLASSES}.get(which)
+    if classes is None:
+        raise ValueError(f"unknown class subset {which!r} of domain {data.name!r}; use heard or unheard")
+    keep = set(classes)
+    rows = {}
+    for split, r in data.rows.items():
+        cls = data.table.get(r)["class_id"].tolist()
+        rows[split] = [row for row, c in zip(r, cls) if int(c) in keep]
+    return DomainData(data.dataset, f"{data.name}:{which}", data.table, rows,
+                      {**data.hashes, "classes": f"{which}={sorted(keep)}"})
