@@ -37,10 +37,9 @@ def collect(suite: Suite, results_dir: Path) -> pd.DataFrame:
                     flat["ciou_shuffled"] = numbers["shuffled_audio"]["ciou"]
                 for metric in (*METRICS, *SECONDARY, "ciou_shuffled"):
                     if metric in flat:
-                        numbers = flat
                         rows.append({"evaluation": ev["name"], "label": m["label"], "method": m["method"],
                                      "variant": variant, "primary": variant == m["primary_variant"],
-                                     "seed": m["seed"], "metric": metric, "value": numbers[metric]})
+                                     "seed": m["seed"], "metric": metric, "value": flat[metric]})
     return pd.DataFrame(rows, columns=["evaluation", "label", "method", "variant", "primary", "seed", "metric", "value"])
 
 

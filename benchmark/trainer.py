@@ -157,7 +157,6 @@ def train(method: Method, data: DomainData, *, budget: dict, seed: int, accelera
         best_step, best_val, best_state = state["best_step"], state["best_val"], state["best_state"]
         log(f"resumed from {ckpt_dir}/step_{start:08d} (best val step {best_step})")
 
-
     bar = tqdm(range(start, steps), desc=f"train {method.name}", initial=start, total=steps, leave=False,
                disable=None if accelerator.is_local_main_process else True)
     for step in bar:
