@@ -28,9 +28,14 @@ def collect(suite: Suite, results_dir: Path) -> pd.DataFrame:
         m = read_json(path)
         if m["label"] not in labels or m["seed"] not in suite.seeds:
             continue
+        volatility = val_volatility(path.parent / "run.json", suite.budget["steps"])
         for ev in suite.evaluations:
             if ev["train"] != m["train"] or ev["test"] not in m["tests"]:
                 continue
+            if volatility is not None:  # a property of the training run, shown under each of its evaluations
+                rows.append({"evaluation": ev["name"], "label": m["label"], "method": m["method"],
+                             "variant": m["primary_variant"], "primary": True, "seed": m["seed"],
+                             "metric": "val_volatility", "value": volatility})
             for variant, numbers in m["tests"][ev["test"]].items():
                 flat = dict(numbers)
                 if isinstance(numbers.get("shuffled_audio"), dict):
@@ -41,6 +46,19 @@ def collect(suite: Suite, results_dir: Path) -> pd.DataFrame:
                                      "variant": variant, "primary": variant == m["primary_variant"],
                                      "seed": m["seed"], "metric": metric, "value": flat[metric]})
     return pd.DataFrame(rows, columns=["evaluation", "label", "method", "variant", "primary", "seed", "metric", "value"])
+
+
+def val_volatility(run_json: Path, steps: int) -> float | None:
+    """Mean |change| of validation CIoU between successive validations in the second half of training.
+
+    Fig. 2d's "stability": a method whose pseudo-labels drift keeps moving after warm-up. None when the
+    run has fewer than two validations there (e.g. a floor, or a coarse eval_every)."""
+    if not run_json.exists():
+        return None
+    late = [h["ciou"] for h in read_json(run_json).get("val_history", []) if h["step"] >= steps / 2]
+    if len(late) < 3:
+        return None
+    return float(sum(abs(b - a) for a, b in zip(late, late[1:])) / (len(late) - 1))
 
 
 def aggregate(long: pd.DataFrame) -> pd.DataFrame:

@@ -16,7 +16,9 @@ PROFILES_PATH = Path(__file__).parent / "profiles.yaml"
 PAPER_PATH = Path(__file__).parent / "paper_numbers.yaml"
 SUITE_KEYS = {"suite", "version", "description", "dataset", "paper_numbers", "methods", "evaluations", "profiles",
               "claims"}
-CLAIM_KEYS = {"text", "a", "b", "evaluation", "metric"}
+CLAIM_KEYS = {"text", "a", "b", "evaluation", "metric", "relative_to"}
+# what a claim may compare (benchmark/leaderboard.py::collect produces these)
+CLAIM_METRICS = {"ciou", "auc", "ciou_fixed0.5", "auc_fixed0.5", "ciou_shuffled", "val_volatility"}
 EVAL_KEYS = {"name", "title", "train", "test", "in_domain"}
 METHOD_KEYS = {"name", "as", "overrides"}
 BUDGET_KEYS = {"steps", "global_batch_size", "eval_every", "ckpt_every", "eval_batch_size", "grad_clip"}
@@ -150,8 +152,11 @@ def _claims(raw: list, labels: list[str], kept: set[str], evaluations: list[dict
         for key in ("a", "b", "evaluation"):
             if key not in c:
                 raise SuiteError(f"{path}: claims[{i}] missing {key!r}")
-        if c["evaluation"] not in evals:
-            raise SuiteError(f"{path}: claims[{i}]: evaluation {c['evaluation']!r} not in {sorted(evals)}")
+        if c.get("metric", "ciou") not in CLAIM_METRICS:
+            raise SuiteError(f"{path}: claims[{i}]: metric {c['metric']!r} not in {sorted(CLAIM_METRICS)}")
+        for key in ("evaluation", "relative_to"):
+            if key in c and c[key] not in evals:
+                raise SuiteError(f"{path}: claims[{i}]: {key} {c[key]!r} not in {sorted(evals)}")
         for key in ("a", "b"):
             if c[key] not in labels:
                 raise SuiteError(f"{path}: claims[{i}]: {key} = {c[key]!r} is not a method label of the suite")

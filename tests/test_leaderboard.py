@@ -73,3 +73,44 @@ def test_claim_with_unknown_label_is_refused(tmp_path, monkeypatch):
     monkeypatch.setattr(suites, "SUITES_DIR", tmp_path)
     with pytest.raises(suites.SuiteError, match="'xpll' is not a method label"):
         load_suite("c", "smoke")
+
+
+def test_relative_claim_and_lower_is_better_metric():
+    import pandas as pd
+
+    from benchmark.claims import paired
+
+    rows = [{"evaluation": ev, "label": lab, "metric": "ciou", "primary": True, "seed": s, "value": v}
+            for ev, lab, vals in (("in", "a", [80, 70, 60]), ("cross", "a", [78, 69, 57]),  # a drops 2, 1, 3
+                                  ("in", "b", [90, 80, 85]), ("cross", "b", [80, 75, 80]))  # b drops 10, 5, 5
+            for s, v in enumerate(vals)]
+    res = paired(pd.DataFrame(rows), "cross", "a", "b", relative_to="in")
+    assert res["n"] == 3 and res["mean"] == (8 + 4 + 2) / 3  # per-seed difference of drops, a's smaller
+    vol = [{"evaluation": "in", "label": lab, "metric": "val_volatility", "primary": True, "seed": s, "value": v}
+           for lab, vals in (("a", [1.0, 2.0, 1.5]), ("b", [5.0, 6.0, 8.0])) for s, v in enumerate(vals)]
+    assert paired(pd.DataFrame(vol), "in", "a", "b", "val_volatility")["mean"] > 0  # lower volatility favours a
+
+
+def test_val_volatility_reads_the_second_half_of_the_curve(tmp_path):
+    from benchmark.leaderboard import val_volatility
+
+    history = [{"step": s, "ciou": c} for s, c in ((100, 0.0), (200, 90.0), (300, 40.0), (400, 44.0), (500, 38.0))]
+    write_json_atomic(tmp_path / "run.json", {"val_history": history})
+    assert val_volatility(tmp_path / "run.json", 500) == (4.0 + 6.0) / 2  # steps 300, 400, 500 only
+    write_json_atomic(tmp_path / "run.json", {"val_history": history[:4]})
+    assert val_volatility(tmp_path / "run.json", 500) is None  # two late points: too few to judge
+    assert val_volatility(tmp_path / "missing.json", 500) is None
+
+
+def test_claim_on_unknown_metric_or_reference_is_refused(tmp_path, monkeypatch):
+    import benchmark.suites as suites
+
+    head = ("suite: c\nversion: 1\nmethods: [center, random]\n"
+            "evaluations: [{name: flickr, train: flickr, test: flickr}]\n")
+    monkeypatch.setattr(suites, "SUITES_DIR", tmp_path)
+    (tmp_path / "c.yaml").write_text(head + "claims: [{a: center, b: random, evaluation: flickr, metric: f1}]\n")
+    with pytest.raises(suites.SuiteError, match="metric 'f1'"):
+        load_suite("c", "smoke")
+    (tmp_path / "c.yaml").write_text(head + "claims: [{a: center, b: random, evaluation: flickr, relative_to: vg}]\n")
+    with pytest.raises(suites.SuiteError, match="relative_to 'vg'"):
+        load_suite("c", "smoke")
