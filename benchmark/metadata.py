@@ -61,3 +61,16 @@ def hardware() -> dict:
         info["gpu"] = torch.cuda.get_device_name(0)
         info["gpu_count"] = torch.cuda.device_count()
     return info
+
+
+def peak_memory_mb(device=None) -> dict:
+    """Peak resident memory of this process so far (it only grows, so in a suite it covers every run up to
+    this one), and the peak GPU memory allocated by torch when on a GPU."""
+    import resource
+
+    import torch
+
+    out = {"rss": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}  # Linux: KiB
+    if device is not None and getattr(device, "type", str(device)) == "cuda":
+        out["gpu_allocated"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
+    return out

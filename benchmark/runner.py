@@ -111,6 +111,7 @@ def run_one(suite: Suite, entry: MethodEntry, train_domain: str, tests: list[str
             "started": started.isoformat(), "wall_seconds": round(wall, 2),
             "seconds": {**{k: round(v, 2) for k, v in result.timings.items()},
                         "test": round(time.perf_counter() - t_test, 2)},
+            "peak_memory_mb": metadata.peak_memory_mb(accelerator.device),
             "resumed_from_step": result.resumed_from, "best_val_step": result.best_step,
             "val_history": result.history,
         })

@@ -48,11 +48,15 @@ class TrainContext:
     unlabeled_rows: list[int]
     eval_batch_size: int
     global_batch: int
+    select_seconds: float = 0.0  # time spent in maps() (curricula), reported apart from data loading
 
     def maps(self, rows: list[int], variant: str) -> torch.Tensor:
         """Gathered maps of `variant` over `rows`, models in eval mode, no augmentation."""
-        return compute_maps(self.method, self.data, rows, [variant], self.accelerator, self.eval_batch_size,
-                            desc=f"select {variant}")[variant]
+        t = time.perf_counter()
+        out = compute_maps(self.method, self.data, rows, [variant], self.accelerator, self.eval_batch_size,
+                           desc=f"select {variant}")[variant]
+        self.select_seconds += time.perf_counter() - t
+        return out
 
 
 def draw_batches(method: Method, ctx: TrainContext, samplers: "_Samplers", step: int) -> tuple:
@@ -118,7 +122,10 @@ def train(method: Method, data: DomainData, *, budget: dict, seed: int, accelera
         raise ValueError(f"global batch {gbatch} does not divide over {world} processes")
     variants = method.report_variants()
     eval_bs = budget.get("eval_batch_size", 256)
-    timings = {"data": 0.0, "step": 0.0, "eval": 0.0}
+    # where the time goes: batches, forward (the method's training_step), backward + optimizer,
+    # curriculum selection passes, validation
+    timings = {"data": 0.0, "forward": 0.0, "backward": 0.0, "select": 0.0, "eval": 0.0}
+    sync = torch.cuda.synchronize if accelerator.device.type == "cuda" else (lambda: None)  # honest GPU split
 
     def validate(step: int) -> dict:
         t = time.perf_counter()
@@ -160,7 +167,7 @@ def train(method: Method, data: DomainData, *, budget: dict, seed: int, accelera
     bar = tqdm(range(start, steps), desc=f"train {method.name}", initial=start, total=steps, leave=False,
                disable=None if accelerator.is_local_main_process else True)
     for step in bar:
-        t0 = time.perf_counter()
+        t0, selected = time.perf_counter(), ctx.select_seconds
         lb, ulb = draw_batches(method, ctx, samplers, step)
         t1 = time.perf_counter()
         with accelerator.accumulate(*models.values()):
@@ -168,13 +175,18 @@ def train(method: Method, data: DomainData, *, budget: dict, seed: int, accelera
             if not torch.isfinite(loss):
                 raise NonFiniteLoss(f"{method.name}: loss is {loss.item()} at step {step} (seed {seed}); "
                                     f"logs {({k: float(v) for k, v in logs.items()})}")
+            sync()
+            t2 = time.perf_counter()
             accelerator.backward(loss)
             for k in names:
                 accelerator.clip_grad_norm_(models[k].parameters(), budget.get("grad_clip", 10.0))
                 optims[k].step()
                 optims[k].zero_grad(set_to_none=True)
-        timings["data"] += t1 - t0
-        timings["step"] += time.perf_counter() - t1
+            sync()
+        timings["select"] += ctx.select_seconds - selected
+        timings["data"] += t1 - t0 - (ctx.select_seconds - selected)
+        timings["forward"] += t2 - t1
+        timings["backward"] += time.perf_counter() - t2
         if step % 20 == 0:
             bar.set_postfix(loss=f"{loss.item():.3f}")
         done = step + 1
