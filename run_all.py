@@ -51,17 +51,30 @@ def main(argv=None) -> int:
 
     from benchmark import metadata
 
+    run_errors = _run_errors()
     metadata.git_info()  # record the commit the code was imported from, before anything can change it
     accelerator = Accelerator(cpu=args.cpu, mixed_precision=args.mixed_precision)
     log = print if accelerator.is_main_process else (lambda *a, **k: None)
-    for suite, _ in suites:
-        t0 = time.perf_counter()
-        domains = run_suite(suite, args.results_dir, accelerator, log)
-        if accelerator.is_main_process:
-            path = write_leaderboard(suite, args.results_dir, time.perf_counter() - t0, accelerator.num_processes,
-                                     domains)
-            log(f"leaderboard: {path}")
+    try:
+        for suite, _ in suites:
+            t0 = time.perf_counter()
+            domains = run_suite(suite, args.results_dir, accelerator, log)
+            if accelerator.is_main_process:
+                path = write_leaderboard(suite, args.results_dir, time.perf_counter() - t0,
+                                         accelerator.num_processes, domains)
+                log(f"leaderboard: {path}")
+    except run_errors as err:  # expected failures: one clear line; finished runs stay, a rerun resumes
+        print(f"error: {type(err).__name__}: {err}", file=sys.stderr)
+        return 1
     return 0
+
+
+def _run_errors() -> tuple:
+    from benchmark.checkpoint import CheckpointMismatch
+    from benchmark.data.store import StoreError
+    from benchmark.trainer import NonFiniteLoss
+
+    return CheckpointMismatch, StoreError, NonFiniteLoss, OSError
 
 
 if __name__ == "__main__":
