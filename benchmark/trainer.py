@@ -80,6 +80,37 @@ def draw_batches(method: Method, ctx: TrainContext, samplers: "_Samplers", step:
     return lb, ulb
 
 
+def run_step(method: Method, ctx: TrainContext, samplers: "_Samplers", models: dict, optims: dict,
+             state: StepState, grad_clip: float, timings: dict) -> torch.Tensor:
+    """One optimizer step of `method` (the body of the training loop; `benchmark.perf` times it too).
+
+    Adds to timings: data (batches), select (curriculum passes), forward (training_step), backward
+    (backward, clipping, optimizer). On a GPU it synchronises so that the split is honest."""
+    acc = ctx.accelerator
+    sync = torch.cuda.synchronize if acc.device.type == "cuda" else (lambda: None)
+    t0, selected = time.perf_counter(), ctx.select_seconds
+    lb, ulb = draw_batches(method, ctx, samplers, state.step)
+    t1 = time.perf_counter()
+    with acc.accumulate(*models.values()):
+        loss, logs = method.training_step(lb, ulb, state)
+        if not torch.isfinite(loss):
+            raise NonFiniteLoss(f"{method.name}: loss is {loss.item()} at step {state.step} (seed {state.seed}); "
+                                f"logs {({k: float(v) for k, v in logs.items()})}")
+        sync()
+        t2 = time.perf_counter()
+        acc.backward(loss)
+        for k in models:
+            acc.clip_grad_norm_(models[k].parameters(), grad_clip)
+            optims[k].step()
+            optims[k].zero_grad(set_to_none=True)
+        sync()
+    timings["select"] += ctx.select_seconds - selected
+    timings["data"] += t1 - t0 - (ctx.select_seconds - selected)
+    timings["forward"] += t2 - t1
+    timings["backward"] += time.perf_counter() - t2
+    return loss
+
+
 def _pools(method: Method, data: DomainData) -> tuple[list[int], list[int]]:
     labeled = data.rows["labeled"] + (data.rows["unlabeled"] if method.label_pool == "all" else [])
     unlabeled = list(data.rows["unlabeled"])
@@ -125,7 +156,6 @@ def train(method: Method, data: DomainData, *, budget: dict, seed: int, accelera
     # where the time goes: batches, forward (the method's training_step), backward + optimizer,
     # curriculum selection passes, validation
     timings = {"data": 0.0, "forward": 0.0, "backward": 0.0, "select": 0.0, "eval": 0.0}
-    sync = torch.cuda.synchronize if accelerator.device.type == "cuda" else (lambda: None)  # honest GPU split
 
     def validate(step: int) -> dict:
         t = time.perf_counter()
@@ -167,26 +197,8 @@ def train(method: Method, data: DomainData, *, budget: dict, seed: int, accelera
     bar = tqdm(range(start, steps), desc=f"train {method.name}", initial=start, total=steps, leave=False,
                disable=None if accelerator.is_local_main_process else True)
     for step in bar:
-        t0, selected = time.perf_counter(), ctx.select_seconds
-        lb, ulb = draw_batches(method, ctx, samplers, step)
-        t1 = time.perf_counter()
-        with accelerator.accumulate(*models.values()):
-            loss, logs = method.training_step(lb, ulb, StepState(step, steps, seed, rank, world))
-            if not torch.isfinite(loss):
-                raise NonFiniteLoss(f"{method.name}: loss is {loss.item()} at step {step} (seed {seed}); "
-                                    f"logs {({k: float(v) for k, v in logs.items()})}")
-            sync()
-            t2 = time.perf_counter()
-            accelerator.backward(loss)
-            for k in names:
-                accelerator.clip_grad_norm_(models[k].parameters(), budget.get("grad_clip", 10.0))
-                optims[k].step()
-                optims[k].zero_grad(set_to_none=True)
-            sync()
-        timings["select"] += ctx.select_seconds - selected
-        timings["data"] += t1 - t0 - (ctx.select_seconds - selected)
-        timings["forward"] += t2 - t1
-        timings["backward"] += time.perf_counter() - t2
+        loss = run_step(method, ctx, samplers, models, optims, StepState(step, steps, seed, rank, world),
+                        budget.get("grad_clip", 10.0), timings)
         if step % 20 == 0:
             bar.set_postfix(loss=f"{loss.item():.3f}")
         done = step + 1

@@ -36,6 +36,8 @@ class LightVisualCNN(nn.Module):
 class MelCNN2d(nn.Module):
     """Log-mel (B,1,F,T) -> vector (B,C): 2-D convolutions, global max pool (EZ-VSL style)."""
 
+    input_key = "audio"  # the batch column this audio backbone reads
+
     def __init__(self, width: int = 32, depth: int = 2):
         super().__init__()
         layers, cin = [], 1
@@ -57,6 +59,8 @@ class MelCNN1d(nn.Module):
     two models built from the two encoders make different mistakes (XPL's model B).
     """
 
+    input_key = "audio"
+
     def __init__(self, n_mels: int = 64, width: int = 64, depth: int = 3):
         super().__init__()
         layers, cin = [], n_mels
@@ -71,8 +75,11 @@ class MelCNN1d(nn.Module):
         return self.body(x.squeeze(1)).amax(dim=2)
 
 
-VISUAL_BACKBONES = {"light_cnn": LightVisualCNN}
-AUDIO_BACKBONES = {"mel_cnn2d": MelCNN2d, "mel_cnn1d": MelCNN1d}
+# The paper's backbones; that module imports torchvision only when a ResNet-18 is built.
+from methods.common.paper_backbones import ResNet18Visual, SoundNet8, VGGish  # noqa: E402
+
+VISUAL_BACKBONES = {"light_cnn": LightVisualCNN, "resnet18": ResNet18Visual}
+AUDIO_BACKBONES = {"mel_cnn2d": MelCNN2d, "mel_cnn1d": MelCNN1d, "vggish": VGGish, "soundnet8": SoundNet8}
 
 
 def build_backbone(table: dict, spec: dict, what: str) -> nn.Module:
