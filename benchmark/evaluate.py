@@ -10,6 +10,7 @@ from tqdm.auto import tqdm
 
 from benchmark import metrics
 from benchmark.data.domains import DomainData
+from methods.common.localizer import AUDIO_KEYS
 
 
 def _shard(rows: list[int], rank: int, world: int) -> tuple[list[int], list[int]]:
@@ -43,7 +44,8 @@ def compute_maps(method, domain: DomainData, rows: list[int], variants: list[str
         batch = domain.table.get(chunk)
         if mine_audio is not None:
             audio_chunk = mine_audio[start:start + batch_size]
-            batch["audio"] = domain.table.get(audio_chunk + [chunk[-1]] * (len(chunk) - len(audio_chunk)))["audio"]
+            other = domain.table.get(audio_chunk + [chunk[-1]] * (len(chunk) - len(audio_chunk)))
+            batch.update({k: other[k] for k in AUDIO_KEYS if k in batch})
         batch = {k: v.to(accelerator.device) for k, v in batch.items()}
         for v in variants:
             out[v].append(method.localize(batch, v).float())

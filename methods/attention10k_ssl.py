@@ -16,7 +16,7 @@ from torch import nn
 
 from methods.base import BatchPlan, Method
 from methods.common.augment import colour_randaugment, normalize, sample_generators
-from methods.common.localizer import build_localizer
+from methods.common.localizer import audio_input, build_localizer
 from methods.common.losses import downsample_target
 from methods.common.rng import step_generator
 
@@ -29,6 +29,7 @@ class AttentionLocalizer(nn.Module):
         self.base = build_localizer(model_spec)
         dim = self.base.visual_proj.out_channels
         # z -> ReLU -> FC -> ReLU -> FC, back to the audio backbone's feature size (Senocak: 512 -> 1000)
+        self.audio_key = self.base.audio_key
         self.back = nn.Sequential(nn.ReLU(), nn.Linear(dim, dim), nn.ReLU(), nn.Linear(dim, self.base.audio.out_channels))
 
     def forward(self, images: torch.Tensor, audio: torch.Tensor) -> dict:
@@ -100,7 +101,7 @@ class Attention10kSSL(Method):
     def training_step(self, labeled, unlabeled, state):
         parts = [b for b in (labeled, unlabeled) if b is not None]
         images = torch.cat([self._views(b, state) for b in parts])
-        audio = torch.cat([b["audio"] for b in parts])
+        audio = torch.cat([audio_input(self.models["a"], b) for b in parts])
         out = self.models["a"](images, audio)
         n, n_l = images.shape[0], 0 if labeled is None else labeled["image"].shape[0]
 
@@ -131,4 +132,4 @@ class Attention10kSSL(Method):
 
     @torch.no_grad()
     def localize(self, batch, variant=None):
-        return self.models["a"](normalize(batch["image"]), batch["audio"])["att"]
+        return self.models["a"](normalize(batch["image"]), audio_input(self.models["a"], batch))["att"]

@@ -12,7 +12,7 @@ import torch
 
 from methods.base import BatchPlan, Method
 from methods.common.augment import crop_flip, normalize, sample_generators
-from methods.common.localizer import unwrap, build_localizer
+from methods.common.localizer import audio_input, build_localizer, unwrap
 from methods.common.losses import mil_infonce
 
 
@@ -49,7 +49,7 @@ class EZVSL(Method):
         if self.config.augment:
             gens = sample_generators(state.seed, state.step, unlabeled["index"], "augment")
             images = crop_flip(images.cpu(), gens).to(images.device)
-        out = self.models["a"](normalize(images), unlabeled["audio"])
+        out = self.models["a"](normalize(images), audio_input(self.models["a"], unlabeled))
         loss = mil_infonce(out["v"], out["a"], self.config.tau, self.accelerator)
         return loss, {"l_nce": loss.detach()}
 
@@ -60,7 +60,7 @@ class EZVSL(Method):
     def localize(self, batch, variant=None):
         model = self.models["a"]
         images = normalize(batch["image"])
-        av = model(images, batch["audio"])["map"]
+        av = model(images, audio_input(model, batch))["map"]
         if variant in (None, "main"):
             return av
         if variant == "ogl":

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from methods.base import BatchPlan
+from methods.common.localizer import audio_input
 from methods.common.losses import downsample_target, mil_infonce, pixel_bce, score_map
 from methods.common.pseudo_labels import hard_label
 from methods.supervised import SupervisedConfig, SupervisedOnly
@@ -71,7 +72,7 @@ class HardPseudoLabel(SupervisedOnly):
             return super().training_step(labeled, unlabeled, state)
         n_l = labeled["image"].shape[0]
         images = torch.cat([self._views(labeled, state), self._views(unlabeled, state)])
-        audio = torch.cat([labeled["audio"], unlabeled["audio"]])
+        audio = torch.cat([audio_input(self.models["a"], labeled), audio_input(self.models["a"], unlabeled)])
         out = self.models["a"](images, audio)
         prob = score_map(out["map"], self.config.score_map)
         prob_l, prob_u = prob[:n_l], prob[n_l:]

@@ -12,7 +12,7 @@ import torch
 
 from methods.base import Method
 from methods.common.augment import colour_randaugment, normalize, sample_generators
-from methods.common.localizer import build_localizer
+from methods.common.localizer import audio_input, build_localizer
 from methods.common.losses import downsample_target, mil_infonce, pixel_bce, score_map
 
 
@@ -46,7 +46,7 @@ class SupervisedOnly(Method):
 
     def training_step(self, labeled, unlabeled, state):
         model = self.models["a"]
-        out = model(self._views(labeled, state), labeled["audio"])
+        out = model(self._views(labeled, state), audio_input(model, labeled))
         prob = score_map(out["map"], self.config.score_map)
         target = downsample_target(labeled["gt"], prob.shape[-2:])
         l_sup = pixel_bce(target, prob)
@@ -60,7 +60,7 @@ class SupervisedOnly(Method):
 
     @torch.no_grad()
     def localize(self, batch, variant=None):
-        return self.models["a"](normalize(batch["image"]), batch["audio"])["map"]
+        return self.models["a"](normalize(batch["image"]), audio_input(self.models["a"], batch))["map"]
 
 
 class Oracle(SupervisedOnly):

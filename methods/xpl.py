@@ -16,7 +16,7 @@ import torch
 
 from methods.base import BatchPlan, Method
 from methods.common.augment import colour_randaugment, normalize, sample_generators
-from methods.common.localizer import build_localizer
+from methods.common.localizer import AUDIO_KEYS, audio_input, build_localizer
 from methods.common.losses import downsample_target, mil_infonce, pixel_bce, score_map
 from methods.supervised import SupervisedConfig
 from methods.common.pseudo_labels import (MemoryBank, admitted_fraction, hard_label, pearson,
@@ -143,11 +143,11 @@ class XPL(Method):
 
     def training_step(self, labeled, unlabeled, state):
         parts = [b for b in (labeled, unlabeled) if b is not None]
-        batch = {k: torch.cat([b[k] for b in parts]) for k in ("image", "audio", "index")}
+        batch = {k: torch.cat([b[k] for b in parts]) for k in ("image", "index", *AUDIO_KEYS) if k in parts[0]}
         n_lab = labeled["image"].shape[0] if labeled is not None else 0
         outs, probs = {}, {}
         for k in MODELS:
-            outs[k] = self.models[k](self._view(batch["image"], batch["index"], state, k), batch["audio"])
+            outs[k] = self.models[k](self._view(batch["image"], batch["index"], state, k), audio_input(self.models[k], batch))
             probs[k] = score_map(outs[k]["map"], self.config.score_map)
         loss, logs = 0.0, {}
         if unlabeled is not None:  # SSL stage: pseudo-labels
@@ -181,9 +181,9 @@ class XPL(Method):
         variant = variant or self.config.report
         images = normalize(batch["image"])
         if variant in MODELS:
-            return self.models[variant](images, batch["audio"])["map"]
+            return self.models[variant](images, audio_input(self.models[variant], batch))["map"]
         if variant == "ensemble":  # mean of the two min-max normalised maps
-            maps = [score_map(self.models[k](images, batch["audio"])["map"], "minmax") for k in MODELS]
+            maps = [score_map(self.models[k](images, audio_input(self.models[k], batch))["map"], "minmax") for k in MODELS]
             return (maps[0] + maps[1]) / 2
         raise ValueError(f"xpl has no variant {variant!r}; it has {self.report_variants()}")
 

@@ -11,6 +11,9 @@ from torch import nn
 
 from methods.common.backbones import AUDIO_BACKBONES, VISUAL_BACKBONES, build_backbone
 
+# Batch columns an audio backbone may read: log-mel features, or a raw waveform (SoundNet).
+AUDIO_KEYS = ("audio", "waveform")
+
 
 class LocalizationModel(nn.Module):
     def __init__(self, visual: dict, audio: dict, dim: int = 128):
@@ -18,6 +21,7 @@ class LocalizationModel(nn.Module):
         self.visual = build_backbone(VISUAL_BACKBONES, visual, "visual")
         self.visual_proj = nn.Conv2d(self.visual.out_channels, dim, 1)
         self.audio = build_backbone(AUDIO_BACKBONES, audio, "audio")
+        self.audio_key = getattr(self.audio, "input_key", "audio")  # which batch column to feed it
         # FC-ReLU-FC head to the shared space, as in DMT/XPL's audio branch
         self.audio_head = nn.Sequential(
             nn.Linear(self.audio.out_channels, dim), nn.ReLU(inplace=True), nn.Linear(dim, dim)
@@ -39,6 +43,14 @@ class LocalizationModel(nn.Module):
 def build_localizer(model_spec: dict, **override) -> LocalizationModel:
     spec = {**model_spec, **override}
     return LocalizationModel(visual=spec["visual"], audio=spec["audio"], dim=spec.get("dim", 128))
+
+
+def audio_input(model: nn.Module, batch: dict) -> torch.Tensor:
+    """The batch column `model`'s audio backbone reads (models A and B of XPL may differ)."""
+    key = getattr(unwrap(model), "audio_key", "audio")
+    if key not in batch:
+        raise KeyError(f"the audio backbone needs batch column {key!r}; the data store has {sorted(batch)}")
+    return batch[key]
 
 
 def unwrap(model: nn.Module) -> nn.Module:

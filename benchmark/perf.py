@@ -1,0 +1,198 @@
+"""Performance figures, printed as tables (issue 6). Not a test: numbers depend on the machine.
+
+    python -m benchmark.perf                       # default profile, this machine
+    python -m benchmark.perf --steps 30 --skip-metrics
+    python -m benchmark.perf --profile paper       # on a GPU: the paper's shapes (synthetic pixels)
+
+1. Training efficiency: time of a real training step of each method (batches from the store,
+   augmentation, losses, pseudo-labels, backward, optimizer: `trainer.run_step`) against the
+   floor: the same models' forward + backward + optimizer step on ready tensors of the same shapes.
+   Measured in the semi-supervised phase (60% into the budget), after a few untimed steps.
+2. Evaluation metrics: 5,000 heatmaps, the vectorised protocol vs the per-sample reference loop.
+3. Memory: XPL's memory bank and curriculum state at 144k samples, per model.
+4. The default table1 run (from the committed run.json files): time to the leaderboard, where it
+   went, and the peak resident memory.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import io
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+SSL_POINT = 0.6  # fraction of the budget where steps are timed: past every method's warm-up
+TIMED_METHODS = ("supervised", "hard_pl", "attention10k_ssl", "ezvsl", "xpl")
+
+
+def _setup(name: str, suite, data, accelerator, seed: int = 0):
+    """A method ready to step, exactly as `trainer.train` sets it up."""
+    from accelerate.utils import set_seed
+
+    import methods
+    from benchmark.suites import MethodEntry, method_overrides
+    from benchmark.trainer import TrainContext, _pools, _Samplers
+    from methods.base import load_method_config
+
+    cls = methods.get_method(name)
+    method = cls(load_method_config(cls, method_overrides(suite, MethodEntry(name, name))), suite.model_spec)
+    set_seed(seed)
+    models = method.build_models()
+    optims = method.build_optimizers(models)
+    names = list(models)
+    prepared = accelerator.prepare(*[models[k] for k in names], *[optims[k] for k in names])
+    models, optims = dict(zip(names, prepared[:len(names)])), dict(zip(names, prepared[len(names):]))
+    method.attach(models, accelerator)
+    lb_pool, ulb_pool = _pools(method, data)
+    budget = suite.budget
+    ctx = TrainContext(method, data, accelerator, lb_pool, ulb_pool, budget.get("eval_batch_size", 256),
+                       budget["global_batch_size"])
+    method.on_train_start(budget["steps"], ctx)
+    return method, models, optims, ctx, _Samplers(seed)
+
+
+def _time_real_steps(method, models, optims, ctx, samplers, suite, n: int, warm: int) -> dict:
+    from benchmark.trainer import draw_batches, run_step
+    from methods.base import StepState
+
+    total = suite.budget["steps"]
+    first = int(SSL_POINT * total)
+    timings = dict.fromkeys(("data", "forward", "backward", "select"), 0.0)
+    for step in range(first - warm, first):  # untimed: allocator warm-up, curriculum pass of this epoch
+        run_step(method, ctx, samplers, models, optims, StepState(step, total, 0), 10.0, timings)
+    timings = dict.fromkeys(timings, 0.0)
+    for step in range(first, first + n):
+        run_step(method, ctx, samplers, models, optims, StepState(step, total, 0), 10.0, timings)
+    lb, ulb = draw_batches(method, ctx, samplers, first)
+    shapes = {k: tuple(v.shape[1:]) for k, v in (lb or ulb).items() if k in ("image", "audio", "waveform")}
+    batch = sum(len(b["index"]) for b in (lb, ulb) if b is not None)
+    return {"timings": timings, "shapes": shapes, "batch": batch}
+
+
+def _time_floor(models: dict, shapes: dict, batch: int, n: int, warm: int, device) -> float:
+    """Seconds per step of the bare models: forward, a scalar of every output, backward, Adam step."""
+    from methods.common.localizer import unwrap
+
+    bare = {k: copy.deepcopy(unwrap(m)).train() for k, m in models.items()}
+    opts = {k: torch.optim.Adam(m.parameters(), lr=1e-4) for k, m in bare.items()}
+    images = torch.randn(batch, *shapes["image"], device=device)
+    audio = {key: torch.randn(batch, *shape, device=device) for key, shape in shapes.items() if key != "image"}
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+
+    def step():
+        for k, m in bare.items():
+            key = next((mod.input_key for mod in m.modules() if hasattr(mod, "input_key")), "audio")
+            out = m(images, audio[key])
+            loss = sum(v.float().mean() for v in out.values() if torch.is_tensor(v) and v.requires_grad)
+            loss.backward()
+            opts[k].step()
+            opts[k].zero_grad(set_to_none=True)
+
+    for _ in range(warm):
+        step()
+    sync()
+    t = time.perf_counter()
+    for _ in range(n):
+        step()
+    sync()
+    return (time.perf_counter() - t) / n
+
+
+def training_efficiency(suite, data, accelerator, names, n: int, warm: int) -> pd.DataFrame:
+    rows = []
+    for name in names:
+        method, models, optims, ctx, samplers = _setup(name, suite, data, accelerator)
+        real = _time_real_steps(method, models, optims, ctx, samplers, suite, n, warm)
+        t = real["timings"]
+        per_step = (t["data"] + t["forward"] + t["backward"]) / n
+        floor = _time_floor(models, real["shapes"], real["batch"], n, warm, accelerator.device)
+        rows.append({"method": name, "models": len(models), "batch": real["batch"],
+                     "real s/step": per_step, "floor s/step": floor,
+                     "real samples/s": real["batch"] / per_step, "floor samples/s": real["batch"] / floor,
+                     "efficiency": floor / per_step,
+                     "data %": 100 * t["data"] / n / per_step, "forward %": 100 * t["forward"] / n / per_step,
+                     "backward %": 100 * t["backward"] / n / per_step,
+                     "selection s (excluded)": t["select"]})
+    df = pd.DataFrame(rows)
+    sup = df.loc[df.method == "supervised", "real s/step"]
+    if len(sup):
+        df["× supervised"] = df["real s/step"] / sup.iloc[0]
+    return df
+
+
+def bank_memory(n: int = 144_000) -> pd.DataFrame:
+    """Bytes per XPL model for n unlabeled samples: the 7×7 memory bank and the curriculum state."""
+    from methods.common.pseudo_labels import MemoryBank
+
+    bank = MemoryBank(n, (7, 7), 0.7)
+    buf = io.BytesIO()  # the curriculum as checkpointed: admitted rows (worst case: all) + scalars
+    torch.save({"rows": list(range(n)), "epoch": 0, "first_step": 0, "admitted": n, "rho_mean": 0.9}, buf)
+    rho = torch.zeros(n).nbytes  # Pearson ρ per sample, alive during a selection pass
+    return pd.DataFrame([{"samples": n, "bank MiB": bank.nbytes() / 2**20,
+                          "curriculum (checkpointed) MiB": buf.tell() / 2**20,
+                          "ρ during selection MiB": rho / 2**20}])
+
+
+def suite_time(results_dir: Path, suite: str = "table1", profile: str = "default") -> tuple[pd.DataFrame, dict]:
+    """Where the committed runs' time went, per method, from their run.json."""
+    from benchmark.io import read_json
+
+    rows, rss = [], 0.0
+    for path in sorted((results_dir / suite / "runs" / profile).glob("train-*/*/seed*/run.json")):
+        run = read_json(path)
+        sec = run.get("seconds", {})
+        rows.append({"method": run["config"]["label"], "wall": run["wall_seconds"], **sec})
+        rss = max(rss, run.get("peak_memory_mb", {}).get("rss", 0.0))
+    if not rows:
+        return pd.DataFrame(), {}
+    df = pd.DataFrame(rows).fillna(0.0)
+    parts = [c for c in ("data", "forward", "backward", "step", "select", "eval", "test") if c in df]
+    by = df.groupby("method", sort=False)[["wall", *parts]].sum()
+    by["other"] = by["wall"] - by[parts].sum(axis=1)
+    by.loc["total"] = by.sum()
+    return (by / 60).round(2).reset_index(), {"runs": len(rows), "peak_rss_mb": rss or None}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--profile", default="default")
+    p.add_argument("--methods", type=lambda s: s.split(","), default=list(TIMED_METHODS))
+    p.add_argument("--steps", type=int, default=20, help="timed steps per method")
+    p.add_argument("--warm", type=int, default=3, help="untimed steps first")
+    p.add_argument("--skip-metrics", action="store_true")
+    p.add_argument("--results-dir", type=Path, default=Path("results"))
+    args = p.parse_args(argv)
+
+    from accelerate import Accelerator
+
+    from benchmark.data.domains import load_synthetic_domain
+    from benchmark.suites import load_suite
+
+    accelerator = Accelerator()
+    suite = load_suite("table1", args.profile)
+    data = load_synthetic_domain(args.profile, "flickr", suite.data_cfg)
+    print(f"# avsl-bench perf: profile {args.profile}, device {accelerator.device}, "
+          f"{torch.get_num_threads()} threads, torch {torch.__version__}\n")
+    print(f"## Training efficiency ({args.steps} steps at {int(SSL_POINT * 100)}% of the budget)\n")
+    print(training_efficiency(suite, data, accelerator, args.methods, args.steps, args.warm)
+          .to_markdown(index=False, floatfmt=".3f"), "\n")
+    if not args.skip_metrics:
+        from benchmark.perf_metrics import metrics_speed
+
+        print("## Evaluation metrics (5,000 maps 7×7 vs 224×224 GT)\n")
+        print(pd.DataFrame([metrics_speed()]).to_markdown(index=False, floatfmt=".3f"), "\n")
+    print("## XPL state per model at 144k samples\n")
+    print(bank_memory().to_markdown(index=False, floatfmt=".2f"), "\n")
+    table, info = suite_time(args.results_dir)
+    if len(table):
+        print(f"## Default table1 run (minutes, {info['runs']} runs from {args.results_dir}/table1; "
+              f"peak RSS {info['peak_rss_mb'] or 'not recorded'} MB)\n")
+        print(table.to_markdown(index=False), "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
