@@ -15,8 +15,10 @@ from benchmark.io import read_json  # noqa: E402
 
 
 def _runs(suite, results_dir: Path, train: str, label: str):
-    base = results_dir / suite.name / "runs" / suite.profile / f"train-{train}" / label
-    return {s: base / f"seed{s}" for s in suite.seeds if (base / f"seed{s}" / "metrics.json").exists()}
+    from benchmark.runner import run_dir
+
+    dirs = {s: run_dir(results_dir, suite, train, label, s) for s in suite.seeds}
+    return {s: d for s, d in dirs.items() if (d / "metrics.json").exists()}
 
 
 def _save(fig, path: Path) -> Path:

@@ -132,3 +132,6 @@ def test_openset_trains_on_heard_and_tests_on_unheard(tmp_path):
     per_sample = [json.loads(line) for line in (run / "per_sample.jsonl").read_text().splitlines()]
     ids = {r["sample_id"] for r in per_sample}
     assert ids and all(synthetic.sounding_class("vggss", i) in synthetic.UNHEARD_CLASSES for i in ids)
+    # figures find runs whose training domain is a class subset (its folder name has no colon)
+    assert (tmp_path / "openset" / "figures" / "overlays-openset.png").exists()
+    assert "figures/overlays-openset.png" in (tmp_path / "openset" / "leaderboard.smoke.md").read_text()
