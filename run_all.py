@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from benchmark.suites import SuiteError, list_suites, load_suite, validate_suite
+from benchmark.suites import SuiteError, list_suites, load_suite, validate_suite, with_weights
 
 
 def parse_args(argv=None):
@@ -22,7 +22,14 @@ def parse_args(argv=None):
     p.add_argument("--methods", type=lambda s: s.split(","), help="comma-separated method labels of the suite")
     p.add_argument("--results-dir", type=Path, default=Path("results"))
     p.add_argument("--validate", action="store_true", help="check config, names, splits and paper keys, then stop")
-    p.add_argument("--mixed-precision", default="no", choices=["no", "fp16", "bf16"])
+    p.add_argument("--mixed-precision", choices=["no", "fp16", "bf16"],
+                   help="default: the profile's choice on a GPU (bf16 for paper), no on a CPU")
+    p.add_argument("--weights", action="append", default=[], metavar="TYPE=PATH",
+                   help="local pretrained weights for a backbone type, e.g. resnet18=resnet18-f37072fd.pth, "
+                        "vggish=vggish-10086976.pth, soundnet8=sound8.pth (repeat the flag); never downloaded")
+    p.add_argument("--data-root", type=Path,
+                   help="real-data profiles: folder with the prepared stores (benchmark.prepare --out); "
+                        "default: the cache folder")
     p.add_argument("--cpu", action="store_true", help="force the CPU even if a GPU is present")
     return p.parse_args(argv)
 
@@ -34,6 +41,8 @@ def main(argv=None) -> int:
     try:  # every suite is checked before any training starts
         for name in names:
             suite = load_suite(name, args.profile, args.seeds, args.methods if args.suite != "all" else None)
+            if args.weights:
+                suite = with_weights(suite, _parse_weights(args.weights))
             suites.append((suite, validate_suite(suite)))
     except (SuiteError, KeyError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
@@ -51,14 +60,18 @@ def main(argv=None) -> int:
 
     from benchmark import metadata
 
+    import torch
+
     run_errors = _run_errors()
     metadata.git_info()  # record the commit the code was imported from, before anything can change it
-    accelerator = Accelerator(cpu=args.cpu, mixed_precision=args.mixed_precision)
+    on_gpu = torch.cuda.is_available() and not args.cpu
+    precision = args.mixed_precision or (suites[0][0].mixed_precision if on_gpu else "no")
+    accelerator = Accelerator(cpu=args.cpu, mixed_precision=precision)
     log = print if accelerator.is_main_process else (lambda *a, **k: None)
     try:
         for suite, _ in suites:
             t0 = time.perf_counter()
-            domains = run_suite(suite, args.results_dir, accelerator, log)
+            domains = run_suite(suite, args.results_dir, accelerator, log, data_root=args.data_root)
             if accelerator.is_main_process:
                 path = write_leaderboard(suite, args.results_dir, time.perf_counter() - t0,
                                          accelerator.num_processes, domains)
@@ -67,6 +80,16 @@ def main(argv=None) -> int:
         print(f"error: {type(err).__name__}: {err}", file=sys.stderr)
         return 1
     return 0
+
+
+def _parse_weights(items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        kind, sep, path = item.partition("=")
+        if not sep or not kind or not path:
+            raise SuiteError(f"--weights {item!r}: expected TYPE=PATH, e.g. resnet18=/weights/resnet18.pth")
+        out[kind] = path
+    return out
 
 
 def _run_errors() -> tuple:

@@ -141,6 +141,22 @@ def _figures(suite: Suite, results_dir: Path, ev: dict, domains) -> list:
     return [(kind, f) for kind, f in found if f is not None]
 
 
+def _weights_note(suite: Suite, results_dir: Path) -> list[str]:
+    """Flag runs whose paper backbones were randomly initialised (no --weights): not the paper's setup."""
+    base = results_dir / suite.name / "runs" / suite.profile
+    missing: dict[str, int] = {}
+    for path in base.glob("train-*/*/seed*/metrics.json"):
+        status = read_json(path).get("pretrained", "n/a")
+        if status in ("none", "partial"):
+            label = path.parent.parent.name
+            missing[label] = missing.get(label, 0) + 1
+    if not missing:
+        return []
+    runs = ", ".join(f"{k} ({v} runs)" for k, v in sorted(missing.items()))
+    return [f"> **Without pretrained weights:** {runs} trained some backbones from random initialisation "
+            "(no `--weights` file given), unlike the paper.", ""]
+
+
 def write_leaderboard(suite: Suite, results_dir: Path, wall_seconds: float | None = None,
                       num_processes: int = 1, domains=None) -> Path:
     long = collect(suite, results_dir)
@@ -171,6 +187,7 @@ def write_leaderboard(suite: Suite, results_dir: Path, wall_seconds: float | Non
             "`[variant]` rows are other maps of the same trained runs (e.g. EZ-VSL with object guidance).",
             "- *CIoU, audio shuffled* is a control: each test image paired with another sample's sound. A method "
             "that localizes sounds drops towards the floors; one that only finds salient objects does not.", ""]
+    out += _weights_note(suite, results_dir)
     for ev in suite.evaluations:
         out += [f"## {ev['title']}", "", evaluation_table(suite, agg, ev), ""]
         out += [f"![{kind} {ev['name']}](figures/{f.name})" for kind, f in _figures(suite, results_dir, ev, domains)]

@@ -33,18 +33,27 @@ def run_dir(results_dir: Path, suite: Suite, train_domain: str, label: str, seed
 
 
 class DomainCache:
-    def __init__(self, suite: Suite, accelerator):
-        self.suite, self.accelerator, self._cache = suite, accelerator, {}
+    def __init__(self, suite: Suite, accelerator, data_root: Path | None = None):
+        self.suite, self.accelerator, self.data_root, self._cache = suite, accelerator, data_root, {}
+
+    def _load(self, name: str) -> DomainData:
+        if self.suite.dataset == "synthetic":  # built on first use, one process at a time
+            return load_synthetic_domain(self.suite.profile, name, self.suite.data_cfg,
+                                         self.accelerator.main_process_first)
+        # real data: Flickr-SoundNet ("flickr") / VGG-SS ("vggss"), prepared beforehand by benchmark.prepare
+        from benchmark.data.domains import load_real_domain
+        from benchmark.data.store import real_store_path
+
+        cfg = self.suite.data_cfg
+        store = real_store_path(name, cfg.get("subset"), cfg["image_size"], root=self.data_root)
+        return load_real_domain(name, store, subset=cfg.get("subset"))
 
     def __call__(self, domain: str) -> DomainData:
         """`name` or `name:heard` / `name:unheard` (every split restricted to those sounding classes)."""
         if domain not in self._cache:
-            if self.suite.dataset != "synthetic":
-                raise NotImplementedError(f"dataset {self.suite.dataset!r} adapters come with the real-data issue")
             base, _, classes = domain.partition(":")
             if base not in self._cache:
-                self._cache[base] = load_synthetic_domain(self.suite.profile, base, self.suite.data_cfg,
-                                                          self.accelerator.main_process_first)
+                self._cache[base] = self._load(base)
             self._cache[domain] = restrict_classes(self._cache[base], classes) if classes else self._cache[base]
         return self._cache[domain]
 
@@ -61,6 +70,20 @@ def resolved_config(suite: Suite, entry: MethodEntry, train_domain: str, tests: 
         "budget": suite.budget if cls.trainable else None, "seed": seed,
         "train": train_domain, "tests": tests, "split_sha256": splits,
     }
+
+
+def pretrained_status(method) -> tuple[dict | None, str]:
+    """Which backbones loaded local pretrained weights: the records for run.json, and a one-word status
+    for the leaderboard (n/a: backbones that never take weights, e.g. the light CPU ones)."""
+    from methods.common.weights import pretrained_records
+
+    if not method.trainable:
+        return None, "n/a"
+    records = {k: pretrained_records(unwrap(m)) for k, m in method.models.items()}
+    slots = [r for per in records.values() for r in per.values()]
+    if not slots:
+        return None, "n/a"
+    return records, "all" if all(slots) else "none" if not any(slots) else "partial"
 
 
 def run_one(suite: Suite, entry: MethodEntry, train_domain: str, tests: list[str], seed: int,
@@ -89,8 +112,10 @@ def run_one(suite: Suite, entry: MethodEntry, train_domain: str, tests: list[str
                                suite.budget.get("eval_batch_size", 256))
     previews = preview_maps(method, {d: domains(d) for d in tests}, accelerator)
     wall = time.perf_counter() - t0
+    weights, weights_status = pretrained_status(method)
     metrics = {
         "config_hash": chash, "method": entry.name, "label": entry.label, "seed": seed, "train": train_domain,
+        "pretrained": weights_status,
         "primary_variant": method.report_variants()[0], "variants": method.report_variants(),
         "best_val": result.best_val, "best_step": result.best_step, "tests": numbers,
     }
@@ -106,7 +131,7 @@ def run_one(suite: Suite, entry: MethodEntry, train_domain: str, tests: list[str
             "git": metadata.git_info(), "versions": metadata.versions(), "hardware": metadata.hardware(),
             "distributed": {"type": str(accelerator.distributed_type), "num_processes": accelerator.num_processes,
                             "mixed_precision": accelerator.mixed_precision},
-            "pretrained_weights": None,  # light profiles train from scratch
+            "pretrained_weights": weights,  # per model: {backbone: {path, sha256, n_tensors} or None}
             "reported_variant": method.report_variants()[0],
             "started": started.isoformat(), "wall_seconds": round(wall, 2),
             "seconds": {**{k: round(v, 2) for k, v in result.timings.items()},
@@ -140,9 +165,9 @@ def preview_maps(method, tests: dict[str, DomainData], accelerator) -> dict:
     return out
 
 
-def run_suite(suite: Suite, results_dir: Path, accelerator, log=print) -> DomainCache:
+def run_suite(suite: Suite, results_dir: Path, accelerator, log=print, data_root: Path | None = None) -> DomainCache:
     """Run (or skip) every run of the suite; returns the loaded domains for figures."""
-    domains = DomainCache(suite, accelerator)
+    domains = DomainCache(suite, accelerator, data_root)
     for train_domain, tests in suite.trainings().items():
         for entry in suite.methods:
             for seed in suite.seeds:

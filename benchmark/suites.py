@@ -14,7 +14,7 @@ from methods.base import ConfigError, load_method_config
 SUITES_DIR = Path(__file__).parent / "suites"
 PROFILES_PATH = Path(__file__).parent / "profiles.yaml"
 PAPER_PATH = Path(__file__).parent / "paper_numbers.yaml"
-SUITE_KEYS = {"suite", "version", "description", "dataset", "paper_numbers", "methods", "evaluations", "profiles",
+SUITE_KEYS = {"suite", "version", "description", "paper_numbers", "methods", "evaluations", "profiles",
               "claims"}
 CLAIM_KEYS = {"text", "a", "b", "evaluation", "metric", "relative_to"}
 # what a claim may compare (benchmark/leaderboard.py::collect produces these)
@@ -48,10 +48,11 @@ class Suite:
     budget: dict
     model_spec: dict
     data_cfg: dict
-    optim_overrides: dict
+    method_overrides: dict  # the profile's, for every method whose config has the field
     paper: dict  # {"source": str, "methods": {name: {eval: {metric: value}}}}
     path: Path
     claims: list[dict] = field(default_factory=list)
+    mixed_precision: str = "no"  # the profile's choice on GPU
 
     def trainings(self) -> dict[str, list[str]]:
         """train domain -> test domains: evaluations with the same training share one run."""
@@ -136,10 +137,11 @@ def load_suite(name: str, profile: str = "default", seeds: list[int] | None = No
         paper = table
     return Suite(
         name=raw["suite"], version=int(raw["version"]), description=str(raw.get("description", "")).strip(),
-        dataset=raw.get("dataset", "synthetic"), profile=profile, methods=entries, evaluations=evaluations,
+        dataset=prof["data"].get("source", "synthetic"), profile=profile, methods=entries, evaluations=evaluations,
         seeds=list(seeds if seeds is not None else suite_prof.get("seeds", prof["seeds"])),
         budget=budget, model_spec=prof["model"], data_cfg=prof["data"],
-        optim_overrides=dict(prof.get("optim_overrides") or {}), paper=paper, path=path,
+        method_overrides=dict(prof.get("method_overrides") or {}), paper=paper, path=path,
+        mixed_precision=prof.get("mixed_precision", "no"),
         claims=_claims(raw.get("claims") or [], labels, {e.label for e in entries}, evaluations, path),
     )
 
@@ -165,11 +167,47 @@ def _claims(raw: list, labels: list[str], kept: set[str], evaluations: list[dict
     return out
 
 
+def with_weights(suite: Suite, weights: dict[str, str]) -> Suite:
+    """The suite with local pretrained weight files set on the backbones of those types (run_all --weights).
+
+    Every named backbone type must occur in the profile's model, and every file must exist."""
+    import copy
+    import dataclasses
+
+    spec = copy.deepcopy(suite.model_spec)
+    parts = [spec.get(k) for k in ("visual", "audio")] + [(spec.get("b") or {}).get(k) for k in ("visual", "audio")]
+    used = set()
+    for part in (p for p in parts if isinstance(p, dict)):
+        if part.get("type") in weights:
+            part["weights"] = str(Path(weights[part["type"]]).resolve())
+            used.add(part["type"])
+    unknown = sorted(set(weights) - used)
+    if unknown:
+        raise SuiteError(f"--weights {unknown}: profile {suite.profile!r} has no backbone of that type "
+                         f"(its backbones: {sorted({p['type'] for p in parts if isinstance(p, dict)})})")
+    for kind, path in weights.items():
+        if not Path(path).is_file():
+            raise SuiteError(f"--weights {kind}={path}: file not found")
+    return dataclasses.replace(suite, model_spec=spec)
+
+
 def method_overrides(suite: Suite, entry: MethodEntry) -> dict:
-    """Profile-wide optimisation overrides (for every method alike) + the entry's own."""
+    """The profile's overrides (for every method alike) + the entry's own."""
     cls = methods.get_method(entry.name)
     fields = set(getattr(cls.Config, "__dataclass_fields__", {}))
-    return {**{k: v for k, v in suite.optim_overrides.items() if k in fields}, **entry.overrides}
+    return {**{k: v for k, v in suite.method_overrides.items() if k in fields}, **entry.overrides}
+
+
+def _split_loaders(suite: Suite, domain: str) -> list[tuple[str, object]]:
+    """(split name, loader) for every committed list a domain of this suite needs."""
+    if suite.dataset == "synthetic":
+        return [(s, lambda s=s: load_split("synthetic", suite.profile, domain, s))
+                for s in ("labeled", "unlabeled", "val", "test")]
+    from benchmark.data.real_splits import load_real_split
+
+    subset = suite.data_cfg.get("subset")
+    names = ["labeled", "val", "test"] + ([f"unlabeled_{subset}"] if subset else [])
+    return [(s, lambda s=s: load_real_split(domain, s)) for s in names]
 
 
 def validate_suite(suite: Suite) -> list[str]:
@@ -189,9 +227,9 @@ def validate_suite(suite: Suite) -> list[str]:
                 raise SuiteError(f"{suite.path}: evaluation {ev['name']!r}: {d!r}: a class subset must be "
                                  "heard or unheard")
     for d in sorted(domains):
-        for split in ("labeled", "unlabeled", "val", "test"):
+        for split, load in _split_loaders(suite, d):
             try:
-                ids, digest = load_split(suite.dataset, suite.profile, d, split)
+                ids, digest = load()
             except SplitError as err:
                 raise SuiteError(str(err)) from None
             report.append(f"split {suite.dataset}/{suite.profile}/{d}/{split}: {len(ids)} ids sha256 {digest[:12]}")

@@ -170,6 +170,8 @@ def train(method: Method, data: DomainData, *, budget: dict, seed: int, accelera
 
     set_seed(seed)  # model initialisation: same weights on every process
     models = method.build_models()
+    if world > 1 and accelerator.device.type == "cuda":  # BatchNorm statistics over the global batch, as on 1 GPU
+        models = {k: torch.nn.SyncBatchNorm.convert_sync_batchnorm(m) for k, m in models.items()}
     optims = method.build_optimizers(models)
     names = list(models)
     prepared = accelerator.prepare(*[models[k] for k in names], *[optims[k] for k in names])

@@ -40,3 +40,40 @@ def test_config_rejects_unknown_keys_and_wrong_types():
         load_method_config(cls, {"lambda_u": "half"})
     with pytest.raises(ConfigError, match="missing"):
         build_config(cls.Config, {"lr": 1.0}, "test")
+
+
+def test_paper_profile_and_local_weights(tmp_path):
+    import pytest
+
+    from benchmark.suites import SuiteError, load_suite, with_weights
+
+    suite = load_suite("table1", "paper")
+    assert suite.dataset == "real" and suite.mixed_precision == "bf16"
+    assert suite.model_spec["visual"]["type"] == "resnet18" and suite.model_spec["b"]["audio"]["type"] == "soundnet8"
+    weights = tmp_path / "vggish.pth"
+    weights.write_bytes(b"x")
+    spec = with_weights(suite, {"vggish": str(weights)}).model_spec
+    assert spec["audio"]["weights"] == str(weights.resolve()) and "weights" not in spec["b"]["audio"]
+    assert "weights" not in suite.model_spec["audio"]  # the loaded suite is not modified
+    with pytest.raises(SuiteError, match=r"--weights \['resnet50'\]: profile 'paper' has no backbone"):
+        with_weights(suite, {"resnet50": str(weights)})
+    with pytest.raises(SuiteError, match="nope.pth: file not found"):
+        with_weights(suite, {"soundnet8": str(tmp_path / "nope.pth")})
+    with pytest.raises(SuiteError, match="no backbone of that type"):
+        with_weights(load_suite("table1", "smoke"), {"vggish": str(weights)})  # light profile: nothing to load
+
+
+def test_pretrained_status_flags_random_init(smoke_suite):
+    import methods
+    from benchmark.runner import pretrained_status
+    from methods.base import load_method_config
+
+    xpl = methods.get_method("xpl")
+    light = xpl(load_method_config(xpl, {}), smoke_suite.model_spec)
+    light.models = light.build_models()
+    assert pretrained_status(light) == (None, "n/a")  # light backbones never take weights
+    spec = {**smoke_suite.model_spec, "b": {"audio": {"type": "soundnet8"}}}
+    paper_b = xpl(load_method_config(xpl, {}), spec)
+    paper_b.models = paper_b.build_models()
+    records, status = pretrained_status(paper_b)
+    assert status == "none" and records["b"] == {"audio": None}
