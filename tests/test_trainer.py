@@ -77,3 +77,14 @@ def test_selection_uses_validation_not_test(smoke_suite, smoke_domains, accelera
     assert [h["step"] for h in res.history] == [2, 4, 6]
     best = max(res.history, key=lambda h: (h["ciou"], h["auc"]))
     assert res.best_step == best["step"] and res.best_val["n"] == len(smoke_domains["flickr"].rows["val"])
+
+
+def test_store_batches_have_uint8_images(smoke_domains):
+    """HF datasets' numpy formatter widens uint8 to int64; colour ops would then stop clamping at 255."""
+    from methods.common.augment import colour_randaugment
+
+    data = smoke_domains["flickr"]
+    batch = data.table.get(data.rows["labeled"][:4])
+    assert batch["image"].dtype == torch.uint8
+    with pytest.raises(TypeError, match="uint8"):
+        colour_randaugment(batch["image"].long(), [torch.Generator().manual_seed(0)] * 4)

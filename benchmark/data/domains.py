@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from benchmark.data.splits import load_split
+from benchmark.data.splits import SplitError, load_split
 from benchmark.data.store import SampleTable, build_synthetic_store, synthetic_store_path
 
 SYNTHETIC_SPLITS = ("labeled", "unlabeled", "val", "test")
@@ -36,6 +38,8 @@ def load_synthetic_domain(profile: str, domain: str, data_cfg: dict, main_proces
 
 def restrict_classes(data: DomainData, which: str) -> DomainData:
     """The same domain with every split restricted to samples whose sounding class is heard/unheard (open set)."""
+    if data.dataset != "synthetic":  # Flickr-SoundNet / VGG-SS: by the committed class lists
+        return restrict_real_classes(data, which)
     from benchmark.data import synthetic
 
     classes = {"heard": synthetic.HEARD_CLASSES, "unheard": synthetic.UNHEARD_CLASSES}.get(which)
@@ -48,3 +52,113 @@ def restrict_classes(data: DomainData, which: str) -> DomainData:
         rows[split] = [row for row, c in zip(r, cls) if int(c) in keep]
     return DomainData(data.dataset, f"{data.name}:{which}", data.table, rows,
                       {**data.hashes, "classes": f"{which}={sorted(keep)}"})
+
+
+# ----------------------------------------------------------------------------- real data
+REAL_SPLITS = ("labeled", "val", "test")  # plus unlabeled_<subset>, or the rest of the store
+
+
+def _real_store_of(dataset: str, profile_or_store) -> Path:
+    """A store folder as given, or the default one of a profile whose data section names
+    image_size and (optionally) subset."""
+    import yaml
+
+    from benchmark.data.store import real_store_path
+    from benchmark.suites import PROFILES_PATH
+
+    given = Path(profile_or_store)
+    if isinstance(profile_or_store, Path) or given.is_dir() or len(given.parts) > 1:
+        return given
+    profiles = yaml.safe_load(PROFILES_PATH.read_text())
+    if profile_or_store not in profiles:
+        raise ValueError(f"{profile_or_store!r} is neither a store folder nor a profile of {PROFILES_PATH} "
+                         f"({sorted(profiles)})")
+    data = profiles[profile_or_store]["data"]
+    return real_store_path(dataset, data.get("subset"), data["image_size"])
+
+
+def _resolve_keys(table: SampleTable, split_file: str, keys: list[str], skipped: dict, allow_missing: bool,
+                  need_boxes: bool, hashes: dict, split: str) -> list[int]:
+    """Store rows of a split's keys. Keys not in the store (or without boxes in a split that
+    needs them) are an error naming the split file, each with the reason prepare recorded;
+    with allow_missing they are dropped and the drop is recorded in `hashes` (run.json)."""
+    rows, missing = table.rows_for_keys(keys)
+    boxless = [table.keys[r] for r in rows if need_boxes and not table.has_box[r]]
+    bad = missing + boxless
+    if not bad:
+        return rows
+    why = [f"{k} ({skipped.get(k, 'not in the store')})" for k in missing[:5]]
+    why += [f"{k} (no boxes)" for k in boxless[:5]]
+    msg = (f"{split_file}: {len(bad)} of {len(keys)} keys cannot be used from the store {table.path}: "
+           f"{', '.join(why)}{' ...' if len(bad) > len(why) else ''}")
+    if not allow_missing:
+        raise SplitError(msg + "; prepare the missing samples, or pass allow_missing=True to drop them (recorded)")
+    drop = set(boxless)
+    kept = [r for r in rows if table.keys[r] not in drop]
+    if not kept:
+        raise SplitError(msg + "; nothing of the split is left")
+    digest = hashlib.sha256("\n".join(sorted(bad)).encode()).hexdigest()
+    hashes[f"{split}:dropped"] = f"{len(bad)} keys, sha256 {digest}"
+    return kept
+
+
+def load_real_domain(dataset: str, profile_or_store, *, subset: str | None = None, splits_dir=None,
+                     allow_missing: bool = False) -> DomainData:
+    """A prepared Flickr-SoundNet / VGG-SS store (benchmark.prepare) with its committed split
+    lists (string ids) resolved to store rows. The unlabeled split is unlabeled_<subset>
+    (subset: the argument, else the store's), or with no subset every store row outside
+    labeled/val/test."""
+    from benchmark.data.real_splits import load_real_split, real_split_dir
+    from benchmark.data.store import StoreError
+
+    path = _real_store_of(dataset, profile_or_store)
+    if not (path / "info.json").exists():
+        raise StoreError(f"{path}: no prepared {dataset} store; run `python -m benchmark.prepare --dataset {dataset} "
+                         "--root PATH` first")
+    table = SampleTable(path)
+    if table.info.get("dataset") != dataset or table.keys is None:
+        raise StoreError(f"{path}: not a {dataset} store (it holds {table.info.get('dataset')!r})")
+    subset = subset if subset is not None else table.info.get("subset")
+    skipped = {s["key"]: f"skipped by prepare --skip-bad: {s['file']}: {s['problem']}"
+               for s in table.info.get("skipped", []) if s.get("key")}
+    base = Path(splits_dir) if splits_dir is not None else real_split_dir(dataset)
+    rows, hashes, held_out = {}, {}, set()
+    for split in REAL_SPLITS:
+        keys, hashes[split] = load_real_split(dataset, split, base)
+        held_out.update(keys)
+        rows[split] = _resolve_keys(table, str(base / f"{split}.txt"), keys, skipped, allow_missing, True, hashes,
+                                    split)
+    if subset:
+        name = f"unlabeled_{subset}"
+        keys, hashes["unlabeled"] = load_real_split(dataset, name, base)
+        rows["unlabeled"] = _resolve_keys(table, str(base / f"{name}.txt"), keys, skipped, allow_missing, False,
+                                          hashes, "unlabeled")
+    else:
+        rest = sorted(set(table.keys) - held_out)
+        rows["unlabeled"] = table.rows_for_keys(rest)[0]
+        hashes["unlabeled"] = "store-rest:" + hashlib.sha256("\n".join(rest).encode()).hexdigest()
+    return DomainData(dataset, dataset, table, rows, hashes)
+
+
+def restrict_real_classes(data: DomainData, which: str, splits_dir=None) -> DomainData:
+    """Every split restricted to samples of the heard / unheard classes (VGG-SS open set,
+    class lists datasets/vggss/splits/{heard,unheard}_classes.txt)."""
+    from benchmark.data.real_splits import load_real_split, real_split_dir
+
+    if which not in ("heard", "unheard"):
+        raise ValueError(f"unknown class subset {which!r} of domain {data.name!r}; use heard or unheard")
+    base = Path(splits_dir) if splits_dir is not None else real_split_dir(data.dataset)
+    names, digest = load_real_split(data.dataset, f"{which}_classes", base)
+    store_classes = data.table.info.get("classes", [])
+    keep = {i for i, c in enumerate(store_classes) if c in set(names)}
+    rows = {}
+    for split, r in data.rows.items():
+        cls = data.table.get(r)["class_id"].tolist() if r else []
+        unknown = sum(int(c) < 0 for c in cls)
+        if unknown:
+            raise SplitError(f"{base / f'{which}_classes.txt'}: {unknown} samples of split {split!r} have no class "
+                             f"in the store {data.table.path}; put VGGSound's vggsound.csv at the dataset root and "
+                             "prepare again")
+        rows[split] = [row for row, c in zip(r, cls) if int(c) in keep]
+    return DomainData(data.dataset, f"{data.name}:{which}", data.table, rows,
+                      {**data.hashes, "classes": f"{which}_classes={digest}"})

@@ -57,23 +57,28 @@ def make_synthetic_splits(profile: str, sizes: dict, domains: tuple[str, ...], e
     return out
 
 
-def load_split(dataset: str, profile: str, domain: str, split: str) -> tuple[list[int], str]:
-    """(ids, sha256) of one committed split list, verified against the manifest."""
-    base = split_dir(dataset, profile)
-    manifest_path = base / "manifest.json"
-    if not manifest_path.exists():
-        raise SplitError(f"{manifest_path}: missing; split lists for {dataset}/{profile} were never made")
+def verify_against_manifest(manifest_path: Path, key: str, path: Path, hint: str = "") -> str:
+    """sha256 of a split list file, checked against its manifest entry (an edited list is refused)."""
     manifest = read_json(manifest_path)
-    key = f"{domain}/{split}"
     if key not in manifest:
-        raise SplitError(f"{manifest_path}: no split {key!r}; known: {sorted(manifest)}")
-    path = base / domain / f"{split}.txt"
+        raise SplitError(f"{manifest_path}: no split {key!r} (known: {sorted(manifest)}){hint}")
     if not path.exists():
         raise SplitError(f"{path}: split list missing")
     digest = sha256_file(path)
     if digest != manifest[key]:
         raise SplitError(f"{path}: sha256 {digest[:12]}… differs from the manifest's {manifest[key][:12]}…; "
                          "split lists must not be edited")
+    return digest
+
+
+def load_split(dataset: str, profile: str, domain: str, split: str) -> tuple[list[int], str]:
+    """(ids, sha256) of one committed split list, verified against the manifest."""
+    base = split_dir(dataset, profile)
+    manifest_path = base / "manifest.json"
+    if not manifest_path.exists():
+        raise SplitError(f"{manifest_path}: missing; split lists for {dataset}/{profile} were never made")
+    path = base / domain / f"{split}.txt"
+    digest = verify_against_manifest(manifest_path, f"{domain}/{split}", path)
     ids = []
     for n, line in enumerate(path.read_text().splitlines(), 1):
         if line.strip():

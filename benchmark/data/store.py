@@ -91,6 +91,7 @@ class SampleTable:
     """Rows of one store, fetched by sample id as batched torch tensors."""
 
     COLUMNS = ("image", "audio", "gt", "class_id")
+    OPTIONAL_COLUMNS = ("waveform",)
 
     def __init__(self, path: Path, in_memory_bytes: int = 4 << 30):
         import datasets as hf
@@ -104,18 +105,28 @@ class SampleTable:
         except Exception as err:  # truncated or corrupt arrow files
             raise StoreError(f"{path}/data: cannot be read ({err}); delete the folder to rebuild") from None
         self.path = path
+        # Real-data stores also hold the raw waveform (SoundNet's input); synthetic ones do not.
+        self.columns_read = self.COLUMNS + tuple(c for c in self.OPTIONAL_COLUMNS if c in ds.column_names)
         # numpy format keeps uint8 images uint8 (the torch formatter widens them to int64)
-        self.ds = ds.with_format("numpy", columns=list(self.COLUMNS))
+        self.ds = ds.with_format("numpy", columns=list(self.columns_read))
+        # Real-data stores: the dataset's own string ids and which rows have boxes.
+        self.keys = [str(k) for k in ds["key"]] if "key" in ds.column_names else None
+        self.row_of_key = {k: r for r, k in enumerate(self.keys)} if self.keys is not None else None
+        self.has_box = [bool(b) for b in ds["has_box"]] if "has_box" in ds.column_names else None
         ids = [int(i) for i in ds["sample_id"]]
         self.sample_ids = ids
         self.row_of = {int(i): r for r, i in enumerate(ids)}
         if len(self.row_of) != len(ids):
             raise StoreError(f"{path}: duplicate sample ids")
         # Small stores live in memory as tensors (fast slicing); big ones stay memory-mapped.
+        # Real-data stores are read through arrow, which keeps the stored dtypes (uint8 images,
+        # float16 features: the numpy formatter widens them, 8x the memory for images).
+        self._arrow = ds.with_format("arrow", columns=list(self.columns_read)) if self.keys is not None else None
         self.columns = None
         if ds.data.nbytes <= in_memory_bytes:
-            whole = self.ds[:]
-            self.columns = {c: torch.from_numpy(whole[c]) for c in self.COLUMNS}
+            whole = self.ds[:] if self._arrow is None else self._arrow_rows(slice(None))
+            self.columns = {c: torch.from_numpy(whole[c]) for c in self.columns_read}
+            self.columns["image"] = self.columns["image"].to(torch.uint8)  # see get()
 
     def __len__(self) -> int:
         return len(self.row_of)
@@ -126,14 +137,190 @@ class SampleTable:
         except KeyError as err:
             raise StoreError(f"{self.path}: sample id {err.args[0]} is not in this store") from None
 
+    def _arrow_rows(self, rows) -> dict:
+        table = self._arrow[rows]
+        out = {}
+        for c in self.columns_read:
+            chunks = [ch.to_numpy(zero_copy_only=False) for ch in table.column(c).chunks]
+            out[c] = np.concatenate(chunks) if chunks else np.zeros((0,), np.float32)
+        return out
+
+    def rows_for_keys(self, keys) -> tuple[list[int], list[str]]:
+        """(rows of the keys found, keys not in this store) for a real-data store's string ids."""
+        if self.row_of_key is None:
+            raise StoreError(f"{self.path}: this store has no string keys (not a real-data store)")
+        rows, missing = [], []
+        for k in keys:
+            r = self.row_of_key.get(str(k))
+            if r is None:
+                missing.append(str(k))
+            else:
+                rows.append(r)
+        return rows, missing
+
     def get(self, rows: list[int]) -> dict:
         if self.columns is not None:
             idx = torch.as_tensor(rows, dtype=torch.long)
             batch = {c: t[idx] for c, t in self.columns.items()}
         else:
-            batch = self.ds[rows]
-            batch = {c: torch.from_numpy(batch[c]) for c in self.COLUMNS}
+            batch = self.ds[rows] if self._arrow is None else self._arrow_rows(rows)
+            batch = {c: torch.from_numpy(batch[c]) for c in self.columns_read}
+        # The numpy formatter of HF datasets widens the stored uint8 images to int64; the colour
+        # augmentations clamp to the dtype's range, so they must see uint8 (0..255).
+        batch["image"] = batch["image"].to(torch.uint8)
         batch["audio"] = batch["audio"].float()
+        if "waveform" in batch:
+            batch["waveform"] = batch["waveform"].float()
         batch["gt"] = batch["gt"].float()
         batch["index"] = torch.as_tensor(rows, dtype=torch.long)
         return batch
+
+
+# ----------------------------------------------------------------------------- real data
+# Stores of Flickr-SoundNet / VGG-SoundSource trees (benchmark.prepare): the synthetic
+# store's columns plus the dataset's string `key`, the 22.05 kHz `waveform` for SoundNet and
+# `has_box`. `sample_id` is the row number; rows are in sorted key order.
+REAL_STORE_FORMAT = 1
+REAL_DATASETS = ("flickr", "vggss")
+
+
+def real_store_path(dataset: str, subset: str | None, image_size: int, root: Path | None = None) -> Path:
+    """<root>/<dataset>/<subset>-<size>px; root: a folder of prepared stores (prepare --out,
+    run_all --data-root), default $AVSL_BENCH_CACHE/real."""
+    base = Path(root) if root is not None else cache_root() / "real"
+    return base / dataset / f"{subset or 'full'}-{image_size}px"
+
+
+def _real_features(size: int, frames: int, n_mels: int, wave_len: int):
+    import datasets as hf
+
+    return hf.Features({
+        "sample_id": hf.Value("int64"),
+        "key": hf.Value("string"),
+        "image": hf.Array3D((3, size, size), "uint8"),
+        "audio": hf.Array3D((1, n_mels, frames), "float16"),
+        "waveform": hf.Array2D((1, wave_len), "float16"),
+        "gt": hf.Array2D((size, size), "float16"),
+        "class_id": hf.Value("int32"),
+        "annotations": hf.Value("string"),
+        "has_box": hf.Value("bool"),
+    })
+
+
+def _decode(rec, size: int, rates: tuple[int, int], require_rate):
+    """(frame, clips, source rate) of one record, or the DataError it raised."""
+    from benchmark.data.real_common import DataError
+    from benchmark.data.real_media import load_centre_clip, load_frame
+
+    try:
+        return load_frame(rec.image, size), *load_centre_clip(rec.audio, rates, require_rate=require_rate)
+    except DataError as err:
+        err.key = rec.key
+        return err
+
+
+def _real_chunk(dataset: str, records, first_row: int, size: int, classes: dict, require_rate, skips, pool,
+                source_rates: dict) -> dict | None:
+    """Columns of one chunk of records; samples whose files fail to decode go to `skips`."""
+    from benchmark import metrics
+    from benchmark.data.real_common import DataError
+    from methods.common.audio_frontends import SOUNDNET_SAMPLE_RATE, VGGISH_SAMPLE_RATE, vggish_logmel
+
+    rates = (VGGISH_SAMPLE_RATE, SOUNDNET_SAMPLE_RATE)
+    kept, frames, clips = [], [], []
+    for rec, out in zip(records, pool.map(lambda r: _decode(r, size, rates, require_rate), records)):
+        if isinstance(out, DataError):
+            skips.report(out, rec.key)
+            continue
+        kept.append(rec)
+        frames.append(out[0])
+        clips.append(out[1])
+        source_rates[str(out[2])] = source_rates.get(str(out[2]), 0) + 1
+    if not kept:
+        return None
+    mel = vggish_logmel(torch.from_numpy(np.stack([c[VGGISH_SAMPLE_RATE] for c in clips])))
+    gts, anns = [], []
+    for rec in kept:
+        if not rec.has_box:
+            gts.append(torch.zeros(size, size))
+        elif dataset == "flickr":  # consensus of the annotators' boxes on the 256 scale (spec §1.5)
+            gts.append(metrics.consensus_gt_map(rec.annotators, size, box_scale=rec.box_scale))
+        else:  # VGG-SS: union of the normalised boxes
+            gts.append(metrics.union_gt_map([b for a in rec.annotators for b in a], size, box_scale=rec.box_scale))
+        # Same convention as the synthetic store: per annotator, pixel boxes at the store's size.
+        anns.append(json.dumps([[[round(v * size / rec.box_scale, 4) for v in b] for b in a] for a in rec.annotators]))
+    return {
+        "sample_id": list(range(first_row, first_row + len(kept))),
+        "key": [r.key for r in kept],
+        "image": np.stack(frames),
+        "audio": mel.numpy().astype(np.float16),
+        "waveform": np.stack([c[SOUNDNET_SAMPLE_RATE] for c in clips])[:, None].astype(np.float16),
+        "gt": torch.stack(gts).numpy().astype(np.float16),
+        "class_id": [classes.get(r.class_name, -1) for r in kept],
+        "annotations": anns,
+        "has_box": [r.has_box for r in kept],
+    }
+
+
+def build_real_store(path: Path, dataset: str, read, *, image_size: int, skip_bad: bool = False,
+                     require_rate: int | None = None, info: dict | None = None, chunk: int = 256,
+                     workers: int = 4) -> Path:
+    """Decode the records of `read` (a reader's ReadResult), compute inputs and GT maps and
+    save the store atomically: built in a temporary folder (chunk by chunk, so a 144k-sample
+    tree never sits in memory) and renamed into place with info.json written last."""
+    import concurrent.futures
+
+    import datasets as hf
+
+    from benchmark.data.real_common import DataError, Skips
+    from benchmark.data.real_media import CLIP_SECONDS
+    from methods.common.audio_frontends import SOUNDNET_SAMPLE_RATE, VGGISH_SAMPLE_RATE
+
+    if dataset not in REAL_DATASETS:
+        raise ValueError(f"unknown real dataset {dataset!r}; known: {REAL_DATASETS}")
+    records = sorted(read.records, key=lambda r: r.key)
+    skips = Skips(skip_bad, list(read.skipped))
+    classes = {c: i for i, c in enumerate(sorted({r.class_name for r in records if r.class_name}))}
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    bars = hf.is_progress_bar_enabled()
+    hf.disable_progress_bars()  # one bar per saved chunk would flood the log
+    try:
+        parts, n, source_rates = [], 0, {}
+        with concurrent.futures.ThreadPoolExecutor(max(1, workers)) as pool:  # PIL/libsndfile decode off the GIL
+            for start in range(0, len(records), chunk):
+                cols = _real_chunk(dataset, records[start:start + chunk], n, image_size, classes, require_rate,
+                                   skips, pool, source_rates)
+                if cols is None:
+                    continue
+                features = _real_features(image_size, cols["audio"].shape[-1], cols["audio"].shape[-2],
+                                          cols["waveform"].shape[-1])
+                part = tmp / "parts" / f"{len(parts):05d}"
+                hf.Dataset.from_dict(cols, features=features).save_to_disk(str(part))
+                parts.append(part)
+                n += len(cols["key"])
+        if not n:
+            raise DataError(info.get("root", path) if info else path, "no usable samples: every one was skipped as bad")
+        ds = hf.concatenate_datasets([hf.load_from_disk(str(p)) for p in parts])
+        ds.save_to_disk(str(tmp / "data"))
+        with_boxes = int(sum(ds["has_box"]))
+        del ds
+        shutil.rmtree(tmp / "parts")
+        write_json_atomic(tmp / "info.json", {
+            **(info or {}), "format": REAL_STORE_FORMAT, "dataset": dataset, "image_size": image_size, "n": n,
+            "counts": {"samples": n, "with_boxes": with_boxes, "skipped": len(skips.items)},
+            "skipped": skips.items, "classes": sorted(classes, key=classes.get),
+            "image": "RGB, bicubic resize to image_size x image_size, no crop",
+            "audio": {"clip_seconds": CLIP_SECONDS, "logmel": "VGGish front end at 16 kHz",
+                      "vggish_rate": VGGISH_SAMPLE_RATE, "waveform_rate": SOUNDNET_SAMPLE_RATE,
+                      "source_rates": source_rates, "require_rate": require_rate},
+        })
+        path.parent.mkdir(parents=True, exist_ok=True)
+        replace_dir_atomic(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # never leave a half-built store behind
+        raise
+    finally:
+        if bars:
+            hf.enable_progress_bars()
+    return path

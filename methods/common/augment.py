@@ -47,6 +47,8 @@ def colour_randaugment(images: torch.Tensor, generators: list[torch.Generator], 
     depend on which process or batch position it lands in. Signs of the enhancement ops
     are drawn too, as in torchvision's RandAugment.
     """
+    if images.dtype != torch.uint8:  # torchvision clamps to the dtype's range: 0..255 only for uint8
+        raise TypeError(f"colour_randaugment needs uint8 images, got {images.dtype}")
     out = torch.empty_like(images)
     for i in range(images.shape[0]):
         img, generator = images[i], generators[i]

@@ -1,0 +1,89 @@
+"""Flickr-SoundNet as the field ships it (EZ-VSL `datasets.py`, LVS `test.py`, Senocak's 5k set).
+
+Tree (one root; EZ-VSL keeps train and test in two roots, merge or link them):
+
+    ROOT/frames/<id>.jpg          one frame per pair
+    ROOT/audio/<id>.wav           its track (any sample rate; see real_media)
+    ROOT/Annotations/<id>.xml     annotated pairs only (Senocak's ~5k, the 250 test pairs among them)
+    ROOT/flickr_10k.txt           EZ-VSL subset lists (optional; needed for --subset)
+    ROOT/flickr_144k.csv
+    ROOT/flickr_test.csv          LVS/EZ-VSL test list, `id,<count>` rows (optional here: it is committed)
+
+Annotation XML. No schema is published; the reference readers (EZ-VSL `load_all_bboxes`,
+LVS `test.py`, SSPL `testset_gt`) walk it by position: every grandchild of the root is a
+`<bbox>` whose first child is skipped and whose next four children are xmin, ymin, xmax,
+ymax as integers on a 256x256 frame. We read `<xmin>`..`<ymax>` by name when a `<bbox>` has
+them, else by that position, and group boxes by the root's children (the annotators in
+Senocak's files; the consensus map sums every box whatever the grouping).
+"""
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from benchmark.data.real_common import (DataError, RealSample, ReadResult, Skips, check_box, check_layout,
+                                        collect, media_paths, read_id_list, tree_keys)
+from benchmark.data.real_media import check_image, check_wav
+
+BOX_SCALE = 256.0
+SUBSET_LISTS = {"10k": "flickr_10k.txt", "144k": "flickr_144k.csv"}
+TEST_LIST = "flickr_test.csv"
+COORDS = ("xmin", "ymin", "xmax", "ymax")
+
+
+def parse_annotation(path: Path) -> list[list[tuple]]:
+    """Per annotator a list of (x0, y0, x1, y1) boxes on the 256 scale."""
+    try:
+        root = ET.parse(path).getroot()
+    except FileNotFoundError:
+        raise DataError(path, "annotation file not found") from None
+    except (ET.ParseError, OSError, UnicodeDecodeError) as err:
+        raise DataError(path, f"malformed XML ({err})") from None
+    groups = []
+    for gi, group in enumerate(root):
+        boxes = []
+        for bi, el in enumerate(b for b in group if b.tag == "bbox"):
+            where = f"<{group.tag}> #{gi} <bbox> #{bi}"
+            named = {c.tag: c.text for c in el}
+            if all(t in named for t in COORDS):
+                values = [named[t] for t in COORDS]
+            else:
+                kids = list(el)
+                if len(kids) != 5:
+                    raise DataError(path, f"malformed XML: {where} has {len(kids)} children; expected "
+                                          "<xmin> <ymin> <xmax> <ymax>, or a label then the four coordinates")
+                values = [k.text for k in kids[1:]]
+            boxes.append(check_box(values, BOX_SCALE, path, where))
+        if boxes:
+            groups.append(boxes)
+    if not groups:
+        raise DataError(path, "malformed XML: no <bbox> under the root's children")
+    return groups
+
+
+def read_flickr(root, *, subset: str | None = None, keys=None, skip_bad: bool = False,
+                require_rate: int | None = None, check_media: bool = True) -> ReadResult:
+    """Records of every annotated pair plus the wanted ones: `keys` if given (then only
+    those), else the `subset` list (10k / 144k), else every pair in the tree."""
+    root = Path(root)
+    check_layout(root, "Flickr-SoundNet")
+    ann_dir = root / "Annotations"
+    annotated = {p.stem for p in ann_dir.glob("*.xml")} if ann_dir.is_dir() else set()
+    if keys is not None:
+        wanted = set(keys)
+    elif subset is not None:
+        if subset not in SUBSET_LISTS:
+            raise ValueError(f"unknown Flickr subset {subset!r}; known: {sorted(SUBSET_LISTS)}")
+        wanted = annotated | set(read_id_list(root / SUBSET_LISTS[subset]))
+    else:
+        wanted = annotated | tree_keys(root)
+
+    def record(key: str) -> RealSample:
+        image, audio = media_paths(root, key)
+        if check_media:
+            check_image(image)
+            check_wav(audio, require_rate)
+        annotators = parse_annotation(ann_dir / f"{key}.xml") if key in annotated else []
+        return RealSample(key, image, audio, annotators, BOX_SCALE, None)
+
+    return collect(root, wanted, record, Skips(skip_bad))

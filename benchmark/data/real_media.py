@@ -1,0 +1,114 @@
+"""Checking and decoding the real datasets' JPEG frames and WAV tracks.
+
+Header checks (`check_image`, `check_wav`) are cheap and catch missing, garbage and
+wrong-rate files while a tree is read; the decoders (`load_frame`, `load_centre_clip`) do
+the full decode at prepare time and catch what only a full decode finds (a truncated JPEG).
+Every failure is a DataError naming the file.
+
+Sample rates: the tracks are resampled (torchaudio, band-limited sinc) from whatever rate
+they have to 16 kHz for VGGish and 22.05 kHz for SoundNet, since the field's copies differ
+(SoundNet's 22.05 kHz, 16 kHz re-extractions, 44.1/48 kHz VGGSound). The prepared store
+records the source rates it saw. `require_rate` turns resampling of the source off as a
+policy: a track at any other rate is then an error.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from benchmark.data.real_common import DataError
+
+CLIP_SECONDS = 3.0  # EZ-VSL: a 3 s clip from the centre of the track
+
+
+def check_image(path: Path) -> tuple[int, int]:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            size = im.size
+    except FileNotFoundError:
+        raise DataError(path, "image file not found") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:
+        raise DataError(path, f"cannot read image ({err})") from None
+    if min(size) <= 0:
+        raise DataError(path, f"image has size {size}")
+    return size
+
+
+def check_wav(path: Path, require_rate: int | None = None) -> int:
+    """The track's sample rate, after checking that it opens, is not empty and (if asked) has that rate."""
+    import soundfile as sf
+
+    if not path.exists():
+        raise DataError(path, "audio file not found")
+    try:
+        info = sf.info(str(path))
+    except (RuntimeError, OSError, ValueError) as err:
+        raise DataError(path, f"cannot read audio ({err})") from None
+    if info.frames <= 0:
+        raise DataError(path, "audio is empty")
+    _check_rate(path, info.samplerate, require_rate)
+    return int(info.samplerate)
+
+
+def _check_rate(path, rate: int, require_rate: int | None) -> None:
+    if require_rate is not None and rate != require_rate:
+        raise DataError(path, f"sample rate {rate} Hz, but {require_rate} Hz is required (resampling is off)")
+
+
+def load_frame(path: Path, size: int) -> np.ndarray:
+    """uint8 (3, size, size): RGB, bicubic resize, no crop (spec §1.2)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            im.load()  # full decode: a truncated JPEG fails here, not at open
+            rgb = im.convert("RGB").resize((size, size), Image.BICUBIC)
+    except FileNotFoundError:
+        raise DataError(path, "image file not found") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:
+        raise DataError(path, f"cannot read image ({err})") from None
+    return np.asarray(rgb, dtype=np.uint8).transpose(2, 0, 1).copy()
+
+
+def load_centre_clip(path: Path, rates: tuple[int, ...], seconds: float = CLIP_SECONDS,
+                     require_rate: int | None = None) -> tuple[dict[int, np.ndarray], int]:
+    """({rate: float32 (round(seconds*rate),)}, source rate): mono, clipped to [-1, 1], the
+    centre `seconds` of the track; a shorter track is repeated to length (EZ-VSL)."""
+    import soundfile as sf
+    import torch
+    import torchaudio
+
+    if not path.exists():
+        raise DataError(path, "audio file not found")
+    try:
+        with sf.SoundFile(str(path)) as f:  # read only the centre: Flickr tracks run to minutes
+            sr, total = int(f.samplerate), int(f.frames)
+            _check_rate(path, sr, require_rate)
+            n = int(round(seconds * sr))
+            if total > n:
+                f.seek((total - n) // 2)
+            wav = f.read(min(n, total) if total > 0 else -1, dtype="float32", always_2d=True)
+    except DataError:
+        raise
+    except (RuntimeError, OSError, ValueError) as err:
+        raise DataError(path, f"cannot read audio ({err})") from None
+    if wav.size == 0:
+        raise DataError(path, "audio is empty")
+    if not np.isfinite(wav).all():
+        raise DataError(path, "audio contains NaN or Inf")
+    x = np.clip(wav, -1.0, 1.0).mean(1)
+    if len(x) < n:  # shorter than the clip: repeat it (EZ-VSL)
+        x = np.tile(x, math.ceil(n / len(x)))[:n]
+    out = {}
+    for rate in rates:
+        y = torch.from_numpy(np.ascontiguousarray(x))
+        if rate != sr:
+            y = torchaudio.functional.resample(y[None], sr, rate)[0]
+        want = int(round(seconds * rate))
+        y = torch.nn.functional.pad(y, (0, max(0, want - len(y))))[:want]  # resampling can be off by one
+        out[rate] = y.numpy().astype(np.float32)
+    return out, int(sr)
