@@ -173,6 +173,11 @@ def write_leaderboard(suite: Suite, results_dir: Path, wall_seconds: float | Non
                 "dataset (see `datasets/synthetic/README.md`) with light CPU backbones. The *Paper* columns are "
                 f"from a different dataset and setup — {suite.paper.get('source') or 'n/a'} — and are shown for "
                 "orientation only: **the two are not comparable**.", ""]
+    else:
+        out += ["> **Real data** (Flickr-SoundNet, VGG-SoundSource; split lists and their hashes in `datasets/` and "
+                "each run.json). Flickr test is the public list; our VGG-SS labeled / val / test sets are drawn from "
+                "the annotated set (see `datasets/vggss/README.md`), so the VGG-SS test set differs from the "
+                f"standard one. Paper columns: {suite.paper.get('source') or 'n/a'}.", ""]
     out += [suite.description, "",
             f"- Seeds: {suite.seeds}; cells are mean ± std over seeds (ddof = 1), with n in brackets. "
             "CIoU = % of test samples with cIoU ≥ 0.5 (median threshold), AUC = area under the success curve.",

@@ -12,12 +12,12 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 import yaml
 
 import methods
+from benchmark.data.real_common import DataError
 from benchmark.io import read_json
 from benchmark.suites import PROFILES_PATH
 from methods.base import load_method_config
@@ -28,44 +28,29 @@ class InputError(ValueError):
 
 
 def load_image(path: Path, size: int) -> torch.Tensor:
-    from PIL import Image, UnidentifiedImageError
+    """(1, 3, size, size) uint8, decoded and resized as the stores do."""
+    from benchmark.data.real_media import load_frame
 
-    try:
-        with Image.open(path) as im:
-            im = im.convert("RGB").resize((size, size), Image.BICUBIC)
-    except FileNotFoundError:
-        raise InputError(f"{path}: image file not found") from None
-    except (UnidentifiedImageError, OSError) as err:
-        raise InputError(f"{path}: cannot read image ({err})") from None
-    return torch.from_numpy(np.asarray(im).copy()).permute(2, 0, 1)[None]
+    return torch.from_numpy(load_frame(path, size))[None]
 
 
-def load_audio(path: Path, sample_rate: int, seconds: float) -> torch.Tensor:
-    import soundfile as sf
-    import torchaudio
+def load_audio(path: Path, data_cfg: dict) -> dict[str, torch.Tensor]:
+    """The batch's audio columns for one WAV (any rate, mixed to mono, centre clip), computed as the
+    profile's store computes them: log-mel for the synthetic profiles; VGGish log-mel (16 kHz) and the
+    22.05 kHz waveform (SoundNet) for the real-data ones."""
+    from benchmark.data.real_media import load_centre_clip
 
-    from benchmark.data.features import logmel
+    if data_cfg.get("source", "synthetic") == "synthetic":
+        from benchmark.data.features import logmel
 
-    if not path.is_file():
-        raise InputError(f"{path}: audio file not found")
-    try:
-        wav, sr = sf.read(str(path), dtype="float32", always_2d=True)
-    except (RuntimeError, sf.LibsndfileError) as err:
-        raise InputError(f"{path}: cannot read audio ({err})") from None
-    if wav.size == 0:
-        raise InputError(f"{path}: audio is empty")
-    if not np.isfinite(wav).all():
-        raise InputError(f"{path}: audio contains NaN or Inf")
-    x = torch.from_numpy(wav.mean(1))  # mono
-    if sr != sample_rate:
-        x = torchaudio.functional.resample(x, sr, sample_rate)
-    n = int(round(seconds * sample_rate))
-    if x.numel() >= n:  # centre clip, as EZ-VSL takes the centre of the track
-        start = (x.numel() - n) // 2
-        x = x[start:start + n]
-    else:
-        x = F.pad(x, (0, n - x.numel()))
-    return logmel(x[None], sample_rate)
+        rate = data_cfg["sample_rate"]
+        clips, _ = load_centre_clip(path, (rate,), data_cfg["clip_seconds"])
+        return {"audio": logmel(torch.as_tensor(clips[rate])[None], rate)}
+    from methods.common.audio_frontends import SOUNDNET_SAMPLE_RATE, VGGISH_SAMPLE_RATE, vggish_logmel
+
+    clips, _ = load_centre_clip(path, (VGGISH_SAMPLE_RATE, SOUNDNET_SAMPLE_RATE), data_cfg["clip_seconds"])
+    return {"audio": vggish_logmel(torch.as_tensor(clips[VGGISH_SAMPLE_RATE])[None]),
+            "waveform": torch.as_tensor(clips[SOUNDNET_SAMPLE_RATE]).view(1, 1, -1)}
 
 
 def build(method_name: str, checkpoint: Path, profile: str):
@@ -134,12 +119,12 @@ def main(argv=None) -> int:
     try:
         method, data_cfg = build(args.method, args.checkpoint, args.profile)
         image = load_image(args.image, data_cfg["image_size"])
-        audio = load_audio(args.audio, data_cfg["sample_rate"], data_cfg["clip_seconds"])
+        audio = load_audio(args.audio, data_cfg)
         variant = args.variant or method.report_variants()[0]
         if variant not in method.report_variants():
             raise InputError(f"{args.method} has no variant {variant!r}; it has {method.report_variants()}")
-        heat = method.localize({"image": image, "audio": audio, "index": torch.zeros(1, dtype=torch.long)}, variant)
-    except (InputError, methods.UnknownMethodError) as err:
+        heat = method.localize({"image": image, **audio, "index": torch.zeros(1, dtype=torch.long)}, variant)
+    except (InputError, DataError, methods.UnknownMethodError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     overlay(image, heat[0], args.out, f"{args.method} [{variant}]")
