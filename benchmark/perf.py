@@ -28,6 +28,48 @@ SSL_POINT = 0.6  # fraction of the budget where steps are timed: past every meth
 TIMED_METHODS = ("supervised", "hard_pl", "attention10k_ssl", "ezvsl", "xpl")
 
 
+class RandomTable:
+    """Stand-in store with a real-data profile's shapes (the paper profile without its data): random
+    pixels, features and boxes-like maps, drawn once. Speed does not depend on the pixel values."""
+
+    def __init__(self, n: int, data_cfg: dict):
+        from methods.common.audio_frontends import SOUNDNET_SAMPLE_RATE, VGGISH_EXAMPLE_FRAMES
+
+        g = torch.Generator().manual_seed(0)
+        size, seconds = data_cfg["image_size"], data_cfg["clip_seconds"]
+        frames = int(seconds / 0.96) * VGGISH_EXAMPLE_FRAMES  # whole VGGish examples: 288 for 3 s
+        self.columns = {
+            "image": torch.randint(0, 256, (n, 3, size, size), dtype=torch.uint8, generator=g),
+            "audio": torch.randn(n, 1, 64, frames, generator=g).half(),
+            "waveform": torch.randn(n, 1, int(seconds * SOUNDNET_SAMPLE_RATE), generator=g).half(),
+            "gt": (torch.rand(n, size, size, generator=g) > 0.7).half(),
+            "class_id": torch.zeros(n, dtype=torch.long),
+        }
+        self.sample_ids = list(range(n))
+
+    def __len__(self) -> int:
+        return len(self.sample_ids)
+
+    def get(self, rows: list[int]) -> dict:
+        idx = torch.as_tensor(rows, dtype=torch.long)
+        batch = {k: (v[idx].float() if v.dtype == torch.float16 else v[idx]) for k, v in self.columns.items()}
+        batch["index"] = idx
+        return batch
+
+
+def perf_domain(suite):
+    """The profile's Flickr(-like) training domain: the synthetic store, or random tensors of a real-data
+    profile's shapes."""
+    from benchmark.data.domains import DomainData, load_synthetic_domain
+
+    if suite.dataset == "synthetic":
+        return load_synthetic_domain(suite.profile, "flickr", suite.data_cfg)
+    n = 4 * suite.budget["global_batch_size"]
+    rows = list(range(n))
+    return DomainData("random", "flickr", RandomTable(n, suite.data_cfg),
+                      {"labeled": rows[: n // 2], "unlabeled": rows[n // 2:], "val": rows[:8], "test": rows[:8]})
+
+
 def _setup(name: str, suite, data, accelerator, seed: int = 0):
     """A method ready to step, exactly as `trainer.train` sets it up."""
     from accelerate.utils import set_seed
@@ -72,12 +114,14 @@ def _time_real_steps(method, models, optims, ctx, samplers, suite, n: int, warm:
     return {"timings": timings, "shapes": shapes, "batch": batch}
 
 
-def _time_floor(models: dict, shapes: dict, batch: int, n: int, warm: int, device) -> float:
-    """Seconds per step of the bare models: forward, a scalar of every output, backward, Adam step."""
+def _time_floor(models: dict, shapes: dict, batch: int, n: int, warm: int, accelerator) -> float:
+    """Seconds per step of the bare models: forward (under the run's autocast), a scalar of every output,
+    backward, Adam step."""
     from methods.common.localizer import unwrap
 
     bare = {k: copy.deepcopy(unwrap(m)).train() for k, m in models.items()}
     opts = {k: torch.optim.Adam(m.parameters(), lr=1e-4) for k, m in bare.items()}
+    device = accelerator.device
     images = torch.randn(batch, *shapes["image"], device=device)
     audio = {key: torch.randn(batch, *shape, device=device) for key, shape in shapes.items() if key != "image"}
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
@@ -85,8 +129,9 @@ def _time_floor(models: dict, shapes: dict, batch: int, n: int, warm: int, devic
     def step():
         for k, m in bare.items():
             key = next((mod.input_key for mod in m.modules() if hasattr(mod, "input_key")), "audio")
-            out = m(images, audio[key])
-            loss = sum(v.float().mean() for v in out.values() if torch.is_tensor(v) and v.requires_grad)
+            with accelerator.autocast():
+                out = m(images, audio[key])
+                loss = sum(v.float().mean() for v in out.values() if torch.is_tensor(v) and v.requires_grad)
             loss.backward()
             opts[k].step()
             opts[k].zero_grad(set_to_none=True)
@@ -108,7 +153,7 @@ def training_efficiency(suite, data, accelerator, names, n: int, warm: int) -> p
         real = _time_real_steps(method, models, optims, ctx, samplers, suite, n, warm)
         t = real["timings"]
         per_step = (t["data"] + t["forward"] + t["backward"]) / n
-        floor = _time_floor(models, real["shapes"], real["batch"], n, warm, accelerator.device)
+        floor = _time_floor(models, real["shapes"], real["batch"], n, warm, accelerator)
         rows.append({"method": name, "models": len(models), "batch": real["batch"],
                      "real s/step": per_step, "floor s/step": floor,
                      "real samples/s": real["batch"] / per_step, "floor samples/s": real["batch"] / floor,
@@ -162,20 +207,24 @@ def main(argv=None) -> int:
     p.add_argument("--methods", type=lambda s: s.split(","), default=list(TIMED_METHODS))
     p.add_argument("--steps", type=int, default=20, help="timed steps per method")
     p.add_argument("--warm", type=int, default=3, help="untimed steps first")
+    p.add_argument("--batch", type=int, help="override the profile's global batch")
     p.add_argument("--skip-metrics", action="store_true")
     p.add_argument("--results-dir", type=Path, default=Path("results"))
     args = p.parse_args(argv)
 
     from accelerate import Accelerator
 
-    from benchmark.data.domains import load_synthetic_domain
     from benchmark.suites import load_suite
 
-    accelerator = Accelerator()
     suite = load_suite("table1", args.profile)
-    data = load_synthetic_domain(args.profile, "flickr", suite.data_cfg)
-    print(f"# avsl-bench perf: profile {args.profile}, device {accelerator.device}, "
-          f"{torch.get_num_threads()} threads, torch {torch.__version__}\n")
+    on_gpu = torch.cuda.is_available()
+    accelerator = Accelerator(mixed_precision=suite.mixed_precision if on_gpu else "no")
+    if args.batch:  # e.g. the paper profile's shapes on a CPU, with a batch it can afford
+        suite.budget = {**suite.budget, "global_batch_size": args.batch}
+    data = perf_domain(suite)
+    gpu = f" ({torch.cuda.get_device_name()})" if on_gpu else ""
+    print(f"# avsl-bench perf: profile {args.profile}, device {accelerator.device}{gpu}, precision "
+          f"{accelerator.mixed_precision}, {torch.get_num_threads()} threads, torch {torch.__version__}\n")
     print(f"## Training efficiency ({args.steps} steps at {int(SSL_POINT * 100)}% of the budget)\n")
     print(training_efficiency(suite, data, accelerator, args.methods, args.steps, args.warm)
           .to_markdown(index=False, floatfmt=".3f"), "\n")
