@@ -21,9 +21,10 @@ from scipy import stats
 from benchmark.io import write_text_atomic
 
 ALPHA = 0.05
-LOWER_IS_BETTER = {"val_volatility"}
-METRIC_NOTES = {"val_volatility": "val_volatility = mean |change| of validation CIoU between successive validations "
-                                  "in the second half of training (CIoU points; lower = more stable)"}
+LOWER_IS_BETTER = {"val_fluctuation"}
+METRIC_NOTES = {"val_fluctuation": "val_fluctuation = RMS deviation of validation CIoU from its least-squares line "
+                                   "over the second half of training (CIoU points; lower = more stable; a steady "
+                                   "rise scores near 0)"}
 
 
 def _per_seed(long: pd.DataFrame, evaluation: str, metric: str) -> pd.DataFrame:

@@ -28,14 +28,14 @@ def collect(suite: Suite, results_dir: Path) -> pd.DataFrame:
         m = read_json(path)
         if m["label"] not in labels or m["seed"] not in suite.seeds:
             continue
-        volatility = val_volatility(path.parent / "run.json", suite.budget["steps"])
+        fluctuation = val_fluctuation(path.parent / "run.json", suite.budget["steps"])
         for ev in suite.evaluations:
             if ev["train"] != m["train"] or ev["test"] not in m["tests"]:
                 continue
-            if volatility is not None:  # a property of the training run, shown under each of its evaluations
+            if fluctuation is not None:  # a property of the training run, shown under each of its evaluations
                 rows.append({"evaluation": ev["name"], "label": m["label"], "method": m["method"],
                              "variant": m["primary_variant"], "primary": True, "seed": m["seed"],
-                             "metric": "val_volatility", "value": volatility})
+                             "metric": "val_fluctuation", "value": fluctuation})
             for variant, numbers in m["tests"][ev["test"]].items():
                 flat = dict(numbers)
                 if isinstance(numbers.get("shuffled_audio"), dict):
@@ -48,17 +48,23 @@ def collect(suite: Suite, results_dir: Path) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["evaluation", "label", "method", "variant", "primary", "seed", "metric", "value"])
 
 
-def val_volatility(run_json: Path, steps: int) -> float | None:
-    """Mean |change| of validation CIoU between successive validations in the second half of training.
+def val_fluctuation(run_json: Path, steps: int) -> float | None:
+    """Root-mean-square deviation of validation CIoU from its least-squares line over the second half of
+    training (CIoU points).
 
-    Fig. 2d's "stability": a method whose pseudo-labels drift keeps moving after warm-up. None when the
-    run has fewer than two validations there (e.g. a floor, or a coarse eval_every)."""
+    Fig. 2d's "stability": a method whose pseudo-labels drift wobbles around its trend after warm-up; a
+    steady rise or plateau scores near 0. None with fewer than three validations there (a floor, or a
+    coarse eval_every)."""
+    import numpy as np
+
     if not run_json.exists():
         return None
-    late = [h["ciou"] for h in read_json(run_json).get("val_history", []) if h["step"] >= steps / 2]
+    late = [(h["step"], h["ciou"]) for h in read_json(run_json).get("val_history", []) if h["step"] >= steps / 2]
     if len(late) < 3:
         return None
-    return float(sum(abs(b - a) for a, b in zip(late, late[1:])) / (len(late) - 1))
+    x, y = np.array(late, dtype=float).T
+    residual = y - np.polyval(np.polyfit(x, y, 1), x)
+    return float(np.sqrt(np.mean(residual ** 2)))
 
 
 def aggregate(long: pd.DataFrame) -> pd.DataFrame:

@@ -18,7 +18,7 @@ SUITE_KEYS = {"suite", "version", "description", "paper_numbers", "methods", "ev
               "claims"}
 CLAIM_KEYS = {"text", "a", "b", "evaluation", "metric", "relative_to"}
 # what a claim may compare (benchmark/leaderboard.py::collect produces these)
-CLAIM_METRICS = {"ciou", "auc", "ciou_fixed0.5", "auc_fixed0.5", "ciou_shuffled", "val_volatility"}
+CLAIM_METRICS = {"ciou", "auc", "ciou_fixed0.5", "auc_fixed0.5", "ciou_shuffled", "val_fluctuation"}
 EVAL_KEYS = {"name", "title", "train", "test", "in_domain"}
 METHOD_KEYS = {"name", "as", "overrides"}
 BUDGET_KEYS = {"steps", "global_batch_size", "eval_every", "ckpt_every", "eval_batch_size", "grad_clip"}

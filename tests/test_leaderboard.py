@@ -86,20 +86,24 @@ def test_relative_claim_and_lower_is_better_metric():
             for s, v in enumerate(vals)]
     res = paired(pd.DataFrame(rows), "cross", "a", "b", relative_to="in")
     assert res["n"] == 3 and res["mean"] == (8 + 4 + 2) / 3  # per-seed difference of drops, a's smaller
-    vol = [{"evaluation": "in", "label": lab, "metric": "val_volatility", "primary": True, "seed": s, "value": v}
+    vol = [{"evaluation": "in", "label": lab, "metric": "val_fluctuation", "primary": True, "seed": s, "value": v}
            for lab, vals in (("a", [1.0, 2.0, 1.5]), ("b", [5.0, 6.0, 8.0])) for s, v in enumerate(vals)]
-    assert paired(pd.DataFrame(vol), "in", "a", "b", "val_volatility")["mean"] > 0  # lower volatility favours a
+    assert paired(pd.DataFrame(vol), "in", "a", "b", "val_fluctuation")["mean"] > 0  # lower fluctuation favours a
 
 
-def test_val_volatility_reads_the_second_half_of_the_curve(tmp_path):
-    from benchmark.leaderboard import val_volatility
+def test_val_fluctuation_reads_the_second_half_of_the_curve(tmp_path):
+    from benchmark.leaderboard import val_fluctuation
 
-    history = [{"step": s, "ciou": c} for s, c in ((100, 0.0), (200, 90.0), (300, 40.0), (400, 44.0), (500, 38.0))]
-    write_json_atomic(tmp_path / "run.json", {"val_history": history})
-    assert val_volatility(tmp_path / "run.json", 500) == (4.0 + 6.0) / 2  # steps 300, 400, 500 only
-    write_json_atomic(tmp_path / "run.json", {"val_history": history[:4]})
-    assert val_volatility(tmp_path / "run.json", 500) is None  # two late points: too few to judge
-    assert val_volatility(tmp_path / "missing.json", 500) is None
+    rising = [{"step": s, "ciou": c} for s, c in ((100, 0.0), (200, 90.0), (300, 40.0), (400, 50.0), (500, 60.0))]
+    write_json_atomic(tmp_path / "run.json", {"val_history": rising})
+    assert val_fluctuation(tmp_path / "run.json", 500) == pytest.approx(0.0, abs=1e-9)  # a steady rise is stable
+    zigzag = rising[:2] + [{"step": 300, "ciou": 40.0}, {"step": 400, "ciou": 46.0}, {"step": 500, "ciou": 40.0}]
+    write_json_atomic(tmp_path / "run.json", {"val_history": zigzag})
+    # line through (300,40),(400,46),(500,40) is flat at 42: residuals -2, 4, -2
+    assert val_fluctuation(tmp_path / "run.json", 500) == pytest.approx((24 / 3) ** 0.5)
+    write_json_atomic(tmp_path / "run.json", {"val_history": rising[:4]})
+    assert val_fluctuation(tmp_path / "run.json", 500) is None  # two late points: too few to judge
+    assert val_fluctuation(tmp_path / "missing.json", 500) is None
 
 
 def test_claim_on_unknown_metric_or_reference_is_refused(tmp_path, monkeypatch):
