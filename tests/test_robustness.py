@@ -120,3 +120,17 @@ def test_truncated_cache_is_a_clear_error(tmp_path, monkeypatch, capsys):
     (store / "info.json").unlink()  # an interrupted build has no info.json
     with pytest.raises(StoreError, match="not a complete sample store"):
         SampleTable(store)
+
+
+@pytest.mark.parametrize("override, message", [("{betaa: 0.3}", "unknown key(s) ['betaa']"),
+                                                ("{beta: fast}", "'fast'")])
+def test_bad_method_override_in_a_suite_is_refused_before_training(tmp_path, monkeypatch, capsys, override, message):
+    import benchmark.suites as suites
+
+    (tmp_path / "bad.yaml").write_text("suite: bad\nversion: 1\n"
+                                       f"methods: [{{name: xpl, as: x, overrides: {override}}}]\n"
+                                       "evaluations: [{name: flickr, train: flickr, test: flickr}]\n")
+    monkeypatch.setattr(suites, "SUITES_DIR", tmp_path)
+    assert run_all.main(["--suite", "bad", "--profile", "smoke", "--results-dir", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "bad.yaml" in err and message in err and not (tmp_path / "r").exists()  # nothing trained or written
