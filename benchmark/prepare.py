@@ -38,7 +38,7 @@ def prepare(dataset: str, root, *, out=None, image_size: int = 224, skip_bad: bo
             require_rate: int | None = None, workers: int = 4, chunk: int = 256, log=print) -> Path:
     """Read the tree, decode every sample and write the store under `out` (a folder of stores,
     default $AVSL_BENCH_CACHE/real); returns the store's folder."""
-    from benchmark.data.store import build_real_store, real_store_path
+    from benchmark.data.real_store import build_real_store, real_store_path
 
     root = Path(root).resolve()
     # Media are fully decoded (and rate-checked) while building, so the reader skips header checks.

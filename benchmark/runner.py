@@ -42,7 +42,7 @@ class DomainCache:
                                          self.accelerator.main_process_first)
         # real data: Flickr-SoundNet ("flickr") / VGG-SS ("vggss"), prepared beforehand by benchmark.prepare
         from benchmark.data.domains import load_real_domain
-        from benchmark.data.store import real_store_path
+        from benchmark.data.real_store import real_store_path
 
         cfg = self.suite.data_cfg
         store = real_store_path(name, cfg.get("subset"), cfg["image_size"], root=self.data_root)

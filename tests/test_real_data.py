@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from benchmark import metrics
-from benchmark.data import store as store_mod
+from benchmark.data import real_store as store_mod
 from benchmark.data.domains import load_real_domain, restrict_real_classes
 from benchmark.data.export import export_flickr, export_vggss, flickr_key, vggss_key
 from benchmark.data.flickr import parse_annotation, read_flickr

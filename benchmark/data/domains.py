@@ -63,7 +63,7 @@ def _real_store_of(dataset: str, profile_or_store) -> Path:
     image_size and (optionally) subset."""
     import yaml
 
-    from benchmark.data.store import real_store_path
+    from benchmark.data.real_store import real_store_path
     from benchmark.suites import PROFILES_PATH
 
     given = Path(profile_or_store)
