@@ -126,15 +126,26 @@ def evaluation_table(suite: Suite, agg: pd.DataFrame, ev: dict, metrics=METRICS,
     return pd.DataFrame(lines).to_markdown(index=False)
 
 
-def run_seconds(suite: Suite, results_dir: Path) -> float:
-    """Sum of the finished runs' wall times (from run.json): the suite's cost even when resumed."""
+def _run_jsons(suite: Suite, results_dir: Path) -> list[dict]:
     base = results_dir / suite.name / "runs" / suite.profile
     labels = {e.label for e in suite.methods}
-    total = 0.0
-    for path in base.glob("train-*/*/seed*/run.json"):
-        if path.parent.parent.name in labels and int(path.parent.name[4:]) in suite.seeds:
-            total += read_json(path).get("wall_seconds", 0.0)
-    return total
+    return [read_json(path) for path in sorted(base.glob("train-*/*/seed*/run.json"))
+            if path.parent.parent.name in labels and int(path.parent.name[4:]) in suite.seeds]
+
+
+def run_seconds(suite: Suite, results_dir: Path) -> float:
+    """Sum of the finished runs' wall times (from run.json): the suite's cost even when resumed."""
+    return sum(run.get("wall_seconds", 0.0) for run in _run_jsons(suite, results_dir))
+
+
+def run_commits(suite: Suite, results_dir: Path) -> str:
+    """The commits the runs were trained at (a table may be rewritten later, at another commit)."""
+    counts: dict[str, int] = {}
+    for run in _run_jsons(suite, results_dir):
+        git = run.get("git") or {}
+        key = (git.get("commit") or "unknown")[:12] + (" (dirty)" if git.get("dirty") else "")
+        counts[key] = counts.get(key, 0) + 1
+    return ", ".join(f"{k} ({n} runs)" for k, n in sorted(counts.items()))
 
 
 def _figures(suite: Suite, results_dir: Path, ev: dict, domains) -> list:
@@ -189,7 +200,8 @@ def write_leaderboard(suite: Suite, results_dir: Path, wall_seconds: float | Non
             "CIoU = % of test samples with cIoU ≥ 0.5 (median threshold), AUC = area under the success curve.",
             f"- Budget: {suite.budget['steps']} optimizer steps, global batch {suite.budget['global_batch_size']}; "
             "checkpoint chosen on the validation split (never test).",
-            f"- Commit {git['commit'] or 'unknown'}{' (dirty)' if git['dirty'] else ''}; "
+            f"- Runs trained at commit {run_commits(suite, results_dir)}; tables written at "
+            f"{(git['commit'] or 'unknown')[:12]}{' (dirty)' if git['dirty'] else ''}; "
             f"{datetime.now(timezone.utc):%Y-%m-%d}; {hw['cpu']}"
             f"{', ' + hw['gpu'] if 'gpu' in hw else ''}; {num_processes} process(es)"
             + f"; training + testing time summed over runs {run_seconds(suite, results_dir) / 60:.1f} min"

@@ -118,3 +118,13 @@ def test_claim_on_unknown_metric_or_reference_is_refused(tmp_path, monkeypatch):
     (tmp_path / "c.yaml").write_text(head + "claims: [{a: center, b: random, evaluation: flickr, relative_to: vg}]\n")
     with pytest.raises(suites.SuiteError, match="relative_to 'vg'"):
         load_suite("c", "smoke")
+
+
+def test_header_names_the_commits_the_runs_were_trained_at(tmp_path):
+    suite = load_suite("table1", "smoke", seeds=[0, 1], only_methods=["supervised"])
+    for seed, commit in ((0, "a" * 40), (1, "b" * 40)):
+        _fake_run(tmp_path, suite, "flickr", "supervised", "supervised", seed, {"flickr": (40.0, 45.0)})
+        run_dir = tmp_path / "table1" / "runs" / "smoke" / "train-flickr" / "supervised" / f"seed{seed}"
+        write_json_atomic(run_dir / "run.json", {"git": {"commit": commit, "dirty": seed == 1}, "wall_seconds": 1.0})
+    text = write_leaderboard(suite, tmp_path).read_text()
+    assert "Runs trained at commit aaaaaaaaaaaa (1 runs), bbbbbbbbbbbb (dirty) (1 runs); tables written at" in text
