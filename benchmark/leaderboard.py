@@ -21,13 +21,9 @@ SHOWN = {"ciou": "CIoU", "auc": "AUC", "ciou_fixed0.5": "CIoU@0.5", "auc_fixed0.
 
 def collect(suite: Suite, results_dir: Path) -> pd.DataFrame:
     """One row per (evaluation, method label, variant, seed, metric)."""
-    base = results_dir / suite.name / "runs" / suite.profile
-    labels = {e.label: e for e in suite.methods}
     rows = []
-    for path in sorted(base.glob("train-*/*/seed*/metrics.json")):
+    for path in _run_files(suite, results_dir, "metrics.json"):
         m = read_json(path)
-        if m["label"] not in labels or m["seed"] not in suite.seeds:
-            continue
         fluctuation = val_fluctuation(path.parent / "run.json", suite.budget["steps"])
         for ev in suite.evaluations:
             if ev["train"] != m["train"] or ev["test"] not in m["tests"]:
@@ -126,22 +122,23 @@ def evaluation_table(suite: Suite, agg: pd.DataFrame, ev: dict, metrics=METRICS,
     return pd.DataFrame(lines).to_markdown(index=False)
 
 
-def _run_jsons(suite: Suite, results_dir: Path) -> list[dict]:
+def _run_files(suite: Suite, results_dir: Path, name: str) -> list[Path]:
+    """`name` (run.json, metrics.json) of every run of this suite's labels and seeds."""
     base = results_dir / suite.name / "runs" / suite.profile
     labels = {e.label for e in suite.methods}
-    return [read_json(path) for path in sorted(base.glob("train-*/*/seed*/run.json"))
+    return [path for path in sorted(base.glob(f"train-*/*/seed*/{name}"))
             if path.parent.parent.name in labels and int(path.parent.name[4:]) in suite.seeds]
 
 
-def run_seconds(suite: Suite, results_dir: Path) -> float:
+def run_seconds(runs: list[dict]) -> float:
     """Sum of the finished runs' wall times (from run.json): the suite's cost even when resumed."""
-    return sum(run.get("wall_seconds", 0.0) for run in _run_jsons(suite, results_dir))
+    return sum(run.get("wall_seconds", 0.0) for run in runs)
 
 
-def run_commits(suite: Suite, results_dir: Path) -> str:
+def run_commits(runs: list[dict]) -> str:
     """The commits the runs were trained at (a table may be rewritten later, at another commit)."""
     counts: dict[str, int] = {}
-    for run in _run_jsons(suite, results_dir):
+    for run in runs:
         git = run.get("git") or {}
         key = (git.get("commit") or "unknown")[:12] + (" (dirty)" if git.get("dirty") else "")
         counts[key] = counts.get(key, 0) + 1
@@ -160,9 +157,8 @@ def _figures(suite: Suite, results_dir: Path, ev: dict, domains) -> list:
 
 def _weights_note(suite: Suite, results_dir: Path) -> list[str]:
     """Flag runs whose paper backbones were randomly initialised (no --weights): not the paper's setup."""
-    base = results_dir / suite.name / "runs" / suite.profile
     missing: dict[str, int] = {}
-    for path in base.glob("train-*/*/seed*/metrics.json"):
+    for path in _run_files(suite, results_dir, "metrics.json"):
         status = read_json(path).get("pretrained", "n/a")
         if status in ("none", "partial"):
             label = path.parent.parent.name
@@ -183,6 +179,7 @@ def write_leaderboard(suite: Suite, results_dir: Path, wall_seconds: float | Non
     base = results_dir / suite.name
     name = "leaderboard.md" if suite.profile == "default" else f"leaderboard.{suite.profile}.md"
     git, hw = metadata.git_info(), metadata.hardware()
+    runs = [read_json(path) for path in _run_files(suite, results_dir, "run.json")]
     synthetic = suite.dataset == "synthetic"
     out = [f"# Leaderboard: {suite.name} (suite version {suite.version}, profile `{suite.profile}`)", ""]
     if synthetic:
@@ -200,11 +197,11 @@ def write_leaderboard(suite: Suite, results_dir: Path, wall_seconds: float | Non
             "CIoU = % of test samples with cIoU ≥ 0.5 (median threshold), AUC = area under the success curve.",
             f"- Budget: {suite.budget['steps']} optimizer steps, global batch {suite.budget['global_batch_size']}; "
             "checkpoint chosen on the validation split (never test).",
-            f"- Runs trained at commit {run_commits(suite, results_dir)}; tables written at "
+            f"- Runs trained at commit {run_commits(runs)}; tables written at "
             f"{(git['commit'] or 'unknown')[:12]}{' (dirty)' if git['dirty'] else ''}; "
             f"{datetime.now(timezone.utc):%Y-%m-%d}; {hw['cpu']}"
             f"{', ' + hw['gpu'] if 'gpu' in hw else ''}; {num_processes} process(es)"
-            + f"; training + testing time summed over runs {run_seconds(suite, results_dir) / 60:.1f} min"
+            + f"; training + testing time summed over runs {run_seconds(runs) / 60:.1f} min"
             + (f" (this invocation {wall_seconds / 60:.1f} min)" if wall_seconds else ""),
             "- *(reference)* rows are sanity floors or the label-rich oracle, not competitors; "
             "`[variant]` rows are other maps of the same trained runs (e.g. EZ-VSL with object guidance).",

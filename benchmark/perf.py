@@ -71,29 +71,15 @@ def perf_domain(suite):
 
 
 def _setup(name: str, suite, data, accelerator, seed: int = 0):
-    """A method ready to step, exactly as `trainer.train` sets it up."""
-    from accelerate.utils import set_seed
-
+    """A method ready to step, set up by the trainer's own `prepare_training`."""
     import methods
     from benchmark.suites import MethodEntry, method_overrides
-    from benchmark.trainer import TrainContext, _pools, _Samplers
+    from benchmark.trainer import prepare_training
     from methods.base import load_method_config
 
     cls = methods.get_method(name)
     method = cls(load_method_config(cls, method_overrides(suite, MethodEntry(name, name))), suite.model_spec)
-    set_seed(seed)
-    models = method.build_models()
-    optims = method.build_optimizers(models)
-    names = list(models)
-    prepared = accelerator.prepare(*[models[k] for k in names], *[optims[k] for k in names])
-    models, optims = dict(zip(names, prepared[:len(names)])), dict(zip(names, prepared[len(names):]))
-    method.attach(models, accelerator)
-    lb_pool, ulb_pool = _pools(method, data)
-    budget = suite.budget
-    ctx = TrainContext(method, data, accelerator, lb_pool, ulb_pool, budget.get("eval_batch_size", 256),
-                       budget["global_batch_size"])
-    method.on_train_start(budget["steps"], ctx)
-    return method, models, optims, ctx, _Samplers(seed)
+    return (method, *prepare_training(method, data, suite.budget, seed, accelerator))
 
 
 def _time_real_steps(method, models, optims, ctx, samplers, suite, n: int, warm: int) -> dict:
@@ -117,7 +103,7 @@ def _time_real_steps(method, models, optims, ctx, samplers, suite, n: int, warm:
 def _time_floor(models: dict, shapes: dict, batch: int, n: int, warm: int, accelerator) -> float:
     """Seconds per step of the bare models: forward (under the run's autocast), a scalar of every output,
     backward, Adam step."""
-    from methods.common.localizer import unwrap
+    from methods.common.localizer import audio_input, unwrap
 
     bare = {k: copy.deepcopy(unwrap(m)).train() for k, m in models.items()}
     opts = {k: torch.optim.Adam(m.parameters(), lr=1e-4) for k, m in bare.items()}
@@ -128,9 +114,8 @@ def _time_floor(models: dict, shapes: dict, batch: int, n: int, warm: int, accel
 
     def step():
         for k, m in bare.items():
-            key = next((mod.input_key for mod in m.modules() if hasattr(mod, "input_key")), "audio")
             with accelerator.autocast():
-                out = m(images, audio[key])
+                out = m(images, audio_input(m, audio))
                 loss = sum(v.float().mean() for v in out.values() if torch.is_tensor(v) and v.requires_grad)
             loss.backward()
             opts[k].step()

@@ -20,7 +20,6 @@ import torch
 import methods
 from benchmark import metadata
 from benchmark.data.domains import DomainData, load_synthetic_domain, restrict_classes
-from benchmark.evaluate import compute_maps
 from benchmark.io import read_json, write_json_atomic, write_text_atomic
 from benchmark.suites import MethodEntry, Suite, method_overrides
 from benchmark.trainer import evaluate_tests, train
@@ -108,9 +107,8 @@ def run_one(suite: Suite, entry: MethodEntry, train_domain: str, tests: list[str
     result = train(method, domains(train_domain), budget=suite.budget, seed=seed, accelerator=accelerator,
                    ckpt_dir=out / "ckpt", run_meta={"config_hash": chash}, log=log)
     t_test = time.perf_counter()
-    numbers, per_sample = evaluate_tests(method, {d: domains(d) for d in tests}, accelerator,
-                               suite.budget.get("eval_batch_size", 256))
-    previews = preview_maps(method, {d: domains(d) for d in tests}, accelerator)
+    numbers, per_sample, previews = evaluate_tests(method, {d: domains(d) for d in tests}, accelerator,
+                                                   suite.budget.get("eval_batch_size", 256))
     wall = time.perf_counter() - t0
     weights, weights_status = pretrained_status(method)
     metrics = {
@@ -148,21 +146,6 @@ def run_one(suite: Suite, entry: MethodEntry, train_domain: str, tests: list[str
     log(f"done {entry.label} train={train_domain} seed={seed}: {tests[0]} CIoU {primary['ciou']:.2f} "
         f"AUC {primary['auc']:.2f} (best val step {result.best_step}, {wall:.1f}s)")
     return metrics
-
-
-PREVIEW_SAMPLES = 6  # the first test samples, same for every method: figures compare maps side by side
-
-
-def preview_maps(method, tests: dict[str, DomainData], accelerator) -> dict:
-    """Low-resolution maps of every variant on a fixed handful of test samples (for figures)."""
-    out = {}
-    for name, data in tests.items():
-        rows = data.rows["test"][:PREVIEW_SAMPLES]
-        maps = compute_maps(method, data, rows, method.report_variants(), accelerator, PREVIEW_SAMPLES)
-        out[name] = {"sample_ids": [data.table.sample_ids[r] for r in rows],
-                     "maps": {v: [[round(x, 5) for x in m.flatten().tolist()] for m in t] for v, t in maps.items()},
-                     "shape": list(next(iter(maps.values())).shape[1:])}
-    return out
 
 
 def run_suite(suite: Suite, results_dir: Path, accelerator, log=print, data_root: Path | None = None) -> DomainCache:

@@ -144,6 +144,27 @@ def _selection_key(val: dict) -> tuple:
     return (val["ciou"], val["auc"])
 
 
+def prepare_training(method: Method, data: DomainData, budget: dict, seed: int, accelerator) -> tuple:
+    """(models, optimizers, context, samplers): the method's models built under `seed`, prepared and
+    attached, and everything `run_step` needs (`benchmark.perf` steps the same set-up)."""
+    set_seed(seed)  # model initialisation: same weights on every process
+    models = method.build_models()
+    if accelerator.num_processes > 1 and accelerator.device.type == "cuda":
+        # BatchNorm statistics over the global batch, as on 1 GPU
+        models = {k: torch.nn.SyncBatchNorm.convert_sync_batchnorm(m) for k, m in models.items()}
+    optims = method.build_optimizers(models)
+    names = list(models)
+    prepared = accelerator.prepare(*[models[k] for k in names], *[optims[k] for k in names])
+    models = dict(zip(names, prepared[:len(names)]))
+    optims = dict(zip(names, prepared[len(names):]))
+    method.attach(models, accelerator)
+    lb_pool, ulb_pool = _pools(method, data)
+    ctx = TrainContext(method, data, accelerator, lb_pool, ulb_pool, budget.get("eval_batch_size", 256),
+                       budget["global_batch_size"])
+    method.on_train_start(budget["steps"], ctx)
+    return models, optims, ctx, _Samplers(seed)
+
+
 def train(method: Method, data: DomainData, *, budget: dict, seed: int, accelerator, ckpt_dir: Path,
           run_meta: dict, log=print) -> TrainResult:
     """Train `method` on `data` under `budget`; leaves the best-on-val weights loaded."""
@@ -168,21 +189,8 @@ def train(method: Method, data: DomainData, *, budget: dict, seed: int, accelera
         val = validate(0)
         return TrainResult(best_step=0, best_val=val, history=[val], timings=timings)
 
-    set_seed(seed)  # model initialisation: same weights on every process
-    models = method.build_models()
-    if world > 1 and accelerator.device.type == "cuda":  # BatchNorm statistics over the global batch, as on 1 GPU
-        models = {k: torch.nn.SyncBatchNorm.convert_sync_batchnorm(m) for k, m in models.items()}
-    optims = method.build_optimizers(models)
+    models, optims, ctx, samplers = prepare_training(method, data, budget, seed, accelerator)
     names = list(models)
-    prepared = accelerator.prepare(*[models[k] for k in names], *[optims[k] for k in names])
-    models = dict(zip(names, prepared[:len(names)]))
-    optims = dict(zip(names, prepared[len(names):]))
-    method.attach(models, accelerator)
-
-    lb_pool, ulb_pool = _pools(method, data)
-    ctx = TrainContext(method, data, accelerator, lb_pool, ulb_pool, eval_bs, gbatch)
-    method.on_train_start(steps, ctx)
-    samplers = _Samplers(seed)
 
     start, history, best_step, best_val, best_state = 0, [], -1, None, None
     resumed = load_latest(ckpt_dir, {"config_hash": run_meta["config_hash"], "num_processes": world})
@@ -228,13 +236,23 @@ def train(method: Method, data: DomainData, *, budget: dict, seed: int, accelera
                        resumed_from=start or None, timings=timings)
 
 
-def evaluate_tests(method: Method, tests: dict[str, DomainData], accelerator, eval_batch_size: int) -> tuple[dict, list]:
-    """Score every variant on each test set once. Returns (numbers, per-sample rows)."""
-    numbers, per_sample = {}, []
+PREVIEW_SAMPLES = 6  # the first test samples, same for every method: figures compare maps side by side
+
+
+def evaluate_tests(method: Method, tests: dict[str, DomainData], accelerator,
+                   eval_batch_size: int) -> tuple[dict, list, dict]:
+    """Score every variant on each test set once. Returns (numbers, per-sample rows, previews): the
+    previews are the scored low-resolution maps of the first PREVIEW_SAMPLES test samples, for figures."""
+    numbers, per_sample, previews = {}, [], {}
     variants = method.report_variants()
     for test_name, data in tests.items():
         rows = data.rows["test"]
         maps = compute_maps(method, data, rows, variants, accelerator, eval_batch_size, desc=f"test {test_name}")
+        previews[test_name] = {
+            "sample_ids": [data.table.sample_ids[r] for r in rows[:PREVIEW_SAMPLES]],
+            "maps": {v: [[round(x, 5) for x in m.flatten().tolist()] for m in t[:PREVIEW_SAMPLES]]
+                     for v, t in maps.items()},
+            "shape": list(maps[variants[0]].shape[1:])}
         numbers[test_name] = {}
         for v in variants:
             res = score(maps[v], data, rows)
@@ -247,4 +265,4 @@ def evaluate_tests(method: Method, tests: dict[str, DomainData], accelerator, ev
         control = compute_maps(method, data, rows, variants[:1], accelerator, eval_batch_size,
                                desc=f"control {test_name}", audio_rows=shuffled_audio_rows(rows))
         numbers[test_name][variants[0]]["shuffled_audio"] = summarize(score(control[variants[0]], data, rows))
-    return numbers, per_sample
+    return numbers, per_sample, previews

@@ -90,7 +90,7 @@ def _train_xpl(out_dir: str | None = None) -> dict:
     ckpt = Path(out_dir or "/nonexistent") / f"ckpt{acc.num_processes}"
     res = train(method, data, budget=XPL_BUDGET, seed=0, accelerator=acc, ckpt_dir=ckpt,
                 run_meta={"config_hash": "t"}, log=lambda *a: None)
-    numbers, _ = evaluate_tests(method, {"flickr": data}, acc, 16)
+    numbers, *_ = evaluate_tests(method, {"flickr": data}, acc, 16)
     out = {"numbers": numbers, "best_step": res.best_step, "curriculum_epoch": method.curriculum["epoch"],
            "admitted": method.curriculum["admitted"],
            "bank_sums": {k: float(b.values.double().sum()) for k, b in method.banks.items()},

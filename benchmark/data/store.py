@@ -107,7 +107,7 @@ class SampleTable:
         self.path = path
         # Real-data stores also hold the raw waveform (SoundNet's input); synthetic ones do not.
         self.columns_read = self.COLUMNS + tuple(c for c in self.OPTIONAL_COLUMNS if c in ds.column_names)
-        # numpy format keeps uint8 images uint8 (the torch formatter widens them to int64)
+        # numpy format (the numpy formatter still widens uint8 images to int64: get() casts them back)
         self.ds = ds.with_format("numpy", columns=list(self.columns_read))
         # Real-data stores: the dataset's own string ids and which rows have boxes.
         self.keys = [str(k) for k in ds["key"]] if "key" in ds.column_names else None
