@@ -22,8 +22,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from benchmark.data.real_common import (DataError, RealSample, ReadResult, Skips, check_box, check_layout,
-                                        collect, media_paths, read_id_list, tree_keys)
-from benchmark.data.real_media import check_image, check_wav
+                                        checked_media, collect, wanted_keys)
 
 BOX_SCALE = 256.0
 SUBSET_LISTS = {"10k": "flickr_10k.txt", "144k": "flickr_144k.csv"}
@@ -69,20 +68,10 @@ def read_flickr(root, *, subset: str | None = None, keys=None, skip_bad: bool = 
     check_layout(root, "Flickr-SoundNet")
     ann_dir = root / "Annotations"
     annotated = {p.stem for p in ann_dir.glob("*.xml")} if ann_dir.is_dir() else set()
-    if keys is not None:
-        wanted = set(keys)
-    elif subset is not None:
-        if subset not in SUBSET_LISTS:
-            raise ValueError(f"unknown Flickr subset {subset!r}; known: {sorted(SUBSET_LISTS)}")
-        wanted = annotated | set(read_id_list(root / SUBSET_LISTS[subset]))
-    else:
-        wanted = annotated | tree_keys(root)
+    wanted = wanted_keys(root, "Flickr", annotated, keys, subset, SUBSET_LISTS)
 
     def record(key: str) -> RealSample:
-        image, audio = media_paths(root, key)
-        if check_media:
-            check_image(image)
-            check_wav(audio, require_rate)
+        image, audio = checked_media(root, key, check_media, require_rate)
         annotators = parse_annotation(ann_dir / f"{key}.xml") if key in annotated else []
         return RealSample(key, image, audio, annotators, BOX_SCALE, None)
 

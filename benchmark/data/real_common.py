@@ -128,6 +128,29 @@ def media_paths(root: Path, key: str) -> tuple[Path, Path]:
     return image, audio
 
 
+def wanted_keys(root: Path, dataset: str, annotated, keys, subset: str | None, subset_lists: dict) -> set[str]:
+    """The samples a reader returns: `keys` if given (then only those), else every annotated sample
+    plus the `subset` list (10k / 144k), else every annotated sample plus every pair in the tree."""
+    if keys is not None:
+        return set(keys)
+    if subset is not None:
+        if subset not in subset_lists:
+            raise ValueError(f"unknown {dataset} subset {subset!r}; known: {sorted(subset_lists)}")
+        return set(annotated) | set(read_id_list(root / subset_lists[subset]))
+    return set(annotated) | tree_keys(root)
+
+
+def checked_media(root: Path, key: str, check_media: bool, require_rate: int | None) -> tuple[Path, Path]:
+    """A sample's frame and track, with their headers checked unless the caller decodes them anyway."""
+    from benchmark.data.real_media import check_image, check_wav
+
+    image, audio = media_paths(root, key)
+    if check_media:
+        check_image(image)
+        check_wav(audio, require_rate)
+    return image, audio
+
+
 def check_layout(root: Path, dataset: str) -> None:
     if not root.is_dir():
         raise DataError(root, f"{dataset} root folder not found")

@@ -21,8 +21,7 @@ import json
 from pathlib import Path
 
 from benchmark.data.real_common import (DataError, RealSample, ReadResult, Skips, check_box, check_layout,
-                                        collect, media_paths, read_id_list, tree_keys)
-from benchmark.data.real_media import check_image, check_wav
+                                        checked_media, collect, wanted_keys)
 
 BOX_SCALE = 1.0
 ANNOTATIONS = "vggss.json"
@@ -100,20 +99,10 @@ def read_vggss(root, *, subset: str | None = None, keys=None, skip_bad: bool = F
     annotated = load_annotations(root / ANNOTATIONS, skips)
     labels = load_vggsound_labels(root / LABELS) if (root / LABELS).exists() else {}
     bad = skips.keys
-    if keys is not None:
-        wanted = set(keys)
-    elif subset is not None:
-        if subset not in SUBSET_LISTS:
-            raise ValueError(f"unknown VGG-SS subset {subset!r}; known: {sorted(SUBSET_LISTS)}")
-        wanted = set(annotated) | set(read_id_list(root / SUBSET_LISTS[subset]))
-    else:
-        wanted = set(annotated) | tree_keys(root)
+    wanted = wanted_keys(root, "VGG-SS", annotated, keys, subset, SUBSET_LISTS)
 
     def record(key: str) -> RealSample:
-        image, audio = media_paths(root, key)
-        if check_media:
-            check_image(image)
-            check_wav(audio, require_rate)
+        image, audio = checked_media(root, key, check_media, require_rate)
         cls, boxes = annotated.get(key, (labels.get(key), []))
         return RealSample(key, image, audio, [boxes] if boxes else [], BOX_SCALE, cls)
 
