@@ -46,11 +46,11 @@ def load_audio(path: Path, data_cfg: dict) -> dict[str, torch.Tensor]:
         rate = data_cfg["sample_rate"]
         clips, _ = load_centre_clip(path, (rate,), data_cfg["clip_seconds"])
         return {"audio": logmel(torch.as_tensor(clips[rate])[None], rate)}
-    from methods.common.audio_frontends import SOUNDNET_SAMPLE_RATE, VGGISH_SAMPLE_RATE, vggish_logmel
+    from benchmark.data.real_store import audio_columns
+    from methods.common.audio_frontends import SOUNDNET_SAMPLE_RATE, VGGISH_SAMPLE_RATE
 
     clips, _ = load_centre_clip(path, (VGGISH_SAMPLE_RATE, SOUNDNET_SAMPLE_RATE), data_cfg["clip_seconds"])
-    return {"audio": vggish_logmel(torch.as_tensor(clips[VGGISH_SAMPLE_RATE])[None]),
-            "waveform": torch.as_tensor(clips[SOUNDNET_SAMPLE_RATE]).view(1, 1, -1)}
+    return audio_columns([clips])
 
 
 def build(method_name: str, checkpoint: Path, profile: str):

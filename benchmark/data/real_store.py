@@ -44,6 +44,15 @@ def _real_features(size: int, frames: int, n_mels: int, wave_len: int):
     })
 
 
+def audio_columns(clips: list[dict]) -> dict[str, torch.Tensor]:
+    """The stores' audio columns from centre clips ({rate: float32 samples}, `load_centre_clip`): the VGGish
+    log-mel of the 16 kHz clip (B,1,64,frames) and the 22.05 kHz waveform for SoundNet (B,1,N), float32."""
+    from methods.common.audio_frontends import SOUNDNET_SAMPLE_RATE, VGGISH_SAMPLE_RATE, vggish_logmel
+
+    return {"audio": vggish_logmel(torch.from_numpy(np.stack([c[VGGISH_SAMPLE_RATE] for c in clips]))),
+            "waveform": torch.from_numpy(np.stack([c[SOUNDNET_SAMPLE_RATE] for c in clips]))[:, None]}
+
+
 def _decode(rec, size: int, rates: tuple[int, int], require_rate):
     """(frame, clips, source rate) of one record, or the DataError it raised."""
     from benchmark.data.real_common import DataError
@@ -61,7 +70,7 @@ def _real_chunk(dataset: str, records, first_row: int, size: int, classes: dict,
     """Columns of one chunk of records; samples whose files fail to decode go to `skips`."""
     from benchmark import metrics
     from benchmark.data.real_common import DataError
-    from methods.common.audio_frontends import SOUNDNET_SAMPLE_RATE, VGGISH_SAMPLE_RATE, vggish_logmel
+    from methods.common.audio_frontends import SOUNDNET_SAMPLE_RATE, VGGISH_SAMPLE_RATE
 
     rates = (VGGISH_SAMPLE_RATE, SOUNDNET_SAMPLE_RATE)
     kept, frames, clips = [], [], []
@@ -75,7 +84,7 @@ def _real_chunk(dataset: str, records, first_row: int, size: int, classes: dict,
         source_rates[str(out[2])] = source_rates.get(str(out[2]), 0) + 1
     if not kept:
         return None
-    mel = vggish_logmel(torch.from_numpy(np.stack([c[VGGISH_SAMPLE_RATE] for c in clips])))
+    audio = audio_columns(clips)
     gts, anns = [], []
     for rec in kept:
         if not rec.has_box:
@@ -90,8 +99,8 @@ def _real_chunk(dataset: str, records, first_row: int, size: int, classes: dict,
         "sample_id": list(range(first_row, first_row + len(kept))),
         "key": [r.key for r in kept],
         "image": np.stack(frames),
-        "audio": mel.numpy().astype(np.float16),
-        "waveform": np.stack([c[SOUNDNET_SAMPLE_RATE] for c in clips])[:, None].astype(np.float16),
+        "audio": audio["audio"].numpy().astype(np.float16),
+        "waveform": audio["waveform"].numpy().astype(np.float16),
         "gt": torch.stack(gts).numpy().astype(np.float16),
         "class_id": [classes.get(r.class_name, -1) for r in kept],
         "annotations": anns,
