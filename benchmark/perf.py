@@ -7,7 +7,8 @@
 1. Training efficiency: time of a real training step of each method (batches from the store,
    augmentation, losses, pseudo-labels, backward, optimizer: `trainer.run_step`) against the
    floor: the same models' forward + backward + optimizer step on ready tensors of the same shapes.
-   Measured in the semi-supervised phase (60% into the budget), after a few untimed steps.
+   Measured in the semi-supervised phase (60% into the budget), after a few untimed steps; real and
+   floor steps alternate, and each is the median over the timed steps.
 2. Evaluation metrics: 5,000 heatmaps, the vectorised protocol vs the per-sample reference loop.
 3. Memory: XPL's memory bank and curriculum state at 144k samples, per model.
 4. The default table1 run (from the committed run.json files): time to the leaderboard, where it
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import copy
 import io
+import statistics
 import time
 from pathlib import Path
 
@@ -82,27 +84,9 @@ def _setup(name: str, suite, data, accelerator, seed: int = 0):
     return (method, *prepare_training(method, data, suite.budget, seed, accelerator))
 
 
-def _time_real_steps(method, models, optims, ctx, samplers, suite, n: int, warm: int) -> dict:
-    from benchmark.trainer import draw_batches, run_step
-    from methods.base import StepState
-
-    total = suite.budget["steps"]
-    first = int(SSL_POINT * total)
-    timings = dict.fromkeys(("data", "forward", "backward", "select"), 0.0)
-    for step in range(first - warm, first):  # untimed: allocator warm-up, curriculum pass of this epoch
-        run_step(method, ctx, samplers, models, optims, StepState(step, total, 0), 10.0, timings)
-    timings = dict.fromkeys(timings, 0.0)
-    for step in range(first, first + n):
-        run_step(method, ctx, samplers, models, optims, StepState(step, total, 0), 10.0, timings)
-    lb, ulb = draw_batches(method, ctx, samplers, first)
-    shapes = {k: tuple(v.shape[1:]) for k, v in (lb or ulb).items() if k in ("image", "audio", "waveform")}
-    batch = sum(len(b["index"]) for b in (lb, ulb) if b is not None)
-    return {"timings": timings, "shapes": shapes, "batch": batch}
-
-
-def _time_floor(models: dict, shapes: dict, batch: int, n: int, warm: int, accelerator) -> float:
-    """Seconds per step of the bare models: forward (under the run's autocast), a scalar of every output,
-    backward, Adam step."""
+def _floor_step(models: dict, shapes: dict, batch: int, accelerator):
+    """One step of the bare models: forward (under the run's autocast), a scalar of every output,
+    backward, Adam step, on ready tensors of the real batch's shapes."""
     from methods.common.localizer import audio_input, unwrap
 
     bare = {k: copy.deepcopy(unwrap(m)).train() for k, m in models.items()}
@@ -110,7 +94,6 @@ def _time_floor(models: dict, shapes: dict, batch: int, n: int, warm: int, accel
     device = accelerator.device
     images = torch.randn(batch, *shapes["image"], device=device)
     audio = {key: torch.randn(batch, *shape, device=device) for key, shape in shapes.items() if key != "image"}
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
 
     def step():
         for k, m in bare.items():
@@ -120,31 +103,55 @@ def _time_floor(models: dict, shapes: dict, batch: int, n: int, warm: int, accel
             loss.backward()
             opts[k].step()
             opts[k].zero_grad(set_to_none=True)
+    return step
 
+
+def _time_steps(method, models, optims, ctx, samplers, suite, n: int, warm: int, accelerator) -> dict:
+    """Real steps (`trainer.run_step`) and floor steps, interleaved one for one so that both see the same
+    machine; medians per step. Curriculum selection passes are timed apart and excluded."""
+    from benchmark.trainer import draw_batches, run_step
+    from methods.base import StepState
+
+    total = suite.budget["steps"]
+    first = int(SSL_POINT * total)
+    timings = dict.fromkeys(("data", "forward", "backward", "select"), 0.0)
+    for step in range(first - warm, first):  # untimed: allocator warm-up, curriculum pass of this epoch
+        run_step(method, ctx, samplers, models, optims, StepState(step, total, 0), 10.0, timings)
+    lb, ulb = draw_batches(method, ctx, samplers, first)
+    shapes = {k: tuple(v.shape[1:]) for k, v in (lb or ulb).items() if k in ("image", "audio", "waveform")}
+    batch = sum(len(b["index"]) for b in (lb, ulb) if b is not None)
+    floor_step = _floor_step(models, shapes, batch, accelerator)
     for _ in range(warm):
-        step()
-    sync()
-    t = time.perf_counter()
-    for _ in range(n):
-        step()
-    sync()
-    return (time.perf_counter() - t) / n
+        floor_step()
+    sync = torch.cuda.synchronize if accelerator.device.type == "cuda" else (lambda: None)
+    timings = dict.fromkeys(timings, 0.0)
+    real, floor = [], []
+    for step in range(first, first + n):
+        before = dict(timings)
+        run_step(method, ctx, samplers, models, optims, StepState(step, total, 0), 10.0, timings)
+        real.append(sum(timings[k] - before[k] for k in ("data", "forward", "backward")))
+        sync()
+        t = time.perf_counter()
+        floor_step()
+        sync()
+        floor.append(time.perf_counter() - t)
+    return {"timings": timings, "batch": batch, "real": statistics.median(real),
+            "floor": statistics.median(floor)}
 
 
 def training_efficiency(suite, data, accelerator, names, n: int, warm: int) -> pd.DataFrame:
     rows = []
     for name in names:
         method, models, optims, ctx, samplers = _setup(name, suite, data, accelerator)
-        real = _time_real_steps(method, models, optims, ctx, samplers, suite, n, warm)
-        t = real["timings"]
-        per_step = (t["data"] + t["forward"] + t["backward"]) / n
-        floor = _time_floor(models, real["shapes"], real["batch"], n, warm, accelerator)
-        rows.append({"method": name, "models": len(models), "batch": real["batch"],
+        res = _time_steps(method, models, optims, ctx, samplers, suite, n, warm, accelerator)
+        t, per_step, floor = res["timings"], res["real"], res["floor"]
+        spent = t["data"] + t["forward"] + t["backward"]
+        rows.append({"method": name, "models": len(models), "batch": res["batch"],
                      "real s/step": per_step, "floor s/step": floor,
-                     "real samples/s": real["batch"] / per_step, "floor samples/s": real["batch"] / floor,
+                     "real samples/s": res["batch"] / per_step, "floor samples/s": res["batch"] / floor,
                      "efficiency": floor / per_step,
-                     "data %": 100 * t["data"] / n / per_step, "forward %": 100 * t["forward"] / n / per_step,
-                     "backward %": 100 * t["backward"] / n / per_step,
+                     "data %": 100 * t["data"] / spent, "forward %": 100 * t["forward"] / spent,
+                     "backward %": 100 * t["backward"] / spent,
                      "selection s (excluded)": t["select"]})
     df = pd.DataFrame(rows)
     sup = df.loc[df.method == "supervised", "real s/step"]

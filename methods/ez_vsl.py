@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 
 from methods.base import BatchPlan, Method
-from methods.common.augment import crop_flip, normalize, sample_generators
+from methods.common.augment import UpscaledImages, crop_flip, normalize, sample_generators
 from methods.common.localizer import audio_input, build_localizer, unwrap
 from methods.common.losses import mil_infonce
 
@@ -44,11 +44,21 @@ class EZVSL(Method):
     def batch_plan(self, global_batch, step=0):
         return BatchPlan(labeled=0, unlabeled=global_batch, unlabeled_includes_labeled=True)
 
+    def attach(self, models, accelerator=None):
+        super().attach(models, accelerator)
+        self.upscaled = UpscaledImages()  # resized training images, kept per sample for this run
+
+    def on_train_start(self, total_steps, ctx=None):
+        super().on_train_start(total_steps, ctx)
+        if self.config.augment and ctx is not None:
+            self.upscaled.prefill(ctx.data.table, ctx.unlabeled_rows)
+
     def training_step(self, labeled, unlabeled, state):
         images = unlabeled["image"]
         if self.config.augment:
             gens = sample_generators(state.seed, state.step, unlabeled["index"], "augment")
-            images = crop_flip(images.cpu(), gens).to(images.device)
+            big = self.upscaled(images.cpu(), unlabeled["index"].cpu())
+            images = crop_flip(big, gens, images.shape[-2:]).to(images.device)
         out = self.models["a"](normalize(images), audio_input(self.models["a"], unlabeled))
         loss = mil_infonce(out["v"], out["a"], self.config.tau, self.accelerator)
         return loss, {"l_nce": loss.detach()}
