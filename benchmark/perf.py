@@ -9,9 +9,11 @@
    floor: the same models' forward + backward + optimizer step on ready tensors of the same shapes.
    Measured in the semi-supervised phase (60% into the budget), after a few untimed steps; real and
    floor steps alternate, and each is the median over the timed steps.
-2. Evaluation metrics: 5,000 heatmaps, the vectorised protocol vs the per-sample reference loop.
-3. Memory: XPL's memory bank and curriculum state at 144k samples, per model.
-4. The default table1 run (from the committed run.json files): time to the leaderboard, where it
+2. Augmentation: the batched colour RandAugment and EZ-VSL's kept resize against their per-image
+   references, per training batch, with an identity check.
+3. Evaluation metrics: 5,000 heatmaps, the vectorised protocol vs the per-sample reference loop.
+4. Memory: XPL's memory bank and curriculum state at 144k samples, per model.
+5. The default table1 run (from the committed run.json files): time to the leaderboard, where it
    went, and the peak resident memory.
 """
 from __future__ import annotations
@@ -160,6 +162,45 @@ def training_efficiency(suite, data, accelerator, names, n: int, warm: int) -> p
     return df
 
 
+def augmentation_speed(suite, data, repeats: int = 10) -> pd.DataFrame:
+    """ms per training batch of the augmentations against their per-image references (the code before
+    issue 6), with an identity check: the batched code must give the same pixels."""
+    from methods.common.augment import UpscaledImages, colour_randaugment, crop_flip, sample_generators
+    from methods.common.augment_reference import colour_randaugment_reference, crop_flip_reference
+
+    pool = data.rows["unlabeled"]
+    rows = torch.as_tensor(pool[: suite.budget["global_batch_size"]])
+    images = data.table.get(rows.tolist())["image"]
+    kept = UpscaledImages()
+    kept.prefill(data.table, rows.tolist())  # as EZ-VSL does at the start of a run
+
+    def gens(step):
+        return sample_generators(0, step, rows, "perf")
+
+    cases = {
+        "colour RandAugment (2 ops)": (lambda s: colour_randaugment_reference(images, gens(s)),
+                                       lambda s: colour_randaugment(images, gens(s))),
+        "EZ-VSL resize + crop + flip": (lambda s: crop_flip_reference(images, gens(s)),
+                                        lambda s: crop_flip(kept(images, rows), gens(s), images.shape[-2:])),
+    }
+    out = []
+    for name, (reference, batched) in cases.items():
+        times = {"reference": [], "batched": []}
+        identical = True
+        for step in range(repeats):
+            for key, fn in (("reference", reference), ("batched", batched)):
+                t = time.perf_counter()
+                res = fn(step)
+                times[key].append(time.perf_counter() - t)
+                if key == "reference":
+                    ref = res
+            identical &= torch.equal(ref, res)
+        ref_ms, new_ms = (1e3 * statistics.median(times[k]) for k in ("reference", "batched"))
+        out.append({"augmentation": name, "images": len(rows), "per-image reference ms": ref_ms,
+                    "batched ms": new_ms, "speed-up": ref_ms / new_ms, "identical": identical})
+    return pd.DataFrame(out)
+
+
 def bank_memory(n: int = 144_000) -> pd.DataFrame:
     """Bytes per XPL model for n unlabeled samples: the 7×7 memory bank and the curriculum state."""
     from methods.common.pseudo_labels import MemoryBank
@@ -220,6 +261,8 @@ def main(argv=None) -> int:
     print(f"## Training efficiency ({args.steps} steps at {int(SSL_POINT * 100)}% of the budget)\n")
     print(training_efficiency(suite, data, accelerator, args.methods, args.steps, args.warm)
           .to_markdown(index=False, floatfmt=".3f"), "\n")
+    print("## Augmentation per training batch (CPU)\n")
+    print(augmentation_speed(suite, data).to_markdown(index=False, floatfmt=".2f"), "\n")
     if not args.skip_metrics:
         from benchmark.perf_metrics import metrics_speed
 

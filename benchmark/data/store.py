@@ -161,7 +161,7 @@ class SampleTable:
     def get(self, rows: list[int]) -> dict:
         if self.columns is not None:
             idx = torch.as_tensor(rows, dtype=torch.long)
-            batch = {c: t[idx] for c, t in self.columns.items()}
+            batch = {c: t.index_select(0, idx) for c, t in self.columns.items()}  # t[idx] is ~20x slower
         else:
             batch = self.ds[rows] if self._arrow is None else self._arrow_rows(rows)
             batch = {c: torch.from_numpy(batch[c]) for c in self.columns_read}
