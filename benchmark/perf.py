@@ -267,7 +267,7 @@ def main(argv=None) -> int:
         from benchmark.perf_metrics import metrics_speed
 
         print("## Evaluation metrics (5,000 maps 7×7 vs 224×224 GT)\n")
-        print(pd.DataFrame([metrics_speed()]).to_markdown(index=False, floatfmt=".3f"), "\n")
+        print(pd.DataFrame(metrics_speed()).to_markdown(index=False, floatfmt=".3f"), "\n")
     print("## XPL state per model at 144k samples\n")
     print(bank_memory().to_markdown(index=False, floatfmt=".2f"), "\n")
     table, info = suite_time(args.results_dir)

@@ -18,3 +18,12 @@ def test_perf_with_the_paper_profiles_shapes(capsys, tmp_path):
     assert perf.main(["--profile", "paper", "--batch", "2", "--steps", "1", "--warm", "1", "--skip-metrics",
                       "--methods", "xpl", "--results-dir", str(tmp_path)]) == 0
     assert "| xpl " in capsys.readouterr().out
+
+
+def test_metrics_speed_compares_like_for_like_and_checks_identity():
+    from benchmark.perf_metrics import metrics_speed
+
+    rows = metrics_speed(n=40, repeats=1)
+    assert [r["computed"].split(" (")[0] for r in rows] == ["cIoU at the median threshold", "median and fixed 0.5"]
+    assert all(r["identical"] and r["maps"] == 40 and r["fast s"] > 0 for r in rows)
+    assert rows[1]["reference s"] > rows[0]["reference s"]  # two reference calls against one
