@@ -177,7 +177,9 @@ class UpscaledImages:
     def __call__(self, images: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
         keys = rows.tolist()
         missing = [i for i, r in enumerate(keys) if r not in self.kept]
-        fresh = dict(zip(missing, upscale(images.index_select(0, torch.tensor(missing)), self.scale))) if missing else {}
+        fresh = {}
+        if missing:
+            fresh = dict(zip(missing, upscale(images.index_select(0, torch.tensor(missing)), self.scale)))
         big = torch.stack([fresh[i] if i in fresh else self.kept[r] for i, r in enumerate(keys)])
         for i, image in fresh.items():
             if keys[i] not in self.kept and self.nbytes + image.nbytes <= self.max_bytes:
@@ -204,9 +206,10 @@ def upscale(images: torch.Tensor, scale: float = 246 / 224) -> torch.Tensor:
 
 def crop_flip(big: torch.Tensor, generators: list[torch.Generator], size: tuple[int, int]) -> torch.Tensor:
     """EZ-VSL's training augmentation after the resize (`upscale`): random crop of `size`, random h-flip."""
-    b, _, big_h, big_w = big.shape
+    big_h, big_w = big.shape[-2:]
     h, w = size
-    draws = [(int(torch.randint(0, big_h - h + 1, (1,), generator=g)), int(torch.randint(0, big_w - w + 1, (1,), generator=g)),
+    draws = [(int(torch.randint(0, big_h - h + 1, (1,), generator=g)),
+              int(torch.randint(0, big_w - w + 1, (1,), generator=g)),
               float(torch.rand(1, generator=g)) < 0.5) for g in generators]
     crops = [big[i, :, y:y + h, x:x + w] for i, (y, x, _) in enumerate(draws)]
     return torch.stack([crop.flip(-1) if flip else crop for crop, (_, _, flip) in zip(crops, draws)])
