@@ -327,8 +327,6 @@ def test_committed_flickr_test_list():
 def test_store_and_split_lookup_errors(trees, tmp_path):
     with pytest.raises(StoreError, match="no prepared flickr store; run `python -m benchmark.prepare"):
         load_real_domain("flickr", tmp_path / "nowhere")
-    with pytest.raises(ValueError, match="neither a store folder nor a profile"):
-        load_real_domain("flickr", "no-such-profile")
     with pytest.raises(SplitError, match="manifest.json: missing; the vggss split lists were never made"):
         load_real_split("vggss", "labeled", tmp_path / "splits")
     # the CLI names the problem: 3 annotated non-test pairs cannot give 2,500 + 250

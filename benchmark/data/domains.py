@@ -58,25 +58,6 @@ def restrict_classes(data: DomainData, which: str) -> DomainData:
 REAL_SPLITS = ("labeled", "val", "test")  # plus unlabeled_<subset>, or the rest of the store
 
 
-def _real_store_of(dataset: str, profile_or_store) -> Path:
-    """A store folder as given, or the default one of a profile whose data section names
-    image_size and (optionally) subset."""
-    import yaml
-
-    from benchmark.data.real_store import real_store_path
-    from benchmark.suites import PROFILES_PATH
-
-    given = Path(profile_or_store)
-    if isinstance(profile_or_store, Path) or given.is_dir() or len(given.parts) > 1:
-        return given
-    profiles = yaml.safe_load(PROFILES_PATH.read_text())
-    if profile_or_store not in profiles:
-        raise ValueError(f"{profile_or_store!r} is neither a store folder nor a profile of {PROFILES_PATH} "
-                         f"({sorted(profiles)})")
-    data = profiles[profile_or_store]["data"]
-    return real_store_path(dataset, data.get("subset"), data["image_size"])
-
-
 def _resolve_keys(table: SampleTable, split_file: str, keys: list[str], skipped: dict, allow_missing: bool,
                   need_boxes: bool, hashes: dict, split: str) -> list[int]:
     """Store rows of a split's keys. Keys not in the store (or without boxes in a split that
@@ -102,16 +83,16 @@ def _resolve_keys(table: SampleTable, split_file: str, keys: list[str], skipped:
     return kept
 
 
-def load_real_domain(dataset: str, profile_or_store, *, subset: str | None = None, splits_dir=None,
+def load_real_domain(dataset: str, store, *, subset: str | None = None, splits_dir=None,
                      allow_missing: bool = False) -> DomainData:
-    """A prepared Flickr-SoundNet / VGG-SS store (benchmark.prepare) with its committed split
-    lists (string ids) resolved to store rows. The unlabeled split is unlabeled_<subset>
+    """The prepared Flickr-SoundNet / VGG-SS store in folder `store` (benchmark.prepare; the runner
+    names it with `real_store_path`) with its committed split lists (string ids) resolved to store rows. The unlabeled split is unlabeled_<subset>
     (subset: the argument, else the store's), or with no subset every store row outside
     labeled/val/test."""
     from benchmark.data.real_splits import load_real_split, real_split_dir
     from benchmark.data.store import StoreError
 
-    path = _real_store_of(dataset, profile_or_store)
+    path = Path(store)
     if not (path / "info.json").exists():
         raise StoreError(f"{path}: no prepared {dataset} store; run `python -m benchmark.prepare --dataset {dataset} "
                          "--root PATH` first")
