@@ -50,9 +50,7 @@ def colour_randaugment(images: torch.Tensor, generators: list[torch.Generator], 
         sorted_images = out.index_select(0, perm)  # advanced indexing is 20x slower on uint8
         start = 0
         for k, name in enumerate(COLOUR_OPS):
-            stop = start
-            while stop < len(order) and ops[r][order[stop]] == k:
-                stop += 1
+            stop = start + ops[r].count(k)
             if stop > start and name != "identity":
                 part = sorted_images[start:stop]
                 part.copy_(_BATCHED_OPS[name](part, [mags[r][i] for i in order[start:stop]]))
