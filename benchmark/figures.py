@@ -21,6 +21,11 @@ def _runs(suite, results_dir: Path, train: str, label: str):
     return {s: d for s, d in dirs.items() if (d / "metrics.json").exists()}
 
 
+def _suffix(suite) -> str:
+    """Figures of the published profile are plain; others carry the profile, so no run overwrites them."""
+    return "" if suite.published else f".{suite.profile}"
+
+
 def _save(fig, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.stem + ".tmp.png")
@@ -51,7 +56,7 @@ def stability_figure(suite, results_dir: Path, evaluation: dict) -> Path | None:
         return None
     ax.set(xlabel="optimizer step", ylabel="validation CIoU (%)", title=f"{suite.name}: {evaluation['title']}")
     ax.legend(fontsize=8)
-    return _save(fig, results_dir / suite.name / "figures" / f"stability-{evaluation['name']}.png")
+    return _save(fig, results_dir / suite.name / "figures" / f"stability-{evaluation['name']}{_suffix(suite)}.png")
 
 
 def overlay_figure(suite, results_dir: Path, evaluation: dict, domain) -> Path | None:
@@ -88,4 +93,4 @@ def overlay_figure(suite, results_dir: Path, evaluation: dict, domain) -> Path |
             axes[i, 0].set_title("image + GT", fontsize=7)
     for ax in axes.flat:
         ax.axis("off")
-    return _save(fig, results_dir / suite.name / "figures" / f"overlays-{evaluation['name']}.png")
+    return _save(fig, results_dir / suite.name / "figures" / f"overlays-{evaluation['name']}{_suffix(suite)}.png")

@@ -1,6 +1,10 @@
-"""Leaderboard: a long pandas frame of every finished run -> mean ± std (n) tables in markdown.
+"""Leaderboard: a long pandas frame of every finished run -> mean ± 95 % CI (n) tables in markdown.
 
-Seed standard deviation (ddof=1) is the headline spread. A missing run shows "—", never 0.
+Each cell is the mean over seeds with the half-width of the 95 % confidence interval of that mean
+(Student t, n − 1 degrees of freedom). A missing run shows "—", never 0. Beside the tables: each
+run's convergence (slope of the validation curve over the last 20 % of steps), the learning rate
+the protocol chose, and checks that no trained run fell below the centre floor and that the
+all-labels oracle is the in-domain ceiling (docs/protocol.md §3).
 """
 from __future__ import annotations
 
@@ -63,49 +67,59 @@ def val_fluctuation(run_json: Path, steps: int) -> float | None:
     return float(np.sqrt(np.mean(residual ** 2)))
 
 
+def ci_half_width(std: float, n: int) -> float:
+    """Half-width of the 95 % confidence interval of a mean of n values with sample std `std`."""
+    from scipy import stats
+
+    if n < 2 or pd.isna(std):
+        return float("nan")
+    return float(stats.t.ppf(0.975, n - 1) * std / n ** 0.5)
+
+
 def aggregate(long: pd.DataFrame) -> pd.DataFrame:
     keys = ["evaluation", "label", "method", "variant", "primary", "metric"]
     agg = long.groupby(keys, sort=False)["value"].agg(["mean", "std", "count"]).reset_index()
+    agg["ci"] = [ci_half_width(s, n) for s, n in zip(agg["std"], agg["count"])]
     return agg
 
 
-def _fmt(mean, std, n) -> str:
+def _fmt(mean, ci, n) -> str:
     if pd.isna(mean):
         return "—"
-    spread = f" ± {std:.2f}" if n > 1 and not pd.isna(std) else ""
+    spread = f" ± {ci:.2f}" if n > 1 and not pd.isna(ci) else ""
     return f"{mean:.2f}{spread} ({int(n)})"
 
 
-def _row_name(label: str, method: str, variant: str, primary: bool) -> str:
+def _row_name(label: str, method: str, variant: str, primary: bool, control: bool = False) -> str:
     name = label if primary else f"{label} [{variant}]"
     cls = methods.get_method(method)
-    return f"{name} *(reference)*" if cls.reference_only else name
+    return f"{name} *(reference)*" if cls.reference_only else f"{name} *(control)*" if control else name
 
 
 def evaluation_table(suite: Suite, agg: pd.DataFrame, ev: dict, metrics=METRICS, with_paper=True) -> str:
     sub = agg[agg.evaluation == ev["name"]]
     paper = suite.paper.get("methods", {})
     lines, means = [], {}
-    order = [(e.label, e.name) for e in suite.methods]
-    for label, method in order:
+    order = [(e.label, e.name, e.control) for e in suite.methods]
+    for label, method, control in order:
         cls = methods.get_method(method)
         variants = list(dict.fromkeys(sub[sub.label == label]["variant"])) or ["main"]
         for variant in variants:
             cells = sub[(sub.label == label) & (sub.variant == variant)]
             primary = bool(cells["primary"].iloc[0]) if len(cells) else True
-            row = {"Method": _row_name(label, method, variant, primary)}
+            row = {"Method": _row_name(label, method, variant, primary, control)}
             for metric in metrics:
                 c = cells[cells.metric == metric]
-                mean, std, n = (c["mean"].iloc[0], c["std"].iloc[0], c["count"].iloc[0]) if len(c) else (float("nan"),) * 3
+                mean, ci, n = (c["mean"].iloc[0], c["ci"].iloc[0], c["count"].iloc[0]) if len(c) else (float("nan"),) * 3
                 if with_paper:
                     p = paper.get(label if primary else "", {}).get(ev["name"], {}).get(metric)
                     row[f"Paper {SHOWN[metric]}"] = f"{p:.2f}" if p is not None else "—"
-                row[f"Ours {SHOWN[metric]}"] = _fmt(mean, std, n)
-                if primary and not cls.reference_only and not pd.isna(mean):
+                row[f"Ours {SHOWN[metric]}"] = _fmt(mean, ci, n)
+                if primary and not cls.reference_only and not control and not pd.isna(mean):
                     means.setdefault(metric, []).append((mean, len(lines)))
             if metrics == METRICS:
                 c = cells[cells.metric == "ciou_shuffled"]
-                row["CIoU, audio shuffled"] = _fmt(*c[["mean", "std", "count"]].iloc[0]) if len(c) else "—"
+                row["CIoU, audio shuffled"] = _fmt(*c[["mean", "ci", "count"]].iloc[0]) if len(c) else "—"
             if ev.get("in_domain"):
                 ind = agg[(agg.evaluation == ev["in_domain"]) & (agg.label == label) & (agg.variant == variant)
                           & (agg.metric == "ciou")]
@@ -170,6 +184,91 @@ def _weights_note(suite: Suite, results_dir: Path) -> list[str]:
             "(no `--weights` file given), unlike the paper.", ""]
 
 
+def _lr_protocol(suite: Suite) -> str:
+    grid = suite.lr_grid
+    if not grid:
+        return ""
+    return (f"; learning rate per method and training domain chosen on validation from {list(grid)} at seed "
+            f"{suite.tune_seed} (table below)")
+
+
+def val_slope(history: list[dict], steps: int, tail: float = 0.2) -> float | None:
+    """Least-squares slope of validation CIoU over the last `tail` of the budget, in CIoU points per 1,000
+    steps: near 0 when training has plateaued. None with fewer than 3 validations there."""
+    import numpy as np
+
+    late = [(h["step"], h["ciou"]) for h in history if h["step"] >= (1 - tail) * steps]
+    if len(late) < 3:
+        return None
+    x, y = np.array(late, dtype=float).T
+    return float(np.polyfit(x, y, 1)[0] * 1000)
+
+
+def training_report(suite: Suite, results_dir: Path, long: pd.DataFrame) -> list[str]:
+    """Per training domain and method: convergence (val slope over the last 20 %, best-on-val step), the chosen
+    learning rate; then the checks a verdict needs: no collapsed run, the oracle as the in-domain ceiling."""
+    rows = []
+    for path in _run_files(suite, results_dir, "run.json"):
+        run = read_json(path)
+        if not run.get("val_history") or (run.get("config") or {}).get("budget") is None:
+            continue  # floors: nothing was trained
+        steps = run["config"]["budget"]["steps"]
+        rows.append({"train": run["config"]["train"], "label": run["config"]["label"], "seed": run["seed"],
+                     "slope": val_slope(run["val_history"], steps), "best": run.get("best_val_step"), "steps": steps,
+                     "final": run["val_history"][-1]["ciou"], "lr": (run.get("lr_selection") or {}).get("chosen",
+                     run["config"]["method_config"].get("lr"))})
+    out = []
+    if rows:
+        frame = pd.DataFrame(rows)
+        out += ["## Training: convergence and learning rate", "",
+                "Slope = least-squares slope of validation CIoU over the last 20 % of the budget, in CIoU points per "
+                "1,000 steps (mean ± 95 % CI over seeds): near 0 when training has plateaued. Best step = median step "
+                "of the best-on-validation checkpoint.", ""]
+        table = []
+        order = {e.label: i for i, e in enumerate(suite.methods)}
+        for (train, label), g in sorted(frame.groupby(["train", "label"]), key=lambda x: (x[0][0], order.get(x[0][1], 99))):
+            slopes = g["slope"].dropna()
+            table.append({"Training": train, "Method": label,
+                          "Val slope, last 20 %": _fmt(slopes.mean(), ci_half_width(slopes.std(), len(slopes)),
+                                                       len(slopes)) if len(slopes) else "—",
+                          "Best step (median)": f"{int(g['best'].median())} / {int(g['steps'].iloc[0])}",
+                          "Final val CIoU": _fmt(g["final"].mean(), ci_half_width(g["final"].std(), len(g)), len(g)),
+                          "lr": ", ".join(f"{v:g}" for v in sorted(set(g["lr"])))})
+        out += [pd.DataFrame(table).to_markdown(index=False), ""]
+    out += ["## Checks", ""] + _checks(suite, long) + [""]
+    return out
+
+
+def _checks(suite: Suite, long: pd.DataFrame) -> list[str]:
+    """Runs below the centre floor on their own test set (collapsed), and whether the oracle is the in-domain
+    ceiling: both make a verdict about methods unsafe if they fail, so they are stated, never hidden."""
+    lines = []
+    ciou = long[(long.metric == "ciou") & long.primary]
+    floors = ciou[ciou.label == "center"].groupby("evaluation")["value"].mean()
+    trained = {e.label for e in suite.methods if methods.get_method(e.name).trainable}
+    floor_of = {ev: float(v) for ev, v in floors.items()}
+    low = ciou[ciou.label.isin(trained) & ciou.evaluation.isin(list(floor_of))]
+    low = low[[v < floor_of[e] for v, e in zip(low.value, low.evaluation)]]
+    if not floor_of:
+        lines.append("- Collapsed runs: not checked (no `center` floor in this suite).")
+    elif low.empty:
+        lines.append("- Collapsed runs: none. Every trained run scores above the centre floor on its test set.")
+    else:
+        bad = ", ".join(f"{r.label} seed {r.seed} on {r.evaluation} ({r.value:.1f} < {floor_of[r.evaluation]:.1f})"
+                        for r in low.itertuples())
+        lines.append(f"- **Collapsed runs** (test CIoU below the centre floor): {bad}.")
+    oracle = [e.label for e in suite.methods if e.name == "oracle"]
+    for ev in (e for e in suite.evaluations if not e.get("in_domain")) if oracle else []:
+        means = ciou[ciou.evaluation == ev["name"]].groupby("label")["value"].mean()
+        if oracle[0] not in means:
+            continue
+        above = means[(means > means[oracle[0]]) & means.index.isin(trained - set(oracle))]
+        lines.append(f"- Oracle on {ev['name']}: " + ("the in-domain ceiling (no method's mean is above it)."
+                     if above.empty else "**not the ceiling**: " + ", ".join(f"{k} {v:.1f}" for k, v in above.items())
+                     + f" > oracle {means[oracle[0]]:.1f}."))
+    return lines
+
+
 def write_leaderboard(suite: Suite, results_dir: Path, wall_seconds: float | None = None,
                       num_processes: int = 1, domains=None) -> Path:
     long = collect(suite, results_dir)
@@ -177,7 +276,7 @@ def write_leaderboard(suite: Suite, results_dir: Path, wall_seconds: float | Non
         raise RuntimeError(f"no finished runs of suite {suite.name} ({suite.profile}) under {results_dir}")
     agg = aggregate(long)
     base = results_dir / suite.name
-    name = "leaderboard.md" if suite.profile == "default" else f"leaderboard.{suite.profile}.md"
+    name = "leaderboard.md" if suite.published else f"leaderboard.{suite.profile}.md"
     git, hw = metadata.git_info(), metadata.hardware()
     runs = [read_json(path) for path in _run_files(suite, results_dir, "run.json")]
     synthetic = suite.dataset == "synthetic"
@@ -193,18 +292,20 @@ def write_leaderboard(suite: Suite, results_dir: Path, wall_seconds: float | Non
                 "the annotated set (see `datasets/vggss/README.md`), so the VGG-SS test set differs from the "
                 f"standard one. Paper columns: {suite.paper.get('source') or 'n/a'}.", ""]
     out += [suite.description, "",
-            f"- Seeds: {suite.seeds}; cells are mean ± std over seeds (ddof = 1), with n in brackets. "
+            f"- Seeds: {suite.seeds}; cells are the mean over seeds ± the half-width of its 95 % confidence "
+            "interval (Student t), with n in brackets. "
             "CIoU = % of test samples with cIoU ≥ 0.5 (median threshold), AUC = area under the success curve.",
             f"- Budget: {suite.budget['steps']} optimizer steps, global batch {suite.budget['global_batch_size']}; "
-            "checkpoint chosen on the validation split (never test).",
+            "checkpoint chosen on the validation split (never test)" + _lr_protocol(suite) + ".",
             f"- Runs trained at commit {run_commits(runs)}; tables written at "
             f"{(git['commit'] or 'unknown')[:12]}{' (dirty)' if git['dirty'] else ''}; "
             f"{datetime.now(timezone.utc):%Y-%m-%d}; {hw['cpu']}"
             f"{', ' + hw['gpu'] if 'gpu' in hw else ''}; {num_processes} process(es)"
             + f"; training + testing time summed over runs {run_seconds(runs) / 60:.1f} min"
             + (f" (this invocation {wall_seconds / 60:.1f} min)" if wall_seconds else ""),
-            "- *(reference)* rows are sanity floors or the label-rich oracle, not competitors; "
-            "`[variant]` rows are other maps of the same trained runs (e.g. EZ-VSL with object guidance).",
+            "- *(reference)* rows are sanity floors or the label-rich oracle, not competitors; *(control)* rows "
+            "switch one part of a method off to show where a gain comes from; "
+            "`[variant]` rows are other maps of the same trained runs (e.g. XPL's model B).",
             "- *CIoU, audio shuffled* is a control: each test image paired with another sample's sound. A method "
             "that localizes sounds drops towards the floors; one that only finds salient objects does not.", ""]
     out += _weights_note(suite, results_dir)
@@ -212,6 +313,7 @@ def write_leaderboard(suite: Suite, results_dir: Path, wall_seconds: float | Non
         out += [f"## {ev['title']}", "", evaluation_table(suite, agg, ev), ""]
         out += [f"![{kind} {ev['name']}](figures/{f.name})" for kind, f in _figures(suite, results_dir, ev, domains)]
         out += [""]
+    out += training_report(suite, results_dir, long)
     out += ["## Secondary: fixed threshold 0.5 on the min–max normalised map", "",
             "Not the paper's protocol; shown because the median rule favours large objects.", ""]
     for ev in suite.evaluations:

@@ -36,8 +36,9 @@ def load_image(path: Path, size: int) -> torch.Tensor:
 
 def load_audio(path: Path, data_cfg: dict) -> dict[str, torch.Tensor]:
     """The batch's audio columns for one WAV (any rate, mixed to mono, centre clip), computed as the
-    profile's store computes them: log-mel for the synthetic profiles; VGGish log-mel (16 kHz) and the
-    22.05 kHz waveform (SoundNet) for the real-data ones."""
+    profile's store computes them: log-mel and the waveform at the profile's rate for the synthetic profiles
+    (both rounded to float16 as stored); VGGish log-mel (16 kHz) and the 22.05 kHz waveform (SoundNet) for
+    the real-data ones."""
     from benchmark.data.real_media import load_centre_clip
 
     if data_cfg.get("source", "synthetic") == "synthetic":
@@ -45,7 +46,8 @@ def load_audio(path: Path, data_cfg: dict) -> dict[str, torch.Tensor]:
 
         rate = data_cfg["sample_rate"]
         clips, _ = load_centre_clip(path, (rate,), data_cfg["clip_seconds"])
-        return {"audio": logmel(torch.as_tensor(clips[rate])[None], rate)}
+        wave = torch.as_tensor(clips[rate])[None]
+        return {"audio": logmel(wave, rate).half().float(), "waveform": wave[:, None].half().float()}
     from benchmark.data.real_store import audio_columns
     from methods.common.audio_frontends import SOUNDNET_SAMPLE_RATE, VGGISH_SAMPLE_RATE
 

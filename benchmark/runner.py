@@ -85,9 +85,63 @@ def pretrained_status(method) -> tuple[dict | None, str]:
     return records, "all" if all(slots) else "none" if not any(slots) else "partial"
 
 
+SUITE_FIELDS = ("suite", "suite_version", "label")  # what a run's training identity leaves out
+
+
+def training_identity(config: dict) -> str:
+    """Hash of what determines a run's numbers: its config without the suite's name and version and the row's
+    label. Two runs with the same identity are the same computation (docs/design.md §5)."""
+    return metadata.config_hash({k: v for k, v in config.items() if k not in SUITE_FIELDS})
+
+
+class RunIndex:
+    """Finished runs of one profile under a results folder, by training identity (tuning runs included)."""
+
+    def __init__(self, results_dir: Path, profile: str):
+        self.results_dir, self.profile, self.found = results_dir, profile, None
+
+    def _scan(self) -> dict[str, Path]:
+        found = {}
+        for run_json in sorted(self.results_dir.glob(f"*/runs/{self.profile}/train-*/**/seed*/run.json")):
+            done = run_json.parent / "metrics.json"
+            try:
+                run, metrics = read_json(run_json), read_json(done) if done.exists() else None
+            except (OSError, ValueError):
+                continue  # a damaged file is never a source; the run it belongs to reruns
+            if metrics is not None and "config" in run and metrics.get("config_hash") == run.get("config_hash"):
+                found.setdefault(training_identity(run["config"]), run_json.parent)
+        return found
+
+    def find(self, config: dict) -> Path | None:
+        if self.found is None:
+            self.found = self._scan()
+        return self.found.get(training_identity(config))
+
+    def add(self, config: dict, folder: Path) -> None:
+        if self.found is not None:
+            self.found.setdefault(training_identity(config), folder)
+
+
+def copy_run(src: Path, dst: Path, config: dict, chash: str, run_fields: dict) -> dict:
+    """The finished run in `src` as the run `dst` (same training identity): files copied, run.json and
+    metrics.json rewritten with this run's config, hash and label, metrics.json last."""
+    dst.mkdir(parents=True, exist_ok=True)
+    for name in ("per_sample.jsonl", "previews.json", "best_model.pt"):
+        if (src / name).exists():
+            tmp = dst / f"{name}.tmp"
+            shutil.copyfile(src / name, tmp)
+            os.replace(tmp, dst / name)
+    write_json_atomic(dst / "run.json", {**read_json(src / "run.json"), "config": config, "config_hash": chash,
+                                         **run_fields, "copied_from": str(src)})
+    metrics = {**read_json(src / "metrics.json"), "config_hash": chash, "label": config["label"]}
+    write_json_atomic(dst / "metrics.json", metrics)
+    return metrics
+
+
 def run_one(suite: Suite, entry: MethodEntry, train_domain: str, tests: list[str], seed: int,
-            results_dir: Path, accelerator, domains: DomainCache, log=print) -> dict:
-    out = run_dir(results_dir, suite, train_domain, entry.label, seed)
+            results_dir: Path, accelerator, domains: DomainCache, log=print, out: Path | None = None,
+            lr_selection: dict | None = None, index: RunIndex | None = None) -> dict:
+    out = out or run_dir(results_dir, suite, train_domain, entry.label, seed)
     config = resolved_config(suite, entry, train_domain, tests, seed, domains)
     chash = metadata.config_hash(config)
     done = out / "metrics.json"
@@ -100,6 +154,16 @@ def run_one(suite: Suite, entry: MethodEntry, train_domain: str, tests: list[str
         if accelerator.is_main_process:  # the old run's checkpoints belong to the old config
             shutil.rmtree(out / "ckpt", ignore_errors=True)
         accelerator.wait_for_everyone()
+    index = index or RunIndex(results_dir, suite.profile)
+    source = index.find(config)
+    if source is not None and source != out:  # the same computation was already run: reuse it
+        metrics = None
+        if accelerator.is_main_process:
+            metrics = copy_run(source, out, config, chash, {"lr_selection": lr_selection})
+        accelerator.wait_for_everyone()
+        log(f"reuse {entry.label} train={train_domain} seed={seed}: same run as {source}")
+        index.add(config, out)
+        return metrics or read_json(done)
 
     cls = methods.get_method(entry.name)
     method = cls(load_method_config(cls, method_overrides(suite, entry)), suite.model_spec)
@@ -137,22 +201,73 @@ def run_one(suite: Suite, entry: MethodEntry, train_domain: str, tests: list[str
             "peak_memory_mb": metadata.peak_memory_mb(accelerator.device),
             "resumed_from_step": result.resumed_from, "best_val_step": result.best_step,
             "val_history": result.history,
+            "lr_selection": lr_selection,  # how the learning rate was chosen (tune_lr), or null
+            # steps whose unlabeled share could not be filled: [first, last, unlabeled drawn, planned]
+            "unlabeled_shortfall": _runs_of(result.shortfall),
         })
         write_json_atomic(done, metrics)  # last: marks the run finished
         shutil.rmtree(out / "ckpt", ignore_errors=True)  # resume state is no longer needed
     accelerator.wait_for_everyone()
     accelerator.free_memory()
+    index.add(config, out)
     primary = numbers[tests[0]][metrics["primary_variant"]]
     log(f"done {entry.label} train={train_domain} seed={seed}: {tests[0]} CIoU {primary['ciou']:.2f} "
         f"AUC {primary['auc']:.2f} (best val step {result.best_step}, {wall:.1f}s)")
     return metrics
 
 
+def _runs_of(steps: list) -> list[list[int]]:
+    """(step, got, planned) per step -> [first, last, got, planned] per run of consecutive equal steps."""
+    out: list[list[int]] = []
+    for step, got, planned in steps:
+        if out and out[-1][1] == step - 1 and out[-1][2:] == [got, planned]:
+            out[-1][1] = step
+        else:
+            out.append([step, step, got, planned])
+    return out
+
+
+def tune_lr(suite: Suite, entry: MethodEntry, train_domain: str, tests: list[str], results_dir: Path, accelerator,
+            domains: DomainCache, log=print, index: RunIndex | None = None) -> tuple[MethodEntry, dict | None]:
+    """The one learning-rate protocol (docs/protocol.md §3): every trainable method whose config has `lr`, per
+    training domain, is trained at each rate of the profile's grid at the tuning seed; the rate with the best
+    validation score (CIoU, then AUC; the first in the grid on a tie) is used for every seed. Test sets are
+    scored by those runs too (every run is complete) but never read here. A row with `lr_of` (a control or an
+    ablation: one switch changed) takes the rate tuned for that label instead. The tuning run at the chosen rate
+    is the same run as the main one at that seed, so the main run reuses its files (RunIndex)."""
+    cls = methods.get_method(entry.name)
+    if not suite.lr_grid or not cls.trainable or "lr" in entry.overrides or \
+            "lr" not in getattr(cls.Config, "__dataclass_fields__", {}):
+        return entry, None
+    if entry.lr_of is not None:  # a control or ablation row: the rate tuned for the row it varies
+        source, selection = tune_lr(suite, suite.lr_sources[entry.lr_of], train_domain, tests, results_dir,
+                                    accelerator, domains, log, index)
+        if "lr" not in source.overrides:
+            return entry, None
+        selection = {**(selection or {}), "chosen": source.overrides["lr"], "from_label": entry.lr_of}
+        return dataclasses.replace(entry, overrides={**entry.overrides, "lr": source.overrides["lr"]}), selection
+    base = run_dir(results_dir, suite, train_domain, entry.label, suite.tune_seed).parent / "lr-grid"
+    scores = {}
+    for lr in suite.lr_grid:
+        trial = dataclasses.replace(entry, overrides={**entry.overrides, "lr": lr})
+        m = run_one(suite, trial, train_domain, tests, suite.tune_seed, results_dir, accelerator, domains, log,
+                    out=base / f"lr{lr:g}" / f"seed{suite.tune_seed}", index=index)
+        scores[lr] = (m["best_val"]["ciou"], m["best_val"]["auc"])
+    chosen = max(suite.lr_grid, key=lambda lr: scores[lr])  # max keeps the first of equal keys
+    selection = {"grid": list(suite.lr_grid), "tune_seed": suite.tune_seed, "chosen": chosen,
+                 "val_ciou_auc": {f"{lr:g}": list(v) for lr, v in scores.items()}}
+    log(f"lr for {entry.label} train={train_domain}: {chosen:g} (val CIoU/AUC {scores})")
+    return dataclasses.replace(entry, overrides={**entry.overrides, "lr": chosen}), selection
+
+
 def run_suite(suite: Suite, results_dir: Path, accelerator, log=print, data_root: Path | None = None) -> DomainCache:
-    """Run (or skip) every run of the suite; returns the loaded domains for figures."""
+    """Run (or skip, or reuse) every run of the suite; returns the loaded domains for figures."""
     domains = DomainCache(suite, accelerator, data_root)
+    index = RunIndex(results_dir, suite.profile)
     for train_domain, tests in suite.trainings().items():
         for entry in suite.methods:
+            tuned, selection = tune_lr(suite, entry, train_domain, tests, results_dir, accelerator, domains, log, index)
             for seed in suite.seeds:
-                run_one(suite, entry, train_domain, tests, seed, results_dir, accelerator, domains, log)
+                run_one(suite, tuned, train_domain, tests, seed, results_dir, accelerator, domains, log,
+                        lr_selection=selection, index=index)
     return domains

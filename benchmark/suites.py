@@ -20,7 +20,7 @@ CLAIM_KEYS = {"text", "a", "b", "evaluation", "metric", "relative_to"}
 # what a claim may compare (benchmark/leaderboard.py::collect produces these)
 CLAIM_METRICS = {"ciou", "auc", "ciou_fixed0.5", "auc_fixed0.5", "ciou_shuffled", "val_fluctuation"}
 EVAL_KEYS = {"name", "title", "train", "test", "in_domain"}
-METHOD_KEYS = {"name", "as", "overrides"}
+METHOD_KEYS = {"name", "as", "overrides", "control", "lr_of"}
 BUDGET_KEYS = {"steps", "global_batch_size", "eval_every", "ckpt_every", "eval_batch_size", "grad_clip"}
 
 
@@ -33,6 +33,8 @@ class MethodEntry:
     name: str  # registry name
     label: str  # name in results and tables
     overrides: dict = field(default_factory=dict)
+    control: bool = False  # a control row (attributes a gain), not a competitor: never bold, named as such
+    lr_of: str | None = None  # take the learning rate tuned for this other label (ablations hold it fixed)
 
 
 @dataclass
@@ -53,6 +55,10 @@ class Suite:
     path: Path
     claims: list[dict] = field(default_factory=list)
     mixed_precision: str = "no"  # the profile's choice on GPU
+    lr_grid: tuple = ()  # learning rates tried per (method, training domain), chosen on validation (runner)
+    lr_sources: dict = field(default_factory=dict)  # label -> MethodEntry of every label some lr_of names
+    tune_seed: int = 0  # the seed the grid is run at
+    published: bool = False  # the profile whose tables are results/<suite>/leaderboard.md (others: .<profile>.md)
 
     def trainings(self) -> dict[str, list[str]]:
         """train domain -> test domains: evaluations with the same training share one run."""
@@ -111,10 +117,19 @@ def load_suite(name: str, profile: str = "default", seeds: list[int] | None = No
         if not isinstance(m, dict) or "name" not in m:
             raise SuiteError(f"{path}: methods[{i}] must be a name or a mapping with 'name'")
         _unknown(m, METHOD_KEYS, f"{path}: methods[{i}]")
-        entries.append(MethodEntry(m["name"], m.get("as", m["name"]), dict(m.get("overrides") or {})))
+        if not isinstance(m.get("control", False), bool):
+            raise SuiteError(f"{path}: methods[{i}]: control must be true or false")
+        entries.append(MethodEntry(m["name"], m.get("as", m["name"]), dict(m.get("overrides") or {}),
+                                   bool(m.get("control", False)), m.get("lr_of")))
+    all_entries = {e.label: e for e in entries}  # lr_of may name a label left out by --methods
     labels = [e.label for e in entries]
     if len(set(labels)) != len(labels):
         raise SuiteError(f"{path}: duplicate method labels {labels}")
+    for i, e in enumerate(entries):
+        if e.lr_of is not None and (e.lr_of not in labels or e.lr_of == e.label or
+                                    entries[labels.index(e.lr_of)].lr_of is not None):
+            raise SuiteError(f"{path}: methods[{i}]: lr_of {e.lr_of!r} must name another label of the suite that "
+                             f"is tuned itself (labels: {labels})")
     if only_methods:
         missing = sorted(set(only_methods) - set(labels))
         if missing:
@@ -142,6 +157,9 @@ def load_suite(name: str, profile: str = "default", seeds: list[int] | None = No
         budget=budget, model_spec=prof["model"], data_cfg=prof["data"],
         method_overrides=dict(prof.get("method_overrides") or {}), paper=paper, path=path,
         mixed_precision=prof.get("mixed_precision", "no"),
+        lr_grid=tuple(float(x) for x in prof.get("lr_grid") or ()), tune_seed=int(prof.get("tune_seed", 0)),
+        lr_sources={e.lr_of: all_entries[e.lr_of] for e in entries if e.lr_of},
+        published=bool(prof.get("publish", False)),
         claims=_claims(raw.get("claims") or [], labels, {e.label for e in entries}, evaluations, path),
     )
 
@@ -201,7 +219,8 @@ def method_overrides(suite: Suite, entry: MethodEntry) -> dict:
 def _split_loaders(suite: Suite, domain: str) -> list[tuple[str, object]]:
     """(split name, loader) for every committed list a domain of this suite needs."""
     if suite.dataset == "synthetic":
-        return [(s, lambda s=s: load_split("synthetic", suite.profile, domain, s))
+        lists = suite.data_cfg.get("splits", suite.profile)
+        return [(s, lambda s=s: load_split("synthetic", lists, domain, s))
                 for s in ("labeled", "unlabeled", "val", "test")]
     from benchmark.data.real_splits import load_real_split
 
@@ -232,7 +251,8 @@ def validate_suite(suite: Suite) -> list[str]:
                 ids, digest = load()
             except SplitError as err:
                 raise SuiteError(str(err)) from None
-            report.append(f"split {suite.dataset}/{suite.profile}/{d}/{split}: {len(ids)} ids sha256 {digest[:12]}")
+            lists = suite.data_cfg.get("splits", suite.profile)
+            report.append(f"split {suite.dataset}/{lists}/{d}/{split}: {len(ids)} ids sha256 {digest[:12]}")
     for label, row in suite.paper.get("methods", {}).items():
         unknown = sorted(set(row) - {ev["name"] for ev in suite.evaluations})
         if unknown:

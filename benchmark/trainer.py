@@ -1,4 +1,4 @@
-"""The shared training loop on Hugging Face Accelerate (design §6).
+"""The shared training loop on Hugging Face Accelerate (docs/design.md §4).
 
 Budget in optimizer steps with a fixed global batch; the batch is split across
 processes, so 1 CPU process and N GPUs run the same schedule. Model selection on the
@@ -32,7 +32,8 @@ class NonFiniteLoss(FloatingPointError):
 class TrainResult:
     best_step: int
     best_val: dict
-    history: list[dict] = field(default_factory=list)  # validation curve
+    history: list[dict] = field(default_factory=list)  # validation curve (+ the method's diagnostics)
+    shortfall: list = field(default_factory=list)  # steps whose unlabeled share was not filled (draw_batches)
     resumed_from: int | None = None
     timings: dict = field(default_factory=dict)
 
@@ -49,18 +50,28 @@ class TrainContext:
     eval_batch_size: int
     global_batch: int
     select_seconds: float = 0.0  # time spent in maps() (curricula), reported apart from data loading
+    # (step, unlabeled rows drawn, rows planned) of every step whose unlabeled pool could not fill its share
+    shortfall: list = field(default_factory=list)
 
-    def maps(self, rows: list[int], variant: str) -> torch.Tensor:
+    def maps(self, rows: list[int], variant: str, timed: bool = True) -> torch.Tensor:
         """Gathered maps of `variant` over `rows`, models in eval mode, no augmentation."""
         t = time.perf_counter()
         out = compute_maps(self.method, self.data, rows, [variant], self.accelerator, self.eval_batch_size,
-                           desc=f"select {variant}")[variant]
-        self.select_seconds += time.perf_counter() - t
+                           desc=f"maps {variant}")[variant]
+        if timed:
+            self.select_seconds += time.perf_counter() - t
         return out
 
 
 def draw_batches(method: Method, ctx: TrainContext, samplers: "_Samplers", step: int) -> tuple:
-    """This process's (labeled, unlabeled) batches at `step`, on the accelerator's device."""
+    """This process's (labeled, unlabeled) batches at `step`, on the accelerator's device.
+
+    A pool smaller than its planned share of the batch (e.g. a curriculum that admitted few samples yet)
+    gives each of its rows once, rounded down to a multiple of the process count, and labeled samples
+    fill the rest: the global batch stays the same and no row repeats within a step (a repeat would be
+    its own false negative in InfoNCE and would lose a memory-bank update). Such steps are recorded in
+    `ctx.shortfall` (run.json), an empty pool being a labeled-only step.
+    """
     acc = ctx.accelerator
     rank, world = acc.process_index, acc.num_processes
 
@@ -71,9 +82,11 @@ def draw_batches(method: Method, ctx: TrainContext, samplers: "_Samplers", step:
     lb = ulb = None
     if plan.unlabeled:
         key, pool, first = method.unlabeled_pool(step, ctx)
-        if not pool:  # e.g. a curriculum that admitted nothing yet: this step is all labeled
-            plan = BatchPlan(labeled=ctx.global_batch, unlabeled=0)
-        else:
+        if len(pool) < plan.unlabeled:
+            got = len(pool) // world * world
+            ctx.shortfall.append((step, got, plan.unlabeled))
+            plan = BatchPlan(labeled=ctx.global_batch - got, unlabeled=got)
+        if plan.unlabeled:
             ulb = fetch(samplers.rows("unlabeled", key, pool, plan.unlabeled, first, step, rank, world))
     if plan.labeled:
         lb = fetch(samplers.rows("labeled", "all", ctx.labeled_rows, plan.labeled, 0, step, rank, world))
@@ -178,12 +191,13 @@ def train(method: Method, data: DomainData, *, budget: dict, seed: int, accelera
     # curriculum selection passes, validation
     timings = {"data": 0.0, "forward": 0.0, "backward": 0.0, "select": 0.0, "eval": 0.0}
 
-    def validate(step: int) -> dict:
+    def validate(step: int, ctx: TrainContext | None = None) -> dict:
         t = time.perf_counter()
         maps = compute_maps(method, data, data.rows["val"], variants[:1], accelerator, eval_bs, desc="val")
         res = summarize(score(maps[variants[0]], data, data.rows["val"]))
+        diagnostics = method.diagnostics(ctx, data.rows["val"]) if ctx is not None else {}
         timings["eval"] += time.perf_counter() - t
-        return {"step": step, **res}
+        return {"step": step, **res, **diagnostics}
 
     if not method.trainable:
         val = validate(0)
@@ -201,6 +215,7 @@ def train(method: Method, data: DomainData, *, budget: dict, seed: int, accelera
             optims[k].load_state_dict(state["optimizers"][k])
         method.load_extra_state(state["extra"])
         start, history = meta["step"], state["history"]
+        ctx.shortfall = [tuple(x) for x in state.get("shortfall", [])]
         best_step, best_val, best_state = state["best_step"], state["best_val"], state["best_state"]
         log(f"resumed from {ckpt_dir}/step_{start:08d} (best val step {best_step})")
 
@@ -213,7 +228,7 @@ def train(method: Method, data: DomainData, *, budget: dict, seed: int, accelera
             bar.set_postfix(loss=f"{loss.item():.3f}")
         done = step + 1
         if done % budget["eval_every"] == 0 or done == steps:
-            val = validate(done)
+            val = validate(done, ctx)
             history.append(val)
             if best_val is None or _selection_key(val) > _selection_key(best_val):
                 best_step, best_val = done, val
@@ -224,7 +239,7 @@ def train(method: Method, data: DomainData, *, budget: dict, seed: int, accelera
                 save_checkpoint(ckpt_dir, done, {
                     "models": _model_states(method),
                     "optimizers": {k: optims[k].state_dict() for k in names},
-                    "extra": method.extra_state(), "history": history,
+                    "extra": method.extra_state(), "history": history, "shortfall": ctx.shortfall,
                     "best_step": best_step, "best_val": best_val, "best_state": best_state,
                 }, {**run_meta, "num_processes": world})
             accelerator.wait_for_everyone()
@@ -232,7 +247,7 @@ def train(method: Method, data: DomainData, *, budget: dict, seed: int, accelera
     for k in names:  # best-on-val weights for testing
         unwrap(models[k]).load_state_dict(best_state["models"][k])
     method.load_extra_state(best_state["extra"])
-    return TrainResult(best_step=best_step, best_val=best_val, history=history,
+    return TrainResult(best_step=best_step, best_val=best_val, history=history, shortfall=ctx.shortfall,
                        resumed_from=start or None, timings=timings)
 
 

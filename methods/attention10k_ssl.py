@@ -1,4 +1,4 @@
-"""Attention10k-SSL (Senocak et al., CVPR 2018 / TPAMI 2019), the harmonized primary of spec §7.
+"""Attention10k-SSL (Senocak et al., CVPR 2018 / TPAMI 2019), in the harness form of docs/methods.md §7.
 
 Model A's backbones (fine-tuned) with Senocak's attention head: the audio embedding h
 attends over the visual feature map, α = softmax_p(ReLU(cos(h, v_p))); the attended
@@ -79,7 +79,7 @@ class Attention10kConfig:
 
 class Attention10kSSL(Method):
     name = "attention10k_ssl"
-    paper = "Attention10k-SSL (Senocak et al., CVPR 2018), harmonized, as in XPL (Fu et al., ICASSP 2024) Table 1"
+    paper = "Attention10k-SSL (Senocak et al., CVPR 2018), harmonized, as in XPL (Guo et al., ICASSP 2024) Table 1"
     uses_unlabeled = True
     Config = Attention10kConfig
 
@@ -117,13 +117,15 @@ class Attention10kSSL(Method):
         else:  # no other sample to contrast with
             l_t = out["z"].sum() * 0.0
 
-        # L_CE on labeled samples only (weight 0 on unlabeled: their "gt" is never read), mean over labeled
+        # L_CE as Senocak's reference code weighs it (losses.py, SupervisedLoss): a per-sample weight, 1 with
+        # boxes and 0 without (their "gt" is never read), and the mean over the whole batch, not over the
+        # labeled samples: with 25% labeled, L_CE counts a quarter of what a labeled-only mean would.
         weight = torch.zeros(n, device=images.device)
         weight[:n_l] = 1.0
         target = torch.zeros_like(out["att"])
         if n_l:
             target[:n_l] = downsample_target(labeled["gt"], out["att"].shape[-2:])
-        l_ce = (weight * attention_ce(target, out["log_att"])).sum() / weight.sum().clamp_min(1.0)
+        l_ce = (weight * attention_ce(target, out["log_att"])).mean()
 
         logs = {"l_t": l_t.detach(), "l_ce": l_ce.detach()}
         if n >= 2:

@@ -161,6 +161,10 @@ class Method:
         """
         return "all", ctx.unlabeled_rows, 0
 
+    def diagnostics(self, ctx, val_rows: list[int]) -> dict:
+        """Numbers logged with each validation point in run.json (e.g. XPL's A–B agreement, its curriculum)."""
+        return {}
+
     # ---- training -------------------------------------------------------------------------
     def training_step(self, labeled: dict | None, unlabeled: dict | None, state: StepState):
         """Return (loss, logs). The trainer does backward, clipping and the optimizer step."""

@@ -1,18 +1,23 @@
-"""EZ-VSL (Mo & Morgado, ECCV 2022), spec §6: self-supervised, never reads boxes.
+"""EZ-VSL (Mo & Morgado, ECCV 2022), docs/methods.md §6: self-supervised, never reads boxes.
 
 Multiple-instance InfoNCE (max over locations) on all training images and sounds;
-inference map = the audio-visual cosine map; optional object-guided localization (OGL)
-mixes in a visual-only object prior.
+inference map = the audio-visual cosine map. Object-guided localization (OGL) mixes in
+the object prior of a *separate, frozen* pretrained visual network, as EZ-VSL's test.py does
+with an ImageNet ResNet-18: it exists only where the profile's visual backbone has a local
+pretrained weight file (the paper profile with --weights resnet18=...). The synthetic profiles
+have no such model, so OGL is not reported there.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 
 from methods.base import BatchPlan, Method
 from methods.common.augment import UpscaledImages, crop_flip, normalize, sample_generators
-from methods.common.localizer import audio_input, build_localizer, unwrap
+from methods.common.backbones import VISUAL_BACKBONES, build_backbone
+from methods.common.localizer import audio_input, build_localizer
 from methods.common.losses import mil_infonce
 
 
@@ -23,6 +28,9 @@ class EZVSLConfig:
     tau: float
     augment: bool
     ogl_alpha: float
+    # "profile": model A's audio encoder (harmonized, so backbones do not confound the comparison);
+    # "resnet18_spectrogram": EZ-VSL's own, a ResNet-18 on the log spectrogram + a linear projection
+    audio_encoder: Literal["profile", "resnet18_spectrogram"]
 
 
 def _minmax(x: torch.Tensor) -> torch.Tensor:
@@ -38,8 +46,20 @@ class EZVSL(Method):
     uses_unlabeled = True
     Config = EZVSLConfig
 
+    def model_spec_used(self) -> dict:
+        if self.config.audio_encoder == "resnet18_spectrogram":
+            return {**self.model_spec, "audio": {"type": "resnet18_audio"}, "audio_head": "linear"}
+        return self.model_spec
+
     def build_models(self):
-        return {"a": build_localizer(self.model_spec)}
+        if self.prior_spec() is not None:  # frozen, never trained, not in the optimizer
+            self.prior = build_backbone(VISUAL_BACKBONES, self.prior_spec(), "visual").eval().requires_grad_(False)
+        return {"a": build_localizer(self.model_spec_used())}
+
+    def prior_spec(self) -> dict | None:
+        """The object-prior network for OGL: the profile's visual backbone with its pretrained file, if any."""
+        visual = self.model_spec.get("visual", {})
+        return visual if visual.get("weights") else None
 
     def batch_plan(self, global_batch, step=0):
         return BatchPlan(labeled=0, unlabeled=global_batch, unlabeled_includes_labeled=True)
@@ -47,6 +67,8 @@ class EZVSL(Method):
     def attach(self, models, accelerator=None):
         super().attach(models, accelerator)
         self.upscaled = UpscaledImages()  # resized training images, kept per sample for this run
+        if getattr(self, "prior", None) is not None and accelerator is not None:
+            self.prior.to(accelerator.device)
 
     def on_train_start(self, total_steps, ctx=None):
         super().on_train_start(total_steps, ctx)
@@ -64,7 +86,7 @@ class EZVSL(Method):
         return loss, {"l_nce": loss.detach()}
 
     def report_variants(self):
-        return ["main", "ogl"]
+        return ["main", "ogl"] if self.prior_spec() is not None else ["main"]
 
     @torch.no_grad()
     def localize(self, batch, variant=None):
@@ -73,11 +95,9 @@ class EZVSL(Method):
         av = model(images, audio_input(model, batch))["map"]
         if variant in (None, "main"):
             return av
-        if variant == "ogl":
-            # Object prior = mean |activation| of the visual backbone. EZ-VSL uses a separate
-            # frozen ImageNet ResNet-18; the light profile has no pretrained weights, so the
-            # prior comes from this model's own visual encoder (recorded as such in the card).
-            obj = unwrap(model).visual(images).abs().mean(1)
+        if variant == "ogl" and getattr(self, "prior", None) is not None:
+            # Object prior S_OBJ = mean |layer4 activation| of the separate frozen pretrained network
+            obj = self.prior(images).abs().mean(1)
             obj = torch.nn.functional.interpolate(obj[:, None], size=av.shape[-2:], mode="bilinear", align_corners=True)[:, 0]
             a = self.config.ogl_alpha
             return _minmax(a * _minmax(av) + (1 - a) * _minmax(obj))

@@ -1,9 +1,12 @@
-"""Vanilla hard pseudo-labeling (spec §5): Lee 2013 applied per pixel of the score map.
+"""Vanilla hard pseudo-labeling (docs/methods.md §5): Lee 2013 applied per pixel of the score map.
 
 One model A. Warm-up = the supervised recipe on all-labeled batches (as XPL's warm-up).
 Then 25% labeled + 75% unlabeled batches and L = L_sup + α(t)·L_pl + λu·InfoNCE, with
-L_pl = H(1[S ≥ 0.5], S) on the unlabeled samples, the label taken from the same forward
-pass and detached. No selection, no EMA, no sharpening, no second model.
+L_pl = H(1[S ≥ 0.5], S), the label taken from the same forward pass and detached, over the
+batch's unlabeled samples and (pl_on_labeled, as XPL's L_cross) its labeled ones. No
+selection, no EMA, no sharpening, no second model. α(t) has XPL's schedule by default:
+weight 1 from the first SSL step (docs/methods.md §8, the parity table); Lee's linear ramp is
+a switch (ramp_epochs > 0).
 """
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ import torch
 
 from methods.base import BatchPlan
 from methods.common.localizer import audio_input
-from methods.common.losses import downsample_target, mil_infonce, pixel_bce, score_map
+from methods.common.losses import downsample_target, infonce, pixel_bce, score_map
 from methods.common.pseudo_labels import hard_label
 from methods.supervised import SupervisedConfig, SupervisedOnly
 
@@ -24,11 +27,12 @@ class HardPLConfig(SupervisedConfig):
     labeled_fraction: float
     alpha_final: float
     ramp_epochs: float
+    pl_on_labeled: bool
 
 
 class HardPseudoLabel(SupervisedOnly):
     name = "hard_pl"
-    paper = "Vanilla hard pseudo-labeling (Lee 2013) baseline of XPL (Fu et al., ICASSP 2024), Table 1"
+    paper = "Vanilla hard pseudo-labeling (Lee 2013) baseline of XPL (Guo et al., ICASSP 2024), Table 1"
     uses_unlabeled = True
     Config = HardPLConfig
 
@@ -78,14 +82,15 @@ class HardPseudoLabel(SupervisedOnly):
         prob_l, prob_u = prob[:n_l], prob[n_l:]
 
         l_sup = pixel_bce(downsample_target(labeled["gt"], prob.shape[-2:]), prob_l)
-        l_pl = pixel_bce(hard_label(prob_u.detach()), prob_u)  # unlabeled "gt" is never read
+        span = prob if self.config.pl_on_labeled else prob_u  # unlabeled "gt" is never read
+        l_pl = pixel_bce(hard_label(span.detach()), span)
         if getattr(self, "steps_per_epoch", None) is None:
             raise RuntimeError("hard_pl: on_train_start(total_steps, ctx) must be called before an SSL step")
         alpha = self.alpha(state.step, state.total_steps, self.steps_per_epoch)
         loss = l_sup + alpha * l_pl
         logs = {"l_sup": l_sup.detach(), "l_pl": l_pl.detach(), "alpha": torch.tensor(alpha)}
         if self.config.lambda_u > 0:  # InfoNCE over the whole batch, labeled and unlabeled
-            l_nce = mil_infonce(out["v"], out["a"], self.config.tau, self.accelerator)
+            l_nce = infonce(out, self.config.nce_pool, self.config.tau, self.accelerator)
             loss = loss + self.config.lambda_u * l_nce
             logs["l_nce"] = l_nce.detach()
         return loss, logs

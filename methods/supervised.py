@@ -1,4 +1,4 @@
-"""Supervised-only (spec §4) and the label-rich oracle reference.
+"""Supervised-only (docs/methods.md §4) and the label-rich oracle reference.
 
 Model A trained on the labeled pool with L_sup + λu·InfoNCE: XPL's warm-up recipe, run
 for the whole budget. It isolates what the unlabeled data adds.
@@ -13,7 +13,7 @@ import torch
 from methods.base import Method
 from methods.common.augment import colour_randaugment, normalize, sample_generators
 from methods.common.localizer import audio_input, build_localizer
-from methods.common.losses import downsample_target, mil_infonce, pixel_bce, score_map
+from methods.common.losses import downsample_target, infonce, pixel_bce, score_map
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,7 @@ class SupervisedConfig:
     weight_decay: float
     lambda_u: float
     tau: float
+    nce_pool: Literal["mil", "gmp"]  # Eq. 8's form: EZ-VSL's max over the cosine map, or GMP of features first
     score_map: Literal["affine", "clamp", "sigmoid", "minmax"]
     augment: bool
     randaug_ops: int
@@ -30,7 +31,7 @@ class SupervisedConfig:
 
 class SupervisedOnly(Method):
     name = "supervised"
-    paper = "Supervised-only baseline of XPL (Fu et al., ICASSP 2024), Table 1"
+    paper = "Supervised-only baseline of XPL (Guo et al., ICASSP 2024), Table 1"
     Config = SupervisedConfig
 
     def build_models(self):
@@ -53,7 +54,7 @@ class SupervisedOnly(Method):
         loss = l_sup
         logs = {"l_sup": l_sup.detach()}
         if self.config.lambda_u > 0:
-            l_nce = mil_infonce(out["v"], out["a"], self.config.tau, self.accelerator)
+            l_nce = infonce(out, self.config.nce_pool, self.config.tau, self.accelerator)
             loss = loss + self.config.lambda_u * l_nce
             logs["l_nce"] = l_nce.detach()
         return loss, logs

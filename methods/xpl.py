@@ -1,4 +1,4 @@
-"""XPL: cross pseudo-labeling for semi-supervised AVSL (Fu et al., ICASSP 2024), spec §2–§3.
+"""XPL: cross pseudo-labeling for semi-supervised AVSL (Guo et al., ICASSP 2024), docs/methods.md §2.
 
 Two models A and B (different audio encoders, independently drawn colour augmentations)
 warm up on the labeled set, then teach each other through soft pseudo-labels: sharpened
@@ -8,7 +8,6 @@ Every component is a config switch, which gives the paper's ablations.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -17,7 +16,7 @@ import torch
 from methods.base import BatchPlan, Method
 from methods.common.augment import colour_randaugment, normalize, sample_generators
 from methods.common.localizer import AUDIO_KEYS, audio_input, build_localizer
-from methods.common.losses import downsample_target, mil_infonce, pixel_bce, score_map
+from methods.common.losses import downsample_target, infonce, pixel_bce, score_map
 from methods.supervised import SupervisedConfig
 from methods.common.pseudo_labels import (MemoryBank, admitted_fraction, hard_label, pearson,
                                           select_by_agreement, sharpen)
@@ -35,7 +34,7 @@ class XPLConfig(SupervisedConfig):  # each model's own recipe is the supervised 
     sharpen_slope: float
     hard_pl: bool  # vanilla hard labels 1[S >= 0.5] instead of sharpened soft ones
     cross_refine: bool  # False: each model learns from its own bank (the "w/o Cross-Refine" ablation)
-    cross_on_labeled: bool
+    pl_on_labeled: bool  # the cross loss also on the batch's labeled samples (Eq. 6 averages over D_all)
     data_selection: bool  # False: all unlabeled samples from the first SSL epoch, no ρ filter, no ramp
     rho_floor: float
     ramp_r0: float
@@ -46,7 +45,7 @@ class XPLConfig(SupervisedConfig):  # each model's own recipe is the supervised 
 
 class XPL(Method):
     name = "xpl"
-    paper = "Fu et al., Cross Pseudo-Labeling for Semi-Supervised Audio-Visual Source Localization, ICASSP 2024"
+    paper = "Guo, Ma, Zhao, Su, Zou, Cross Pseudo-Labeling for Semi-Supervised Audio-Visual Source Localization, ICASSP 2024"
     uses_unlabeled = True
     Config = XPLConfig
 
@@ -84,7 +83,7 @@ class XPL(Method):
         n_lab = round(global_batch * self.config.labeled_fraction)
         return BatchPlan(labeled=n_lab, unlabeled=global_batch - n_lab)
 
-    # ---- curriculum (spec §2.2) ----------------------------------------------------------------
+    # ---- curriculum (docs/methods.md §2.2) ----------------------------------------------------------------
     def unlabeled_pool(self, step, ctx):
         if not self.config.data_selection:
             return "all", ctx.unlabeled_rows, self.warmup_steps
@@ -103,14 +102,13 @@ class XPL(Method):
                                    self.config.rho_floor)
         rows = [pool[i] for i in keep.tolist()]
         batch_u = self.batch_plan(ctx.global_batch, step).unlabeled
-        admitted = len(rows)
-        if 0 < admitted < batch_u:  # too few to fill a batch: repeat them rather than lower the floor
-            rows = (rows * math.ceil(batch_u / admitted))[:max(batch_u, admitted)]
-        self.curriculum = {"epoch": epoch, "first_step": step, "rows": rows, "admitted": admitted,
+        # Fewer admitted than one batch share: the trainer draws each once and fills up with labeled rows
+        # (never a repeat within a step), and records the shortfall in run.json.
+        self.curriculum = {"epoch": epoch, "first_step": step, "rows": rows, "admitted": len(rows),
                            "length": max(self.config.min_epoch_steps, len(rows) // max(batch_u, 1)),
                            "rho_mean": float(rho.mean())}
 
-    # ---- pseudo-labels (spec §2.3) -------------------------------------------------------------
+    # ---- pseudo-labels (docs/methods.md §2.3) -------------------------------------------------------------
     def _instant_label(self, prob: torch.Tensor) -> torch.Tensor:
         prob = prob.detach()
         if self.config.hard_pl:
@@ -152,7 +150,7 @@ class XPL(Method):
         loss, logs = 0.0, {}
         if unlabeled is not None:  # SSL stage: pseudo-labels
             banked = self._update_banks(batch["index"], {k: self._instant_label(probs[k]) for k in MODELS})
-            span = slice(0, None) if self.config.cross_on_labeled else slice(n_lab, None)
+            span = slice(0, None) if self.config.pl_on_labeled else slice(n_lab, None)
             for k, other in (("a", "b"), ("b", "a")):
                 teacher = banked[other] if self.config.cross_refine else banked[k]
                 l_cross = pixel_bce(teacher[span], probs[k][span])
@@ -167,10 +165,21 @@ class XPL(Method):
                 loss = loss + l_sup
                 logs[f"l_sup_{k}"] = l_sup.detach()
             if self.config.lambda_u > 0:
-                l_nce = mil_infonce(outs[k]["v"], outs[k]["a"], self.config.tau, self.accelerator)
+                l_nce = infonce(outs[k], self.config.nce_pool, self.config.tau, self.accelerator)
                 loss = loss + self.config.lambda_u * l_nce
                 logs[f"l_nce_{k}"] = l_nce.detach()
         return loss, logs
+
+    @torch.no_grad()
+    def diagnostics(self, ctx, val_rows):
+        """A–B agreement on the validation images (mean Pearson ρ of the two models' maps, eval mode): the
+        diversity cross-refine relies on; and the curriculum's state at this point."""
+        rho = pearson(ctx.maps(val_rows, "a", timed=False), ctx.maps(val_rows, "b", timed=False))
+        out = {"agreement_ab": round(float(rho.mean()), 4)}
+        if self.config.data_selection and self.curriculum["epoch"] >= 0:
+            c = self.curriculum
+            out.update(curriculum_epoch=c["epoch"], admitted=c["admitted"], pool_rho_mean=round(c["rho_mean"], 4))
+        return out
 
     # ---- inference ----------------------------------------------------------------------------
     def report_variants(self):

@@ -1,4 +1,4 @@
-"""Known-answer tests for the vanilla hard-PL (spec §5) and Attention10k-SSL (spec §7) baselines."""
+"""Known-answer tests for the vanilla hard-PL (docs/methods.md §5) and Attention10k-SSL (§7) baselines."""
 from __future__ import annotations
 
 import math
@@ -63,10 +63,11 @@ def test_hard_pl_warmup_is_the_supervised_recipe(smoke_suite, smoke_domains):
     assert pl.training_step(lb, None, state)[0].item() == sup.training_step(lb, None, state)[0].item()
 
 
-def test_hard_pl_label_from_same_forward(smoke_suite, smoke_domains, monkeypatch):
+@pytest.mark.parametrize("on_labeled", [True, False])
+def test_hard_pl_label_from_same_forward(smoke_suite, smoke_domains, monkeypatch, on_labeled):
     import methods.pseudo_label as mod
 
-    m = _build(HardPseudoLabel, smoke_suite)
+    m = _build(HardPseudoLabel, smoke_suite, {"pl_on_labeled": on_labeled, "ramp_epochs": 10})
     m.on_train_start(10, _ctx(n_unlabeled=96, global_batch=8))
     lb, ulb = _batches(smoke_domains["flickr"], 2, 6)
     state = StepState(9, 10, 0)
@@ -74,18 +75,27 @@ def test_hard_pl_label_from_same_forward(smoke_suite, smoke_domains, monkeypatch
     monkeypatch.setattr(mod, "hard_label", lambda p: seen.append(p) or hard_label(p))
     loss, logs = m.training_step(lb, ulb, state)
 
-    # Recompute the same forward: the label is 1[S >= 0.5] of these very maps, detached.
+    # Recompute the same forward: the label is 1[S >= 0.5] of these very maps, detached; over the whole
+    # batch with pl_on_labeled (as XPL's L_cross), else over the unlabeled samples only.
     out = m.models["a"](torch.cat([m._views(lb, state), m._views(ulb, state)]), torch.cat([lb["audio"], ulb["audio"]]))
-    prob_u = score_map(out["map"], m.config.score_map)[2:]
+    prob = score_map(out["map"], m.config.score_map)[0 if on_labeled else 2:]
     (label_input,) = seen
-    assert not label_input.requires_grad and torch.equal(label_input, prob_u.detach())
-    assert logs["l_pl"].item() == pytest.approx(pixel_bce(hard_label(prob_u), prob_u).item(), rel=1e-6)
+    assert not label_input.requires_grad and torch.equal(label_input, prob.detach())
+    assert logs["l_pl"].item() == pytest.approx(pixel_bce(hard_label(prob), prob).item(), rel=1e-6)
     assert logs["alpha"].item() == pytest.approx(5 / (10 * 16))  # ssl step 5 of a 10 × 16-step ramp
     total = logs["l_sup"] + logs["alpha"] * logs["l_pl"] + m.config.lambda_u * logs["l_nce"]
     assert loss.item() == pytest.approx(total.item(), rel=1e-6)
 
     ulb_nan = {**ulb, "gt": torch.full_like(ulb["gt"], float("nan"))}  # boxes of unlabeled samples are never read
     assert m.training_step(lb, ulb_nan, state)[0].item() == loss.item()
+
+
+def test_hard_pl_default_schedule_is_xpls(smoke_suite):
+    """Parity (docs/methods.md §8): weight 1 on the pseudo-label loss from the first SSL step, like L_cross."""
+    m = _build(HardPseudoLabel, smoke_suite)
+    m.on_train_start(100, _ctx(n_unlabeled=96, global_batch=8))
+    assert m.config.alpha_final == 1.0 and m.config.pl_on_labeled
+    assert [m.alpha(s, 100, m.steps_per_epoch) for s in (39, 40, 41, 99)] == [0.0, 1.0, 1.0, 1.0]
 
 
 # ---- Attention10k-SSL ---------------------------------------------------------------------------
@@ -139,6 +149,13 @@ def test_attention_ce_only_on_labeled(smoke_suite, smoke_domains):
     state = StepState(3, 10, 0)
     loss, logs = m.training_step(lb, ulb, state)
     assert loss.item() == pytest.approx((logs["l_t"] + logs["l_ce"]).item(), rel=1e-6) and logs["l_ce"] > 0
+    # Senocak's weighting: per-sample weight (1 with boxes), mean over the *whole* batch of 8, not the 2 labeled
+    with torch.no_grad():
+        out = m.models["a"](torch.cat([m._views(lb, state), m._views(ulb, state)]),
+                            torch.cat([lb["audio"], ulb["audio"]]))
+    from methods.common.losses import downsample_target
+    per = attention_ce(downsample_target(lb["gt"], out["att"].shape[-2:]), out["log_att"][:2])
+    assert logs["l_ce"].item() == pytest.approx(per.sum().item() / 8, rel=1e-5)
     ulb_other = {**ulb, "gt": torch.ones_like(ulb["gt"])}  # unlabeled boxes carry zero weight
     assert m.training_step(lb, ulb_other, state)[0].item() == loss.item()
     _, logs_u = m.training_step(None, ulb, state)

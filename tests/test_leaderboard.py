@@ -1,4 +1,5 @@
-"""Leaderboard aggregation: mean ± std over seeds, missing runs shown as a dash, best in bold."""
+"""Leaderboard aggregation: mean ± 95 % CI over seeds, missing runs shown as a dash, best in bold; claims with
+Holm's correction."""
 from __future__ import annotations
 
 import pytest
@@ -24,7 +25,8 @@ def test_mean_std_missing_and_bold(tmp_path):
         _fake_run(tmp_path, suite, "flickr", "center", "center", seed, {"flickr": (60.0, 60.0)})
     text = write_leaderboard(suite, tmp_path).read_text()
     flickr = text.split("## Flickr-like, in-domain")[1].split("##")[0]
-    assert "**45.00 ± 7.07 (2)**" in flickr  # mean ± sample std (ddof=1), best competitor bold
+    # mean ± half-width of the 95 % CI: t(0.975, 1) · 7.07 / √2 = 12.706 · 5 = 63.53; best competitor bold
+    assert "**45.00 ± 63.53 (2)**" in flickr
     assert "60.00 ± 0.00 (2)" in flickr and "**60.00" not in flickr  # a floor is never "best"
     assert "84.68" in flickr  # the paper's number beside ours
     vggss = text.split("## VGGSS-like, in-domain")[1].split("##")[0]
@@ -60,8 +62,49 @@ def test_claims_file_written_beside_leaderboard(tmp_path):
     board = write_leaderboard(suite, tmp_path).read_text()
     claims = (tmp_path / "table1" / "claims.smoke.md").read_text()
     assert "claims.smoke.md" in board
-    assert "| XPL > supervised-only" in claims and "+10.50 ± 0.71 (2)" in claims
+    # Δ = 10, 11: mean 10.5 ± t(0.975, 1) · 0.707 / √2 = 6.35
+    assert "| XPL > supervised-only" in claims and "+10.50 [+4.15, +16.85] (2)" in claims
     assert "not resolved (fewer than 2 paired seeds)" in claims  # vggss rows: no runs
+
+
+def test_holm_known_answer():
+    import math
+
+    from benchmark.claims import holm
+
+    # sorted 0.01, 0.02, 0.04 -> 3·0.01, max(0.03, 2·0.02), max(0.04, 1·0.04); NaN stays out of the family
+    adjusted = holm([0.04, 0.01, float("nan"), 0.02])
+    assert adjusted[:2] == pytest.approx([0.04, 0.03]) and math.isnan(adjusted[2]) and adjusted[3] == pytest.approx(0.04)
+    assert holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])  # 2·0.5 capped at 1; monotone: max(1.0, 0.9)
+
+
+def test_holm_can_overturn_a_raw_verdict():
+    import pandas as pd
+
+    from benchmark.claims import claims_table
+
+    rows = [{"evaluation": "e", "label": lab, "metric": "ciou", "primary": True, "seed": s, "value": v}
+            for lab, vals in (("a", [52, 50, 53, 51, 55]), ("b", [50, 49, 50, 50, 51]), ("c", [50, 50, 50, 50, 50.5]))
+            for s, v in enumerate(vals)]
+    claims = [{"a": "a", "b": "b", "evaluation": "e"}] + [{"a": "a", "b": "c", "evaluation": "e"}] * 9
+    table, results = claims_table(pd.DataFrame(rows), claims)
+    assert results[0]["p_two_sided"] < 0.05  # significant alone ...
+    assert table["Verdict"].iloc[0] == "not resolved"  # ... but not after Holm over 10 claims
+    assert float(table["p (Holm)"].iloc[0]) > float(table["p (raw)"].iloc[0])
+
+
+def test_min_detectable_effect_matches_power():
+    import math
+
+    from scipy import stats
+
+    from benchmark.claims import min_detectable_dz
+
+    for n, alpha in ((5, 0.05), (5, 0.005), (10, 0.05)):
+        dz = min_detectable_dz(n, alpha)
+        crit, nc = stats.t.ppf(1 - alpha / 2, n - 1), dz * math.sqrt(n)
+        assert stats.nct.sf(crit, n - 1, nc) == pytest.approx(0.8, abs=1e-5)  # the wrong-side tail is < 1e-6 here
+    assert min_detectable_dz(5, 0.005) > min_detectable_dz(5, 0.05) > min_detectable_dz(10, 0.05)
 
 
 def test_claim_with_unknown_label_is_refused(tmp_path, monkeypatch):

@@ -8,6 +8,8 @@ from __future__ import annotations
 import hashlib
 import math
 
+import numpy as np
+
 import pytest
 import torch
 
@@ -80,7 +82,8 @@ def test_shapes_and_tables(vggish):
     assert VISUAL_BACKBONES["resnet18"] is ResNet18Visual
     assert AUDIO_BACKBONES["vggish"] is VGGish and AUDIO_BACKBONES["soundnet8"] is SoundNet8
     assert {k: c.input_key for k, c in AUDIO_BACKBONES.items()} == {
-        "mel_cnn2d": "audio", "mel_cnn1d": "audio", "vggish": "audio", "soundnet8": "waveform"}
+        "mel_cnn2d": "audio", "mel_cnn1d": "audio", "vggish": "audio", "soundnet8": "waveform",
+        "wave_cnn1d": "waveform", "resnet18_audio": "waveform"}
 
 
 def test_vggish_averages_its_examples_in_the_ports_layout(vggish):
@@ -240,3 +243,31 @@ def test_vggish_logmel_matches_a_hand_computed_tone():
         assert abs(out[i, 0].item() - expected) < 1e-4, (i, out[i, 0].item(), expected)
     # bin 32 is exactly 1 kHz: 25 whole periods in the window, so |X| = sum(hann)/2 = 100
     assert abs(magnitude(32) - 100.0) < 1e-9
+
+
+@pytest.mark.parametrize("rate, seconds", [(16000, 3.0), (22050, 3.0), (16000, 1.0)])
+def test_ezvsl_spectrogram_equals_scipy(rate, seconds):
+    """EZ-VSL's audio input is scipy.signal.spectrogram(nperseg=512, noverlap=274), log(x + 1e-7), / 12."""
+    from scipy import signal
+
+    from methods.common.audio_frontends import ezvsl_log_spectrogram
+
+    audio = np.clip(np.random.default_rng(rate).normal(0, 0.3, int(rate * seconds)), -1, 1)
+    _, _, spec = signal.spectrogram(audio, rate, nperseg=512, noverlap=274)
+    ours = ezvsl_log_spectrogram(torch.from_numpy(audio)[None, None], rate)
+    assert ours.shape == (1, 1, *spec.shape)
+    assert np.abs(ours[0, 0].double().numpy() - np.log(spec + 1e-7) / 12).max() < 1e-6
+
+
+def test_ezvsl_faithful_audio_encoder():
+    """EZ-VSL's own audio branch: ResNet-18 (1-channel conv1, global max pool) on the spectrogram, linear head."""
+    from methods.common.localizer import build_localizer
+    from methods.common.paper_backbones import ResNet18Audio
+
+    enc = ResNet18Audio(sample_rate=16000)
+    assert isinstance(enc.net.avgpool, torch.nn.AdaptiveMaxPool2d) and enc.net.conv1.in_channels == 1
+    with torch.no_grad():
+        assert enc.eval()(torch.randn(2, 1, 16000) * 0.1).shape == (2, 512)
+    model = build_localizer({"visual": {"type": "light_cnn", "width": 8, "depth": 1}, "audio": {"type": "resnet18_audio"},
+                             "dim": 32, "audio_head": "linear"})
+    assert isinstance(model.audio_head, torch.nn.Linear) and model.audio_key == "waveform"

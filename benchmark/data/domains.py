@@ -22,10 +22,11 @@ class DomainData:
 
 
 def load_synthetic_domain(profile: str, domain: str, data_cfg: dict, main_process_first=None) -> DomainData:
-    """Load (building on first use) the synthetic store of one domain."""
+    """Load (building on first use) the synthetic store of one domain. A profile may use another profile's
+    split lists (`data: {splits: <profile>}`), e.g. `bench` those of `default`."""
     ids, hashes = {}, {}
     for split in SYNTHETIC_SPLITS:
-        ids[split], hashes[split] = load_split("synthetic", profile, domain, split)
+        ids[split], hashes[split] = load_split("synthetic", data_cfg.get("splits", profile), domain, split)
     all_ids = sorted({i for v in ids.values() for i in v})
     path = synthetic_store_path(profile, domain, data_cfg, all_ids)
     guard = main_process_first() if main_process_first else contextlib.nullcontext()

@@ -60,7 +60,7 @@ def _check_rate(path, rate: int, require_rate: int | None) -> None:
 
 
 def load_frame(path: Path, size: int) -> np.ndarray:
-    """uint8 (3, size, size): RGB, bicubic resize, no crop (spec §1.2)."""
+    """uint8 (3, size, size): RGB, bicubic resize, no crop (docs/methods.md §1.2)."""
     from PIL import Image, UnidentifiedImageError
 
     try:

@@ -5,7 +5,7 @@ manifest.json of sha256 hashes; loading verifies them, so an edited list is caug
 `labeled`, `val`, `test`, `unlabeled_10k`, `unlabeled_144k`, and for VGG-SS
 `heard_classes` / `unheard_classes` (class names).
 
-Which lists are public and which are made (spec §1.1): Flickr's test list is LVS/EZ-VSL's
+Which lists are public and which are made (docs/methods.md §1.1): Flickr's test list is LVS/EZ-VSL's
 flickr_test.csv and is committed. The 2.5k labeled and 250 val pairs are drawn from the
 annotated pairs of the user's tree minus test; VGG-SS's labeled/val/test are drawn from
 vggss.json (the only boxes are there), so that test set differs from the standard one. The
@@ -24,7 +24,7 @@ from benchmark.data.real_common import DataError, Skips, read_id_list
 from benchmark.data.splits import DATASETS_DIR, SPLIT_SEED, SplitError, sha256_file, verify_against_manifest
 from benchmark.io import read_json, write_json_atomic, write_text_atomic
 
-SPLIT_SIZES = {"labeled": 2500, "val": 250}  # spec §1.1
+SPLIT_SIZES = {"labeled": 2500, "val": 250}  # docs/methods.md §1.1
 _STREAM = {"flickr": 1001, "vggss": 1002}  # RNG stream beside SPLIT_SEED (synthetic uses 0, 1)
 MAKE_HINT = "make them once with `python -m benchmark.prepare --make-splits --dataset {d} --root PATH`"
 

@@ -89,7 +89,7 @@ def _real_chunk(dataset: str, records, first_row: int, size: int, classes: dict,
     for rec in kept:
         if not rec.has_box:
             gts.append(torch.zeros(size, size))
-        elif dataset == "flickr":  # consensus of the annotators' boxes on the 256 scale (spec §1.5)
+        elif dataset == "flickr":  # consensus of the annotators' boxes on the 256 scale (docs/methods.md §1.5)
             gts.append(metrics.consensus_gt_map(rec.annotators, size, box_scale=rec.box_scale))
         else:  # VGG-SS: union of the normalised boxes
             gts.append(metrics.union_gt_map([b for a in rec.annotators for b in a], size, box_scale=rec.box_scale))

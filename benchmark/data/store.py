@@ -17,7 +17,7 @@ import torch
 
 from benchmark.io import read_json, replace_dir_atomic, write_json_atomic
 
-STORE_FORMAT = 1
+STORE_FORMAT = 2  # 2: the raw waveform column (XPL's model B reads it, docs/methods.md §2.1)
 
 
 class StoreError(RuntimeError):
@@ -28,13 +28,14 @@ def cache_root() -> Path:
     return Path(os.environ.get("AVSL_BENCH_CACHE", Path.home() / ".cache" / "avsl-bench"))
 
 
-def _features(size: int, frames: int, n_mels: int):
+def _features(size: int, frames: int, n_mels: int, wave_len: int):
     import datasets as hf
 
     return hf.Features({
         "sample_id": hf.Value("int64"),
         "image": hf.Array3D((3, size, size), "uint8"),
         "audio": hf.Array3D((1, n_mels, frames), "float16"),
+        "waveform": hf.Array2D((1, wave_len), "float16"),  # the clip itself, for raw-waveform encoders
         "gt": hf.Array2D((size, size), "float16"),
         "class_id": hf.Value("int32"),
         "annotations": hf.Value("string"),
@@ -66,18 +67,20 @@ def build_synthetic_store(path: Path, domain: str, data_cfg: dict, ids: list[int
     for start in range(0, len(ids), chunk):
         samples = [synthetic.make_sample(domain, i, image_size=size, clip_seconds=data_cfg["clip_seconds"],
                                          sample_rate=sr) for i in ids[start:start + chunk]]
-        mel = logmel(torch.from_numpy(np.stack([s["audio"] for s in samples])), sr)
+        waves = np.stack([s["audio"] for s in samples])
+        mel = logmel(torch.from_numpy(waves), sr)
         gts = [metrics.consensus_gt_map(s["annotations"], size) if domain == "flickr"
                else metrics.union_gt_map([b for ann in s["annotations"] for b in ann], size) for s in samples]
         parts.append({
             "sample_id": ids[start:start + chunk],
             "image": np.stack([s["image"].transpose(2, 0, 1) for s in samples]),
             "audio": mel.numpy().astype(np.float16),
+            "waveform": waves[:, None].astype(np.float16),
             "gt": torch.stack(gts).numpy().astype(np.float16),
             "class_id": [int(s["class_id"]) for s in samples],
             "annotations": [json.dumps(s["annotations"]) for s in samples],
         })
-    features = _features(size, parts[0]["audio"].shape[-1], N_MELS)
+    features = _features(size, parts[0]["audio"].shape[-1], N_MELS, parts[0]["waveform"].shape[-1])
     ds = hf.concatenate_datasets([hf.Dataset.from_dict(p, features=features) for p in parts])
     ds.save_to_disk(str(tmp / "data"))
     write_json_atomic(tmp / "info.json", {"format": STORE_FORMAT, "domain": domain, "n": len(ids),
@@ -105,7 +108,7 @@ class SampleTable:
         except Exception as err:  # truncated or corrupt arrow files
             raise StoreError(f"{path}/data: cannot be read ({err}); delete the folder to rebuild") from None
         self.path = path
-        # Real-data stores also hold the raw waveform (SoundNet's input); synthetic ones do not.
+        # The raw waveform (SoundNet-style encoders' input): real-data stores and synthetic stores from format 2.
         self.columns_read = self.COLUMNS + tuple(c for c in self.OPTIONAL_COLUMNS if c in ds.column_names)
         # numpy format (the numpy formatter still widens uint8 images to int64: get() casts them back)
         self.ds = ds.with_format("numpy", columns=list(self.columns_read))

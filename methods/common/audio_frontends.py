@@ -1,4 +1,4 @@
-"""Audio front ends of the paper's audio backbones (spec §1.2).
+"""Audio front ends of the paper's audio backbones (docs/methods.md §1.2).
 
 VGGish: log-mel computed as in Google's published front end (vggish_input.py /
 mel_features.py of tensorflow/models research/audioset/vggish), re-implemented with
@@ -80,3 +80,38 @@ def vggish_logmel(waveform: torch.Tensor, full_examples: bool = True) -> torch.T
             )
         logmel = logmel[:, : n * VGGISH_EXAMPLE_FRAMES]
     return logmel.transpose(1, 2).unsqueeze(1).to(torch.float32)
+
+
+# EZ-VSL's audio input (stoneMo/EZ-VSL datasets.py): scipy.signal.spectrogram(audio, rate, nperseg=512,
+# noverlap=274) with scipy's defaults (periodic Tukey(0.25) window, constant detrend, one-sided PSD
+# density scaling), log(x + 1e-7), then Normalize(mean 0, std 12). Re-implemented in torch so that it runs
+# on the batch's device; a test holds it to scipy.
+EZVSL_NPERSEG, EZVSL_NOVERLAP, EZVSL_LOG_OFFSET, EZVSL_STD = 512, 274, 1e-7, 12.0
+
+
+def _tukey(n: int, alpha: float = 0.25) -> torch.Tensor:
+    """scipy.signal.get_window(('tukey', alpha), n): the periodic window (a symmetric one of n + 1, last dropped)."""
+    m = n + 1
+    k = torch.arange(m, dtype=torch.float64)
+    width = alpha * (m - 1) / 2.0
+    w = torch.ones(m, dtype=torch.float64)
+    rise, fall = k < width, k > (m - 1) - width
+    w[rise] = 0.5 * (1 + torch.cos(math.pi * (-1 + 2.0 * k[rise] / alpha / (m - 1))))
+    w[fall] = 0.5 * (1 + torch.cos(math.pi * (-2.0 / alpha + 1 + 2.0 * k[fall] / alpha / (m - 1))))
+    return w[:n]
+
+
+def ezvsl_log_spectrogram(waveform: torch.Tensor, sample_rate: int) -> torch.Tensor:
+    """Waveform (B, N) or (B, 1, N) -> EZ-VSL's normalised log spectrogram (B, 1, 257, frames), float32."""
+    x = torch.as_tensor(waveform)
+    if x.dim() == 3:
+        x = x[:, 0]
+    if x.dim() != 2 or x.shape[-1] < EZVSL_NPERSEG:
+        raise ValueError(f"EZ-VSL's spectrogram needs a (B, N>={EZVSL_NPERSEG}) waveform, got {tuple(x.shape)}")
+    window = _tukey(EZVSL_NPERSEG).to(x.device)
+    frames = x.to(torch.float64).unfold(-1, EZVSL_NPERSEG, EZVSL_NPERSEG - EZVSL_NOVERLAP)
+    frames = (frames - frames.mean(-1, keepdim=True)) * window  # detrend='constant', then the window
+    psd = torch.fft.rfft(frames).abs().square() / (sample_rate * window.square().sum())
+    psd[..., 1:-1] *= 2  # one-sided: every bin but DC and Nyquist (even nperseg) counts twice
+    spec = torch.log(psd + EZVSL_LOG_OFFSET) / EZVSL_STD
+    return spec.transpose(1, 2).unsqueeze(1).to(torch.float32)

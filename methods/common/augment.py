@@ -1,6 +1,6 @@
 """Image pre-processing and augmentation.
 
-Colour-only RandAugment for the label-using methods (spec §2.7: no geometric ops, so
+Colour-only RandAugment for the label-using methods (docs/methods.md §1.6: no geometric ops, so
 maps stay aligned with boxes and pseudo-labels); EZ-VSL keeps its crop + flip.
 """
 from __future__ import annotations

@@ -5,6 +5,7 @@ global batch is split across processes, so 1-process and N-process runs agree.
 """
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 
@@ -75,11 +76,45 @@ class MelCNN1d(nn.Module):
         return self.body(x.squeeze(1)).amax(dim=2)
 
 
+class WaveCNN1d(nn.Module):
+    """Raw waveform (B,1,N) -> vector (B,C), in the spirit of SoundNet (docs/methods.md §2.1): XPL's model B on
+    the synthetic profiles. It reads a different input from A (the samples, not A's fixed log-mel) through a
+    different encoder: a *learned* filterbank (a strided convolution over 25 ms windows every 10 ms, as many
+    filters as A has mel bands), log-compressed energies, then strided 1-D convolutions over time with a
+    kernel of 3 (A's: 5) and a global max pool. The paper pairs VGGish on log-mel with SoundNet on the
+    waveform so that the two models see the sound differently ("distinct backbones", Sec. 2.3).
+
+    A plain strided-conv stack on the samples (SoundNet's own design) learned the synthetic sounds' classes
+    far more slowly than the log-mel encoder and cost twice its time on the CPU; the log compression is
+    what a learned front end needs to reach timbre quickly.
+    """
+
+    input_key = "waveform"
+
+    def __init__(self, filters: int = 64, width: int = 48, depth: int = 3, window: int = 400, hop: int = 160):
+        super().__init__()
+        self.filterbank = nn.Conv1d(1, filters, window, stride=hop, bias=False)
+        self.norm = nn.GroupNorm(8, filters)
+        layers, cin = [], filters
+        for i in range(depth):
+            cout = width * (2 if i == depth - 1 else 1)
+            layers += [nn.Conv1d(cin, cout, 3, stride=2, padding=1, bias=False), nn.GroupNorm(8, cout),
+                       nn.ReLU(inplace=True)]
+            cin = cout
+        self.body = nn.Sequential(*layers)
+        self.out_channels = cin
+
+    def forward(self, x):
+        energy = torch.log1p(self.filterbank(x).square())  # (B, filters, frames): a learned log-spectrogram
+        return self.body(self.norm(energy)).amax(dim=2)
+
+
 # The paper's backbones; that module imports torchvision only when a ResNet-18 is built.
-from methods.common.paper_backbones import ResNet18Visual, SoundNet8, VGGish  # noqa: E402
+from methods.common.paper_backbones import ResNet18Audio, ResNet18Visual, SoundNet8, VGGish  # noqa: E402
 
 VISUAL_BACKBONES = {"light_cnn": LightVisualCNN, "resnet18": ResNet18Visual}
-AUDIO_BACKBONES = {"mel_cnn2d": MelCNN2d, "mel_cnn1d": MelCNN1d, "vggish": VGGish, "soundnet8": SoundNet8}
+AUDIO_BACKBONES = {"mel_cnn2d": MelCNN2d, "mel_cnn1d": MelCNN1d, "wave_cnn1d": WaveCNN1d, "vggish": VGGish,
+                   "soundnet8": SoundNet8, "resnet18_audio": ResNet18Audio}
 
 
 def build_backbone(table: dict, spec: dict, what: str) -> nn.Module:

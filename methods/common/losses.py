@@ -1,4 +1,4 @@
-"""Losses on localization maps (spec §1.4, §2.5)."""
+"""Losses on localization maps (docs/methods.md §1.4, §1.7, §2.5)."""
 from __future__ import annotations
 
 import torch
@@ -21,7 +21,7 @@ def score_map(cos_map: torch.Tensor, kind: str = "affine") -> torch.Tensor:
 
 
 def pixel_bce(target: torch.Tensor, prob: torch.Tensor, per_sample: bool = False) -> torch.Tensor:
-    """H(P, S): binary cross-entropy averaged over pixels (spec §1.4)."""
+    """H(P, S): binary cross-entropy averaged over pixels (docs/methods.md §1.4)."""
     prob = prob.clamp(1e-6, 1 - 1e-6)
     loss = -(target * prob.log() + (1 - target) * (1 - prob).log()).flatten(1).mean(1)
     return loss if per_sample else loss.mean()
@@ -55,6 +55,30 @@ def mil_infonce(v: torch.Tensor, a: torch.Tensor, tau: float = 0.03, accelerator
 
 
 def _mil_infonce(v: torch.Tensor, a: torch.Tensor, tau: float) -> torch.Tensor:
-    logits = torch.einsum("ndhw,md->nmhw", v, a).flatten(2).amax(dim=2) / tau
+    return _symmetric_ce(torch.einsum("ndhw,md->nmhw", v, a).flatten(2).amax(dim=2) / tau)
+
+
+def gmp_infonce(v_raw: torch.Tensor, a: torch.Tensor, tau: float = 0.03, accelerator=None) -> torch.Tensor:
+    """Eq. 8 read literally: V_j = GMP(f(v_j)), the channel-wise global max-pool of the (projected, not yet
+    normalised) visual map, then s = cosine(A_i, V_j); CE over rows + columns. Same process handling as
+    `mil_infonce`."""
+    world = 1 if accelerator is None else accelerator.num_processes
+    pooled = F.normalize(v_raw.amax(dim=(2, 3)), dim=1)
+    pooled, a = gather_with_local_grad(pooled, accelerator), gather_with_local_grad(a, accelerator)
+    return world * _symmetric_ce(pooled @ a.t() / tau)
+
+
+def infonce(out: dict, kind: str, tau: float, accelerator=None) -> torch.Tensor:
+    """The audio-visual InfoNCE of Eq. 8 in the form `kind` (docs/methods.md §1.7): "mil" = EZ-VSL's max over
+    the cosine map (our default), "gmp" = max-pool the visual features first, then cosine."""
+    if kind == "mil":
+        return mil_infonce(out["v"], out["a"], tau, accelerator)
+    if kind == "gmp":
+        return gmp_infonce(out["v_raw"], out["a"], tau, accelerator)
+    raise ValueError(f"unknown InfoNCE form {kind!r}; use mil or gmp")
+
+
+def _symmetric_ce(logits: torch.Tensor) -> torch.Tensor:
+    """logits[i, j] = similarity of visual i and audio j over τ; positives on the diagonal."""
     labels = torch.arange(logits.shape[0], device=logits.device)
     return F.cross_entropy(logits, labels) + F.cross_entropy(logits.t(), labels)

@@ -1,4 +1,4 @@
-"""The paper's backbones (spec §1.2-1.3), with optional local pretrained weights.
+"""The paper's backbones (docs/methods.md §1.2–§1.3), with optional local pretrained weights.
 
 Each takes `weights=None | path`; nothing is ever downloaded. Without weights the
 module is randomly initialised and `pretrained` stays None (the run flags it).
@@ -47,7 +47,7 @@ class ResNet18Visual(nn.Module):
 class VGGish(nn.Module):
     """Log-mel (B,1,64,T) from `vggish_logmel` -> 128-d embedding averaged over the T//96 examples.
 
-    `examples="center"` uses only the centre 0.96 s example (spec §1.2 alternative).
+    `examples="center"` uses only the centre 0.96 s example (docs/methods.md §1.2; an alternative).
     `final_relu=False` gives Google's current pre-activation embedding; the torchvggish
     port keeps a ReLU there (its issue #24). Either way the weights are the same.
     """
@@ -134,3 +134,34 @@ class SoundNet8(nn.Module):
         for i in range(1, len(_SOUNDNET8) + 1):
             x = getattr(self, f"conv{i}")(x)
         return x.mean(dim=2)
+
+
+class ResNet18Audio(nn.Module):
+    """EZ-VSL's own audio encoder (stoneMo/EZ-VSL model.py), for its faithful variant: the waveform's log
+    spectrogram (`ezvsl_log_spectrogram`, 257 bins) through a ResNet-18 trained from scratch, with a
+    1-channel 7×7 conv1 and a global *max* pool in place of the average pool -> (B, 512). EZ-VSL initialises
+    its convs Kaiming-normal (fan_out) and its norms' scales N(1, 0.02), done here too.
+    """
+
+    input_key = "waveform"
+
+    def __init__(self, sample_rate: int = 22050):
+        super().__init__()
+        from torchvision.models import resnet18
+
+        net = resnet18(weights=None)
+        net.conv1 = nn.Conv2d(1, 64, kernel_size=7, stride=2, padding=3, bias=False)
+        net.avgpool, net.fc = nn.AdaptiveMaxPool2d(1), nn.Identity()
+        for m in net.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.normal_(m.weight, mean=1, std=0.02)
+                nn.init.constant_(m.bias, 0)
+        self.net, self.sample_rate, self.out_channels = net, sample_rate, 512
+        self.pretrained = None  # EZ-VSL trains its audio network from scratch
+
+    def forward(self, x):
+        from methods.common.audio_frontends import ezvsl_log_spectrogram
+
+        return self.net(ezvsl_log_spectrogram(x, self.sample_rate))

@@ -1,4 +1,4 @@
-"""XPL's pseudo-label pieces as plain functions (spec §2.2–§2.3): sharpening, the PL-EMA
+"""XPL's pseudo-label pieces as plain functions (docs/methods.md §2.2–§2.3): sharpening, the PL-EMA
 memory bank, Pearson agreement and curriculum selection.
 """
 from __future__ import annotations
@@ -35,7 +35,7 @@ def admitted_fraction(epoch: int, r0: float, ramp_epochs: int) -> float:
 
 
 def select_by_agreement(rho: torch.Tensor, fraction: float, floor: float) -> torch.Tensor:
-    """Indices admitted: the top `fraction` by ρ, and only those with ρ > floor (spec §2.2).
+    """Indices admitted: the top `fraction` by ρ, and only those with ρ > floor (docs/methods.md §2.2).
 
     Ties are broken by index so every process picks the same set.
     """

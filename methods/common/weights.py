@@ -1,4 +1,4 @@
-"""Loading pretrained backbone weights from a local file the user names (spec §1.3).
+"""Loading pretrained backbone weights from a local file the user names (docs/methods.md §1.3).
 
 Never downloads. Refuses, with the file, key(s) and shapes named, anything but an
 exact match, so a wrong or truncated file cannot silently leave layers at random

@@ -1,0 +1,159 @@
+"""The fair-comparison protocol (docs/protocol.md §3–§5, docs/methods.md §8): partial unlabeled pools without
+repeats, XPL's logged diagnostics and distinct model B, Eq. 8's literal InfoNCE, the learning-rate grid, runs
+shared between suites, and the leaderboard's convergence report and checks."""
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from benchmark.trainer import TrainContext, _pools, _Samplers, draw_batches, train
+from methods.base import BatchPlan, StepState
+from methods.common.localizer import audio_input
+from methods.common.losses import gmp_infonce, infonce
+from tests.conftest import make_method
+
+
+def test_small_pool_is_drawn_once_and_labeled_rows_fill_the_batch(smoke_suite, smoke_domains, accelerator):
+    """A curriculum that admitted 3 rows for an unlabeled share of 6: each once, 5 labeled, logged."""
+    m = make_method("xpl", smoke_suite)
+    data = smoke_domains["flickr"]
+    labeled, unlabeled = _pools(m, data)
+    ctx = TrainContext(m, data, accelerator, labeled, unlabeled, 32, 8)
+    m.on_train_start(10, ctx)
+    admitted = unlabeled[:3]
+    m.unlabeled_pool = lambda step, ctx: ("epoch0", admitted, 4)
+    m.batch_plan = lambda gb, step=0: BatchPlan(labeled=2, unlabeled=6)
+    lb, ulb = draw_batches(m, ctx, _Samplers(0), 5)
+    assert sorted(ulb["index"].tolist()) == sorted(admitted)  # every admitted row once, no repeat
+    assert lb["index"].shape[0] == 5 and ulb["index"].shape[0] + lb["index"].shape[0] == 8
+    m.unlabeled_pool = lambda step, ctx: ("epoch0", [], 4)
+    lb, ulb = draw_batches(m, ctx, _Samplers(0), 6)
+    assert ulb is None and lb["index"].shape[0] == 8  # nothing admitted: a labeled-only step
+    assert ctx.shortfall == [(5, 3, 6), (6, 0, 6)]
+
+
+def test_xpl_curriculum_never_repeats_rows(smoke_suite, smoke_domains, accelerator):
+    m = make_method("xpl", smoke_suite, {"rho_floor": -1.0, "ramp_r0": 0.02})
+    data = smoke_domains["flickr"]
+    m.attach(m.build_models(), accelerator)
+    labeled, unlabeled = _pools(m, data)
+    ctx = TrainContext(m, data, accelerator, labeled, unlabeled, 32, 8)
+    m.on_train_start(10, ctx)
+    _, rows, _ = m.unlabeled_pool(9, ctx)
+    assert 0 < len(rows) < 6 and len(set(rows)) == len(rows) == m.curriculum["admitted"]
+
+
+def test_xpl_models_read_different_inputs(smoke_suite):
+    """Model B is a raw-waveform encoder, A a log-mel one: distinct backbones on different inputs."""
+    m = make_method("xpl", smoke_suite)
+    models = m.build_models()
+    assert (models["a"].audio_key, models["b"].audio_key) == ("audio", "waveform")
+    assert type(models["a"].audio).__name__ != type(models["b"].audio).__name__
+
+
+def test_xpl_diagnostics_logged_with_validation(smoke_suite, smoke_domains, accelerator, tmp_path):
+    m = make_method("xpl", smoke_suite, {"rho_floor": -1.0, "ramp_r0": 0.5, "min_epoch_steps": 2,
+                                         "warmup_fraction": 0.0})
+    budget = {"steps": 6, "global_batch_size": 8, "eval_every": 2, "ckpt_every": 100, "eval_batch_size": 16}
+    res = train(m, smoke_domains["flickr"], budget=budget, seed=0, accelerator=accelerator, ckpt_dir=tmp_path,
+                run_meta={"config_hash": "h"}, log=lambda *a: None)
+    for point in res.history:
+        assert -1.0 <= point["agreement_ab"] <= 1.0
+    ssl = [p for p in res.history if "admitted" in p]
+    assert ssl and all(p["admitted"] >= 0 and p["curriculum_epoch"] >= 0 for p in ssl)
+
+
+def test_gmp_infonce_known_answer():
+    """Eq. 8 literally: max-pool the visual features over space, normalise, cosine with the audio, CE both ways."""
+    torch.manual_seed(0)
+    v_raw, a = torch.randn(4, 8, 3, 3), F.normalize(torch.randn(4, 8), dim=1)
+    pooled = F.normalize(v_raw.flatten(2).max(dim=2).values, dim=1)
+    logits = pooled @ a.t() / 0.03
+    labels = torch.arange(4)
+    expected = F.cross_entropy(logits, labels) + F.cross_entropy(logits.t(), labels)
+    assert gmp_infonce(v_raw, a, 0.03).item() == pytest.approx(expected.item(), rel=1e-6)
+    out = {"v_raw": v_raw, "v": F.normalize(v_raw, dim=1), "a": a}
+    assert infonce(out, "gmp", 0.03).item() == pytest.approx(expected.item(), rel=1e-6)
+    assert infonce(out, "mil", 0.03).item() != pytest.approx(expected.item(), rel=1e-3)
+    with pytest.raises(ValueError, match="unknown InfoNCE form"):
+        infonce(out, "avg", 0.03)
+
+
+def test_nce_pool_switch_changes_the_loss(smoke_suite, tiny_batch):
+    losses = {}
+    for kind in ("mil", "gmp"):
+        torch.manual_seed(0)
+        m = make_method("supervised", smoke_suite, {"nce_pool": kind, "augment": False})
+        m.attach(m.build_models())
+        losses[kind] = m.training_step(tiny_batch, None, StepState(0, 10, 0))[1]["l_nce"].item()
+    assert losses["mil"] != pytest.approx(losses["gmp"])
+
+
+def _smoke(name="table1", **changes):
+    from benchmark.suites import load_suite
+
+    suite = load_suite(name, "smoke", seeds=[0, 1], only_methods=["supervised"])
+    return dataclasses.replace(suite, evaluations=[e for e in suite.evaluations if e["train"] == "flickr"],
+                               **changes)
+
+
+def test_lr_grid_is_chosen_on_validation_and_the_tuning_run_is_reused(tmp_path):
+    from accelerate import Accelerator
+
+    from benchmark.runner import run_dir, run_suite
+
+    suite = _smoke(lr_grid=(1e-3, 3e-4), tune_seed=0)
+    lines = []
+    run_suite(suite, tmp_path, Accelerator(cpu=True), log=lines.append)
+    grid = run_dir(tmp_path, suite, "flickr", "supervised", 0).parent / "lr-grid"
+    vals = {lr: json.loads((grid / f"lr{lr:g}" / "seed0" / "metrics.json").read_text())["best_val"]
+            for lr in (1e-3, 3e-4)}
+    chosen = max((1e-3, 3e-4), key=lambda lr: (vals[lr]["ciou"], vals[lr]["auc"]))
+    for seed in (0, 1):
+        run = json.loads((run_dir(tmp_path, suite, "flickr", "supervised", seed) / "run.json").read_text())
+        assert run["config"]["method_config"]["lr"] == chosen and run["lr_selection"]["chosen"] == chosen
+    main0 = run_dir(tmp_path, suite, "flickr", "supervised", 0)
+    assert json.loads((main0 / "run.json").read_text())["copied_from"].endswith(f"lr{chosen:g}/seed0")
+    assert sum(line.startswith("done") for line in lines) == 3  # two grid runs + seed 1; seed 0 reused
+
+    # A second suite with the same run (another name, label unchanged) trains nothing: every run is reused.
+    other = _smoke(lr_grid=(1e-3, 3e-4), tune_seed=0)
+    other = dataclasses.replace(other, name="ablation")
+    lines.clear()
+    run_suite(other, tmp_path, Accelerator(cpu=True), log=lines.append)
+    assert not any(line.startswith("done") for line in lines) and sum("reuse" in x for x in lines) == 4
+    a = json.loads((run_dir(tmp_path, suite, "flickr", "supervised", 1) / "metrics.json").read_text())
+    b = json.loads((run_dir(tmp_path, other, "flickr", "supervised", 1) / "metrics.json").read_text())
+    assert a["tests"] == b["tests"] and a["config_hash"] != b["config_hash"]
+
+
+def test_training_report_and_checks(tmp_path):
+    """The leaderboard states convergence per method and flags collapsed runs and an oracle that is beaten."""
+    from benchmark.io import write_json_atomic
+    from benchmark.leaderboard import val_slope, write_leaderboard
+    from benchmark.suites import load_suite
+
+    suite = load_suite("table1", "smoke", seeds=[0, 1], only_methods=["center", "supervised", "oracle"])
+    base = tmp_path / "table1" / "runs" / "smoke" / "train-flickr"
+    for label, method, scores in (("center", "center", (30.0, 30.0)), ("supervised", "supervised", (60.0, 20.0)),
+                                  ("oracle", "oracle", (50.0, 50.0))):
+        for seed, c in enumerate(scores):
+            d = base / label / f"seed{seed}"
+            write_json_atomic(d / "metrics.json", {
+                "config_hash": "x", "method": method, "label": label, "seed": seed, "train": "flickr",
+                "primary_variant": "main", "variants": ["main"], "tests": {"flickr": {"main": {"ciou": c, "auc": c}}}})
+            history = [{"step": s, "ciou": 40.0 + s / 10} for s in range(100, 1001, 100)]
+            write_json_atomic(d / "run.json", {
+                "seed": seed, "best_val_step": 1000, "val_history": history,
+                "config": {"train": "flickr", "label": label, "budget": {"steps": 1000} if method != "center" else None,
+                           "method_config": {"lr": 1e-3}}})
+    text = write_leaderboard(suite, tmp_path).read_text()
+    report = text.split("## Training: convergence")[1].split("## Checks")[0]
+    assert "100.00 ± 0.00 (2)" in report  # 0.1 CIoU per step = 100 per 1,000 steps
+    assert "**Collapsed runs** (test CIoU below the centre floor): supervised seed 1 on flickr (20.0 < 30.0)" in text
+    assert "Oracle on flickr: the in-domain ceiling" in text  # supervised's mean 40 < oracle 50
+    assert val_slope([{"step": 900, "ciou": 1.0}, {"step": 1000, "ciou": 1.0}], 1000) is None  # too few points
