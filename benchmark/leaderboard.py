@@ -104,6 +104,8 @@ def evaluation_table(suite: Suite, agg: pd.DataFrame, ev: dict, metrics=METRICS,
     for label, method, control in order:
         cls = methods.get_method(method)
         variants = list(dict.fromkeys(sub[sub.label == label]["variant"])) or ["main"]
+        if control:  # a control answers one question with its headline map; its other maps add rows, not answers
+            variants = list(dict.fromkeys(sub[(sub.label == label) & sub.primary]["variant"])) or variants[:1]
         for variant in variants:
             cells = sub[(sub.label == label) & (sub.variant == variant)]
             primary = bool(cells["primary"].iloc[0]) if len(cells) else True

@@ -157,3 +157,42 @@ def test_training_report_and_checks(tmp_path):
     assert "**Collapsed runs** (test CIoU below the centre floor): supervised seed 1 on flickr (20.0 < 30.0)" in text
     assert "Oracle on flickr: the in-domain ceiling" in text  # supervised's mean 40 < oracle 50
     assert val_slope([{"step": 900, "ciou": 1.0}, {"step": 1000, "ciou": 1.0}], 1000) is None  # too few points
+
+
+def test_a_control_takes_the_rate_tuned_for_the_row_it_varies(tmp_path, monkeypatch):
+    """`lr_of`: the control is trained at the rate chosen for its source row, even when --methods leaves the
+    source out (its grid runs are still made, its main runs are not)."""
+    import benchmark.suites as suites
+    from accelerate import Accelerator
+
+    from benchmark.runner import run_dir, run_suite
+
+    (tmp_path / "c.yaml").write_text(
+        "suite: c\nversion: 1\nevaluations: [{name: flickr, train: flickr, test: flickr}]\n"
+        "methods: [supervised, {name: supervised, as: sup_gmp, overrides: {nce_pool: gmp}, lr_of: supervised}]\n")
+    monkeypatch.setattr(suites, "SUITES_DIR", tmp_path)
+    suite = dataclasses.replace(suites.load_suite("c", "smoke", seeds=[1], only_methods=["sup_gmp"]),
+                                lr_grid=(1e-3, 3e-4), tune_seed=0)
+    assert [e.label for e in suite.methods] == ["sup_gmp"] and "supervised" in suite.lr_sources
+    results = tmp_path / "results"
+    run_suite(suite, results, Accelerator(cpu=True), log=lambda *a: None)
+    grid = run_dir(results, suite, "flickr", "supervised", 0).parent / "lr-grid"
+    assert sorted(p.name for p in grid.iterdir()) == ["lr0.0003", "lr0.001"]
+    assert not run_dir(results, suite, "flickr", "supervised", 1).exists()
+    run = json.loads((run_dir(results, suite, "flickr", "sup_gmp", 1) / "run.json").read_text())
+    assert run["lr_selection"]["from_label"] == "supervised"
+    assert run["config"]["method_config"]["lr"] == run["lr_selection"]["chosen"]
+
+
+def test_lr_of_must_name_a_tuned_label(tmp_path, monkeypatch):
+    import benchmark.suites as suites
+
+    monkeypatch.setattr(suites, "SUITES_DIR", tmp_path)
+    head = "suite: c\nversion: 1\nevaluations: [{name: flickr, train: flickr, test: flickr}]\n"
+    for methods_line in ("methods: [{name: supervised, as: s, lr_of: nope}]\n",
+                         "methods: [{name: supervised, as: s, lr_of: s}]\n",
+                         "methods: [supervised, {name: supervised, as: a, lr_of: supervised}, "
+                         "{name: supervised, as: b, lr_of: a}]\n"):
+        (tmp_path / "c.yaml").write_text(head + methods_line)
+        with pytest.raises(suites.SuiteError, match="lr_of"):
+            suites.load_suite("c", "smoke")
