@@ -100,7 +100,10 @@ def min_detectable_dz(n: int, alpha: float, power: float = POWER) -> float:
     return float(optimize.brentq(shortfall, 1e-6, hi))
 
 
-def claims_table(long: pd.DataFrame, claims: list[dict]) -> tuple[pd.DataFrame, list[dict]]:
+def claims_table(long: pd.DataFrame, claims: list[dict],
+                 collapsed: dict | None = None) -> tuple[pd.DataFrame, list[dict]]:
+    """One row per claim. `collapsed` ({(label, evaluation): runs below the centre floor}, None if unchecked) adds a
+    column: a verdict that involves collapsed runs is about the setup, not the methods (docs/protocol.md §5)."""
     results = [paired(long, c["evaluation"], c["a"], c["b"], c.get("metric", "ciou"), c.get("relative_to"))
                for c in claims]
     adjusted = holm([r.get("p_two_sided", float("nan")) for r in results])
@@ -119,6 +122,11 @@ def claims_table(long: pd.DataFrame, claims: list[dict]) -> tuple[pd.DataFrame, 
             "p (Holm)": f"{p_adj:.4f}" if tested else "—",
             "Verdict": verdict(res, p_adj if tested else None),
         })
+        if collapsed is not None:
+            evals = [c["evaluation"]] + ([c["relative_to"]] if c.get("relative_to") else [])
+            bad = [f"{lab} on {ev}: {collapsed[(lab, ev)]} of {res.get('n', 0)}" for lab in (c["a"], c["b"])
+                   for ev in evals if collapsed.get((lab, ev))]
+            rows[-1]["Runs below the centre floor"] = "; ".join(bad) if bad else "none"
     return pd.DataFrame(rows), results
 
 
@@ -140,8 +148,9 @@ def power_note(results: list[dict], n_claims: int) -> str:
     return line + "."
 
 
-def write_claims(path: Path, suite_name: str, long: pd.DataFrame, claims: list[dict], synthetic: bool) -> Path:
-    table, results = claims_table(long, claims)
+def write_claims(path: Path, suite_name: str, long: pd.DataFrame, claims: list[dict], synthetic: bool,
+                 collapsed: dict | None = None) -> Path:
+    table, results = claims_table(long, claims, collapsed)
     lines = [f"# Claims check: {suite_name}", "",
              "Each row is a claim of the XPL paper, tested on our runs with a two-sided paired t-test across seeds; "
              f"the suite's {len(claims)} claims are one family, Holm-corrected (α = {ALPHA}). Δ = first − second "
@@ -155,6 +164,11 @@ def write_claims(path: Path, suite_name: str, long: pd.DataFrame, claims: list[d
              "drop), per seed: Δ = (A_E − A_R) − (B_E − B_R)."] if any(c.get("relative_to") for c in claims) else []
     notes += [f"- {METRIC_NOTES[m]}; Δ is signed so that a positive value favours the first method."
               for m in sorted({c.get("metric", "ciou") for c in claims} & set(METRIC_NOTES))]
+    if collapsed is None:
+        notes.append("- Collapsed runs are not checked here: the suite has no `center` floor.")
+    elif any(v for v in collapsed.values()):
+        notes.append("- *Runs below the centre floor*: a method whose runs fall below the fixed centred-Gaussian map did "
+                     "not learn to localize there; a verdict against it says that, not that one method is better.")
     lines += notes + ([""] if notes else [])
     lines += [table.to_markdown(index=False), ""]
     write_text_atomic(path, "\n".join(lines))

@@ -241,16 +241,21 @@ def training_report(suite: Suite, results_dir: Path, long: pd.DataFrame) -> list
     return out
 
 
+def below_floor(long: pd.DataFrame, trained: set[str]) -> tuple[dict, pd.DataFrame]:
+    """({evaluation: centre floor CIoU}, the primary CIoU rows of trained labels below their evaluation's floor)."""
+    ciou = long[(long.metric == "ciou") & long.primary]
+    floor_of = {ev: float(v) for ev, v in ciou[ciou.label == "center"].groupby("evaluation")["value"].mean().items()}
+    low = ciou[ciou.label.isin(trained) & ciou.evaluation.isin(list(floor_of))]
+    return floor_of, low[[v < floor_of[e] for v, e in zip(low.value, low.evaluation)]]
+
+
 def _checks(suite: Suite, long: pd.DataFrame) -> list[str]:
     """Runs below the centre floor on their own test set (collapsed), and whether the oracle is the in-domain
     ceiling: both make a verdict about methods unsafe if they fail, so they are stated, never hidden."""
     lines = []
     ciou = long[(long.metric == "ciou") & long.primary]
-    floors = ciou[ciou.label == "center"].groupby("evaluation")["value"].mean()
     trained = {e.label for e in suite.methods if methods.get_method(e.name).trainable}
-    floor_of = {ev: float(v) for ev, v in floors.items()}
-    low = ciou[ciou.label.isin(trained) & ciou.evaluation.isin(list(floor_of))]
-    low = low[[v < floor_of[e] for v, e in zip(low.value, low.evaluation)]]
+    floor_of, low = below_floor(long, trained)
     if not floor_of:
         lines.append("- Collapsed runs: not checked (no `center` floor in this suite).")
     elif low.empty:
@@ -324,7 +329,10 @@ def write_leaderboard(suite: Suite, results_dir: Path, wall_seconds: float | Non
         from benchmark.claims import write_claims
 
         claims_name = name.replace("leaderboard", "claims")
-        write_claims(base / claims_name, suite.name, long, suite.claims, synthetic)
+        trained = {e.label for e in suite.methods if methods.get_method(e.name).trainable}
+        floor_of, low = below_floor(long, trained)
+        collapsed = {key: len(g) for key, g in low.groupby(["label", "evaluation"])} if floor_of else None
+        write_claims(base / claims_name, suite.name, long, suite.claims, synthetic, collapsed)
         out[2:2] = [f"Claims of the paper tested on these runs: [{claims_name}]({claims_name}).", ""]
     path = base / name
     write_text_atomic(path, "\n".join(out))

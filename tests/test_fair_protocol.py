@@ -196,3 +196,16 @@ def test_lr_of_must_name_a_tuned_label(tmp_path, monkeypatch):
         (tmp_path / "c.yaml").write_text(head + methods_line)
         with pytest.raises(suites.SuiteError, match="lr_of"):
             suites.load_suite("c", "smoke")
+
+
+def test_claims_name_runs_below_the_floor():
+    import pandas as pd
+
+    from benchmark.claims import claims_table
+
+    rows = [{"evaluation": "e", "label": lab, "metric": "ciou", "primary": True, "seed": s, "value": v}
+            for lab, vals in (("a", [60, 62, 61]), ("b", [10, 50, 12])) for s, v in enumerate(vals)]
+    claims = [{"a": "a", "b": "b", "evaluation": "e"}]
+    table, _ = claims_table(pd.DataFrame(rows), claims, {("b", "e"): 2})
+    assert table["Runs below the centre floor"].iloc[0] == "b on e: 2 of 3"
+    assert "Runs below the centre floor" not in claims_table(pd.DataFrame(rows), claims)[0]  # unchecked: no column
