@@ -113,9 +113,10 @@ class RunIndex:
         return found
 
     def find(self, config: dict) -> Path | None:
-        if self.found is None:
+        key = training_identity(config)
+        if self.found is None or key not in self.found:  # rescan on a miss: another process may have finished it
             self.found = self._scan()
-        return self.found.get(training_identity(config))
+        return self.found.get(key)
 
     def add(self, config: dict, folder: Path) -> None:
         if self.found is not None:
