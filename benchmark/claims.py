@@ -149,14 +149,14 @@ def power_note(results: list[dict], n_claims: int) -> str:
 
 
 def write_claims(path: Path, suite_name: str, long: pd.DataFrame, claims: list[dict], synthetic: bool,
-                 collapsed: dict | None = None) -> Path:
+                 collapsed: dict | None = None, banner: list[str] = ()) -> Path:
     table, results = claims_table(long, claims, collapsed)
     lines = [f"# Claims check: {suite_name}", "",
              "Each row is a claim of the XPL paper, tested on our runs with a two-sided paired t-test across seeds; "
              f"the suite's {len(claims)} claims are one family, Holm-corrected (α = {ALPHA}). Δ = first − second "
              "method, in CIoU points unless stated, with the 95 % confidence interval of its mean; "
              "d_z = mean(Δ)/std(Δ). A claim is *supported* or *contradicted* only if its Holm-corrected p < α.", "",
-             power_note(results, len(claims)), ""]
+             power_note(results, len(claims)), ""] + list(banner)
     if synthetic:
         lines += ["> Synthetic data and light backbones: a claim that does not hold here says nothing about the "
                   "paper's real-data result, only about this setting.", ""]

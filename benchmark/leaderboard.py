@@ -171,6 +171,25 @@ def _figures(suite: Suite, results_dir: Path, ev: dict, domains) -> list:
     return [(kind, f) for kind, f in found if f is not None]
 
 
+def missing_runs(suite: Suite, long: pd.DataFrame) -> list[str]:
+    """`label seed k on evaluation` for every run the suite asks for that has not finished yet."""
+    done = set(zip(long.label, long.seed, long.evaluation))
+    return [f"{e.label} seed {s} on {ev['name']}" for ev in suite.evaluations for e in suite.methods
+            for s in suite.seeds if (e.label, s, ev["name"]) not in done]
+
+
+def _incomplete_note(suite: Suite, long: pd.DataFrame) -> list[str]:
+    missing = missing_runs(suite, long)
+    if not missing:
+        return []
+    total = len(suite.evaluations) * len(suite.methods) * len(suite.seeds)
+    shown = ", ".join(missing[:12]) + (f", … ({len(missing) - 12} more)" if len(missing) > 12 else "")
+    return [f"> **Incomplete: {total - len(missing)} of {total} (run, evaluation) results have finished.** "
+            f"Missing: {shown}. Cells average the seeds that have finished, and a claim pairs only the seeds "
+            "both sides have: read no verdict from this table until the suite is complete "
+            "(rerun the same command: finished runs are skipped).", ""]
+
+
 def _weights_note(suite: Suite, results_dir: Path) -> list[str]:
     """Flag runs whose paper backbones were randomly initialised (no --weights): not the paper's setup."""
     missing: dict[str, int] = {}
@@ -315,7 +334,7 @@ def write_leaderboard(suite: Suite, results_dir: Path, wall_seconds: float | Non
             "`[variant]` rows are other maps of the same trained runs (e.g. XPL's model B).",
             "- *CIoU, audio shuffled* is a control: each test image paired with another sample's sound. A method "
             "that localizes sounds drops towards the floors; one that only finds salient objects does not.", ""]
-    out += _weights_note(suite, results_dir)
+    out += _incomplete_note(suite, long) + _weights_note(suite, results_dir)
     for ev in suite.evaluations:
         out += [f"## {ev['title']}", "", evaluation_table(suite, agg, ev), ""]
         out += [f"![{kind} {ev['name']}](figures/{f.name})" for kind, f in _figures(suite, results_dir, ev, domains)]
@@ -332,7 +351,8 @@ def write_leaderboard(suite: Suite, results_dir: Path, wall_seconds: float | Non
         trained = {e.label for e in suite.methods if methods.get_method(e.name).trainable}
         floor_of, low = below_floor(long, trained)
         collapsed = {key: len(g) for key, g in low.groupby(["label", "evaluation"])} if floor_of else None
-        write_claims(base / claims_name, suite.name, long, suite.claims, synthetic, collapsed)
+        write_claims(base / claims_name, suite.name, long, suite.claims, synthetic, collapsed,
+                     _incomplete_note(suite, long))
         out[2:2] = [f"Claims of the paper tested on these runs: [{claims_name}]({claims_name}).", ""]
     path = base / name
     write_text_atomic(path, "\n".join(out))

@@ -31,6 +31,9 @@ def test_mean_std_missing_and_bold(tmp_path):
     assert "84.68" in flickr  # the paper's number beside ours
     vggss = text.split("## VGGSS-like, in-domain")[1].split("##")[0]
     assert "| supervised " in vggss and "—" in vggss and " 0.00 (" not in vggss  # missing runs: a dash, never 0
+    # 3 labels x 2 seeds x 3 evaluations asked for, only flickr ran: the header says so and names what is missing
+    assert "**Incomplete: 6 of 18 (run, evaluation) results have finished.**" in text
+    assert "Missing: center seed 0 on vggss" in text
 
 
 def test_claims_paired_test_known_answers():
@@ -65,6 +68,7 @@ def test_claims_file_written_beside_leaderboard(tmp_path):
     # Δ = 10, 11: mean 10.5 ± t(0.975, 1) · 0.707 / √2 = 6.35
     assert "| XPL > supervised-only" in claims and "+10.50 [+4.15, +16.85] (2)" in claims
     assert "not resolved (fewer than 2 paired seeds)" in claims  # vggss rows: no runs
+    assert "**Incomplete:" in claims  # a partial suite is flagged where the verdicts are
 
 
 def test_holm_known_answer():
