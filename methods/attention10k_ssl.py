@@ -24,9 +24,10 @@ from methods.common.rng import step_generator
 class AttentionLocalizer(nn.Module):
     """A LocalizationModel (backbones, 1×1 projection, FC-ReLU-FC audio head) + the attention head."""
 
-    def __init__(self, model_spec: dict):
+    def __init__(self, model_spec: dict, nonnegative_visual: bool = True):
         super().__init__()
         self.base = build_localizer(model_spec)
+        self.nonnegative_visual = nonnegative_visual
         dim = self.base.visual_proj.out_channels
         # z -> ReLU -> FC -> ReLU -> FC, back to the audio backbone's feature size (Senocak: 512 -> 1000)
         self.audio_key = self.base.audio_key
@@ -37,6 +38,11 @@ class AttentionLocalizer(nn.Module):
         f_s = self.base.audio(audio)  # (B, C) pooled audio features: the target space of L_T
         h = F.normalize(self.base.audio_head(f_s), dim=1)
         v = self.base.visual_proj(self.base.visual(images))  # (B, D, h, w), raw: the attended sum uses these
+        if self.nonnegative_visual:
+            # Senocak attends over VGG conv5_3 after its ReLU: v >= 0. Over our signed projection, cos(h, v_p) can
+            # be <= 0 at every position; ReLU(cos) is then 0 everywhere, α uniform, and no gradient reaches h or
+            # the map again: a run stuck at a constant map (docs/methods.md §7).
+            v = F.relu(v)
         cos = torch.einsum("bdhw,bd->bhw", F.normalize(v, dim=1), h)
         log_att = F.log_softmax(F.relu(cos).flatten(1), dim=1)  # softmax over the h·w positions
         att = log_att.exp()
@@ -75,6 +81,7 @@ class Attention10kConfig:
     augment: bool
     randaug_ops: int
     randaug_max_magnitude: int
+    nonnegative_visual: bool
 
 
 class Attention10kSSL(Method):
@@ -84,7 +91,7 @@ class Attention10kSSL(Method):
     Config = Attention10kConfig
 
     def build_models(self):
-        return {"a": AttentionLocalizer(self.model_spec)}
+        return {"a": AttentionLocalizer(self.model_spec, self.config.nonnegative_visual)}
 
     def batch_plan(self, global_batch, step=0):
         labeled = int(round(global_batch * self.config.labeled_fraction))  # fixed for the whole budget, no warm-up

@@ -160,3 +160,28 @@ def test_attention_ce_only_on_labeled(smoke_suite, smoke_domains):
     assert m.training_step(lb, ulb_other, state)[0].item() == loss.item()
     _, logs_u = m.training_step(None, ulb, state)
     assert logs_u["l_ce"].item() == 0.0 and logs_u["l_t"] > 0
+
+
+def test_signed_attention_features_can_die(smoke_suite, tiny_batch):
+    """With the signed projection (nonnegative_visual off), an audio embedding pointing away from the visual features
+    makes ReLU(cos) zero at every position: α is uniform and no gradient reaches the attention, the state a bench run
+    stayed in for 3,000 steps. Senocak's post-ReLU features (the default) confine that state to embeddings <= 0 on
+    every channel any position uses; the runs are the evidence that it helps (docs/methods.md §7)."""
+    from methods.common.augment import normalize
+
+    m = _build(Attention10kSSL, smoke_suite, {"nonnegative_visual": False})
+    net = m.models["a"]
+    net.eval()
+    head = net.base.audio_head[-1]
+    images = normalize(tiny_batch["image"])
+    with torch.no_grad():  # h = minus the mean signed visual feature, for every sample
+        v = net.base.visual_proj(net.base.visual(images)).mean((0, 2, 3))
+        head.weight.zero_()
+        head.bias.copy_(-v / v.norm())
+    out = net(images, tiny_batch["audio"])
+    target = torch.zeros_like(out["att"])
+    target[:, 0, 0] = 1.0
+    attention_ce(target, out["log_att"]).sum().backward()
+    assert torch.allclose(out["att"], torch.full_like(out["att"], 1 / out["att"][0].numel()))
+    assert head.bias.grad.abs().sum().item() == 0.0
+    assert _build(Attention10kSSL, smoke_suite).config.nonnegative_visual  # the default is Senocak's
