@@ -45,7 +45,7 @@ class DomainCache:
 
         cfg = self.suite.data_cfg
         store = real_store_path(name, cfg.get("subset"), cfg["image_size"], root=self.data_root)
-        return load_real_domain(name, store, subset=cfg.get("subset"))
+        return load_real_domain(name, store, subset=cfg.get("subset"), flickr_test=cfg.get("flickr_test", "249"))
 
     def __call__(self, domain: str) -> DomainData:
         """`name` or `name:heard` / `name:unheard` (every split restricted to those sounding classes)."""

@@ -84,12 +84,22 @@ def _resolve_keys(table: SampleTable, split_file: str, keys: list[str], skipped:
     return kept
 
 
+def flickr_test_split(choice: str) -> str:
+    """The split file of a Flickr test-list choice."""
+    from benchmark.data.flickr import TEST_LISTS
+
+    if choice not in TEST_LISTS:
+        raise SplitError(f"unknown Flickr test list {choice!r}; choose one of {sorted(TEST_LISTS)}")
+    return TEST_LISTS[choice]
+
+
 def load_real_domain(dataset: str, store, *, subset: str | None = None, splits_dir=None,
-                     allow_missing: bool = False) -> DomainData:
+                     allow_missing: bool = False, flickr_test: str = "249") -> DomainData:
     """The prepared Flickr-SoundNet / VGG-SS store in folder `store` (benchmark.prepare; the runner
     names it with `real_store_path`) with its committed split lists (string ids) resolved to store rows. The unlabeled split is unlabeled_<subset>
     (subset: the argument, else the store's), or with no subset every store row outside
-    labeled/val/test."""
+    labeled/val/test. `flickr_test` chooses Flickr's test list: 249 ids (LVS, EZ-VSL), 250-senocak or
+    250-slavc (docs/protocol.md §1)."""
     from benchmark.data.real_splits import load_real_split, real_split_dir
     from benchmark.data.store import StoreError
 
@@ -105,11 +115,14 @@ def load_real_domain(dataset: str, store, *, subset: str | None = None, splits_d
                for s in table.info.get("skipped", []) if s.get("key")}
     base = Path(splits_dir) if splits_dir is not None else real_split_dir(dataset)
     rows, hashes, held_out = {}, {}, set()
+    files = {s: s for s in REAL_SPLITS}
+    if dataset == "flickr":
+        files["test"] = flickr_test_split(flickr_test)
     for split in REAL_SPLITS:
-        keys, hashes[split] = load_real_split(dataset, split, base)
+        keys, hashes[split] = load_real_split(dataset, files[split], base)
         held_out.update(keys)
-        rows[split] = _resolve_keys(table, str(base / f"{split}.txt"), keys, skipped, allow_missing, True, hashes,
-                                    split)
+        rows[split] = _resolve_keys(table, str(base / f"{files[split]}.txt"), keys, skipped, allow_missing, True,
+                                    hashes, split)
     if subset:
         name = f"unlabeled_{subset}"
         keys, hashes["unlabeled"] = load_real_split(dataset, name, base)
