@@ -37,6 +37,18 @@ def load_synthetic_domain(profile: str, domain: str, data_cfg: dict, main_proces
     return DomainData("synthetic", domain, table, {s: table.rows(v) for s, v in ids.items()}, hashes)
 
 
+def load_domain(dataset: str, profile: str, name: str, data_cfg: dict, data_root=None,
+                main_process_first=None) -> DomainData:
+    """Domain `name` of a profile's data: a synthetic store (built on first use), or the prepared
+    Flickr-SoundNet ("flickr") / VGG-SS ("vggss") store under `data_root` (benchmark.prepare)."""
+    if dataset == "synthetic":
+        return load_synthetic_domain(profile, name, data_cfg, main_process_first)
+    from benchmark.data.real_store import real_store_path
+
+    store = real_store_path(name, data_cfg.get("subset"), data_cfg["image_size"], root=data_root)
+    return load_real_domain(name, store, subset=data_cfg.get("subset"), flickr_test=data_cfg.get("flickr_test", "249"))
+
+
 def restrict_classes(data: DomainData, which: str) -> DomainData:
     """The same domain with every split restricted to samples whose sounding class is heard/unheard (open set)."""
     if data.dataset != "synthetic":  # Flickr-SoundNet / VGG-SS: by the committed class lists
