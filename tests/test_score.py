@@ -126,3 +126,22 @@ def test_unknown_protocol_and_dataset_mismatch(center_file, tmp_path, capsys):
     assert "unknown protocol 'lvs'" in capsys.readouterr().err
     rc = score.main(["--predictions", str(center_file), "--dataset", "vggss", "--profile", "smoke"])
     assert rc == 2 and "profile 'smoke' is for synthetic data" in capsys.readouterr().err
+
+
+def test_a_trained_runs_exported_maps_score_its_metrics_json(tmp_path, smoke_suite, accelerator):
+    from benchmark.runner import DomainCache, run_one
+    from benchmark.suites import MethodEntry
+
+    numbers = run_one(smoke_suite, MethodEntry("supervised", "supervised"), "flickr", ["flickr"], 0, tmp_path,
+                      accelerator, DomainCache(smoke_suite, accelerator), log=lambda *a: None)
+    recorded = json.loads(next(tmp_path.glob("**/seed0/metrics.json")).read_text())["tests"]["flickr"]["main"]
+    assert recorded == numbers["tests"]["flickr"]["main"]
+    preds = tmp_path / "supervised.npz"
+    checkpoint = next(tmp_path.glob("**/seed0/best_model.pt"))
+    assert localize.main(["--method", "supervised", "--checkpoint", str(checkpoint),
+                          "--export-predictions", str(preds)]) == 0  # the run's test set, from its run.json
+    rc, got = _score(tmp_path, preds, "--protocol", "all")
+    ez, fixed = got["protocols"]["ezvsl"], got["protocols"]["fixed0.5"]
+    assert rc == 0 and ez["n"] == recorded["n"] == 32
+    assert (ez["ciou"], ez["auc"], ez["ciou_mean"]) == (recorded["ciou"], recorded["auc"], recorded["ciou_mean"])
+    assert (fixed["ciou"], fixed["auc"]) == (recorded["ciou_fixed0.5"], recorded["auc_fixed0.5"])
