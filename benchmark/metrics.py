@@ -18,8 +18,9 @@ The other protocols (benchmark/protocols.py) change step 1 (bicubic, align_corne
 Deliberate choices where the reference is silent or ill-defined:
 * steps 1-3 run in float32 whatever the input dtype, as in EZ-VSL (float32
   model output, F.interpolate, numpy float32 normalise/sort/compare); the
-  fixed threshold is compared in float32 too. Sums and cIoU are float64, as
-  in EZ-VSL (float64 infer_map and GT). Maps whose range is tiny relative to
+  fixed threshold is compared in float32 too. Sums equal EZ-VSL's float64 sums (float64
+  infer_map and GT) exactly: float32 where that is exact (see _ciou_chunk), numpy float64
+  otherwise; cIoU is float64. Maps whose range is tiny relative to
   their offset lose resolution in float32, exactly as in the reference;
 * maps already at the GT size are not resampled (torch's kernels copy them too);
 * a constant map (raw max == min, or zero range after upsampling) normalises
