@@ -31,9 +31,10 @@ DEFAULT = "ezvsl"
 
 PROTOCOLS = {p.name: p for p in (
     Protocol("ezvsl", "bilinear", True, "rank", 0.5, False,
-             "EZ-VSL test.py (also LVS, SLAVC, the harness's headline): median, ties selected"),
-    Protocol("ssltie", "bilinear", True, "rank", 0.5, True,
-             "SSL-TIE / Senocak et al. evaluators: strictly above the median value"),
+             "EZ-VSL test.py (the harness's headline): median, ties selected"),
+    Protocol("ssltie", "bilinear", False, "rank", 0.5, True,
+             "LVS test.py and SSL-TIE main.py: cv2.resize INTER_LINEAR (half-pixel centres, as "
+             "align_corners=False), strictly above the median value"),
     Protocol("fixed0.5", "bilinear", True, "fixed", 0.5, False,
              "absolute 0.5 on the min-max normalised map (the harness's secondary table)"),
     Protocol("slavc", "bicubic", True, "rank", 0.5, False,
