@@ -2,7 +2,7 @@
 
 Default protocol `ezvsl`, reproduced from the public EZ-VSL evaluation code (stoneMo/EZ-VSL
 test.py, utils.py, datasets.py), cross-checked with LVS (hche11/Localizing-Visual-Sounds-the-Hard-Way
-test.py, utils.py):
+test.py, utils.py), whose own upsampling and comparison differ (protocol `ssltie`):
 
 1. upsample each map to the GT size: bilinear, align_corners=True;
 2. min-max normalise per sample;
