@@ -75,6 +75,6 @@ def score(maps: torch.Tensor, domain: DomainData, rows: list[int]) -> dict:
 
 
 def summarize(result: dict) -> dict:
-    """The JSON-able numbers of an evaluate_all result (per-sample tensors dropped)."""
-    return {k: (float(v) if not isinstance(v, str) else v) for k, v in result.items()
+    """The JSON-able numbers of an evaluate_all result (per-sample tensors dropped; None: an empty bucket)."""
+    return {k: (v if v is None or isinstance(v, str) else float(v)) for k, v in result.items()
             if not isinstance(v, torch.Tensor)}

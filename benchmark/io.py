@@ -1,6 +1,7 @@
 """Atomic writes: a results or cache file is either complete or absent, never half-written."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -9,19 +10,26 @@ from pathlib import Path
 from typing import Any
 
 
-def write_text_atomic(path: str | Path, text: str) -> None:
+@contextlib.contextmanager
+def open_atomic(path: str | Path, mode: str = "w"):
+    """A file object on a temporary file beside `path`, renamed onto `path` only if the block completes."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
+        with os.fdopen(fd, mode) as f:
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    with open_atomic(path) as f:
+        f.write(text)
 
 
 def write_json_atomic(path: str | Path, obj: Any) -> None:

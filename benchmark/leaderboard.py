@@ -314,7 +314,8 @@ def write_leaderboard(suite: Suite, results_dir: Path, wall_seconds: float | Non
                 "orientation only: **the two are not comparable**.", ""]
     else:
         out += ["> **Real data** (Flickr-SoundNet, VGG-SoundSource; split lists and their hashes in `datasets/` and "
-                "each run.json). Flickr test is the public list; our VGG-SS labeled / val / test sets are drawn from "
+                "each run.json). Flickr test list: "
+                f"`{suite.data_cfg.get('flickr_test', '249')}` ids (datasets/flickr/README.md); our VGG-SS labeled / val / test sets are drawn from "
                 "the annotated set (see `datasets/vggss/README.md`), so the VGG-SS test set differs from the "
                 f"standard one. Paper columns: {suite.paper.get('source') or 'n/a'}.", ""]
     out += [suite.description, "",

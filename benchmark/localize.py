@@ -5,6 +5,15 @@
 
 The run's `run.json` beside the checkpoint (if present) gives the method config and model;
 otherwise the method's config and the profile's model are used.
+
+    python -m benchmark.localize --method xpl --checkpoint results/.../seed0/best_model.pt \
+        --export-predictions preds.npz [--domain flickr]
+    python -m benchmark.localize --method center --profile smoke --export-predictions preds.npz --domain flickr
+
+writes the method's maps of a whole test set (the run's first test set unless --domain) in
+`benchmark.score`'s format: scored there, they give the run's metrics.json numbers. The maps are
+computed here on the CPU with the run's evaluation batch size, as the runner computes them; a run
+trained and scored on a GPU can differ in the last bits. Floors (center, random) need no checkpoint.
 """
 from __future__ import annotations
 
@@ -18,6 +27,8 @@ import yaml
 
 import methods
 from benchmark.data.real_common import DataError
+from benchmark.data.splits import SplitError
+from benchmark.data.store import StoreError
 from benchmark.io import read_json
 from benchmark.suites import PROFILES_PATH
 from methods.base import load_method_config
@@ -55,19 +66,31 @@ def load_audio(path: Path, data_cfg: dict) -> dict[str, torch.Tensor]:
     return audio_columns([clips])
 
 
-def build(method_name: str, checkpoint: Path, profile: str):
+def build(method_name: str, checkpoint: Path | None, profile: str):
+    """(method with its weights loaded, the run's resolved config: or the profile's without a run.json)."""
     cls = methods.get_method(method_name)
-    if not cls.trainable:
-        raise InputError(f"method {method_name!r} has no trained weights to load")
+    profiles = yaml.safe_load(PROFILES_PATH.read_text())
+    if profile not in profiles:
+        raise InputError(f"{PROFILES_PATH}: no profile {profile!r}")
+    prof = profiles[profile]
+    config = {"model": prof["model"], "data": prof["data"], "method_config": None, "profile": profile,
+              "dataset": prof["data"].get("source", "synthetic"),
+              "budget": prof["budget"], "tests": None}
+    if not cls.trainable:  # floors: nothing to load
+        if checkpoint is not None:
+            raise InputError(f"method {method_name!r} has no trained weights to load")
+        method = cls(load_method_config(cls, None), config["model"])
+        method.attach(method.build_models())
+        return method, config
+    if checkpoint is None:
+        raise InputError(f"method {method_name!r} needs --checkpoint (a run's best_model.pt)")
     run_json = checkpoint.parent / "run.json"
-    prof = yaml.safe_load(PROFILES_PATH.read_text())[profile]
-    model_spec, data_cfg, cfg_values = prof["model"], prof["data"], None
     if run_json.exists():
         run = read_json(run_json)["config"]
         if run["method"] != method_name:
             raise InputError(f"{run_json}: the checkpoint is of method {run['method']!r}, not {method_name!r}")
-        model_spec, data_cfg, cfg_values = run["model"], run["data"], run["method_config"]
-    method = cls(load_method_config(cls, cfg_values), model_spec)
+        config = run
+    method = cls(load_method_config(cls, config["method_config"]), config["model"])
     models = method.build_models()
     try:
         state = torch.load(checkpoint, map_location="cpu", weights_only=True)
@@ -86,7 +109,30 @@ def build(method_name: str, checkpoint: Path, profile: str):
                              f"with this model spec: {str(err).splitlines()[0]}") from None
         m.eval()
     method.attach(models)
-    return method, data_cfg
+    return method, config
+
+
+def export_predictions(method, variant: str, config: dict, domain: str | None, path: Path,
+                       data_root: Path | None = None) -> int:
+    """Write the test maps of `domain` (default: the run's first test set) to `path`; returns their number."""
+    from types import SimpleNamespace
+
+    from benchmark.data.domains import load_domain, restrict_classes
+    from benchmark.evaluate import compute_maps
+    from benchmark.predictions import split_ids, write_predictions
+
+    name = domain or (config["tests"] or [None])[0]
+    if name is None:
+        raise InputError("--domain is needed (which test set to export)")
+    base, _, classes = name.partition(":")
+    data = load_domain(config["dataset"], config["profile"], base, config["data"], data_root)
+    data = restrict_classes(data, classes) if classes else data
+    one_process = SimpleNamespace(process_index=0, num_processes=1, device=torch.device("cpu"),
+                                  is_local_main_process=True)
+    batch_size = (config["budget"] or {}).get("eval_batch_size", 256)
+    maps = compute_maps(method, data, data.rows["test"], [variant], one_process, batch_size)[variant]
+    write_predictions(path, split_ids(data), maps.numpy())
+    return len(maps)
 
 
 def overlay(image: torch.Tensor, heat: torch.Tensor, out: Path, title: str) -> None:
@@ -111,22 +157,32 @@ def overlay(image: torch.Tensor, heat: torch.Tensor, out: Path, title: str) -> N
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--method", required=True)
-    p.add_argument("--checkpoint", required=True, type=Path, help="a run's best_model.pt")
-    p.add_argument("--image", required=True, type=Path)
-    p.add_argument("--audio", required=True, type=Path, help="WAV (any rate; resampled, mixed to mono)")
-    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--checkpoint", type=Path, help="a run's best_model.pt (not for the floors)")
+    p.add_argument("--image", type=Path)
+    p.add_argument("--audio", type=Path, help="WAV (any rate; resampled, mixed to mono)")
+    p.add_argument("--out", type=Path, help="the overlay PNG")
     p.add_argument("--profile", default="default", help="used when no run.json is beside the checkpoint")
     p.add_argument("--variant", help="which map (default: the method's headline map)")
+    p.add_argument("--export-predictions", type=Path, metavar="PATH",
+                   help="write a whole test set's maps (benchmark.score's .npz) instead of an overlay")
+    p.add_argument("--domain", help="with --export-predictions: the test set (default: the run's first)")
+    p.add_argument("--data-root", type=Path, help="with --export-predictions: folder of the real-data stores")
     args = p.parse_args(argv)
+    if args.export_predictions is None and None in (args.image, args.audio, args.out):
+        p.error("--image, --audio and --out are required (or --export-predictions)")
     try:
-        method, data_cfg = build(args.method, args.checkpoint, args.profile)
-        image = load_image(args.image, data_cfg["image_size"])
-        audio = load_audio(args.audio, data_cfg)
+        method, config = build(args.method, args.checkpoint, args.profile)
         variant = args.variant or method.report_variants()[0]
         if variant not in method.report_variants():
             raise InputError(f"{args.method} has no variant {variant!r}; it has {method.report_variants()}")
+        if args.export_predictions is not None:
+            n = export_predictions(method, variant, config, args.domain, args.export_predictions, args.data_root)
+            print(f"wrote {n} maps to {args.export_predictions}")
+            return 0
+        image = load_image(args.image, config["data"]["image_size"])
+        audio = load_audio(args.audio, config["data"])
         heat = method.localize({"image": image, **audio, "index": torch.zeros(1, dtype=torch.long)}, variant)
-    except (InputError, DataError, methods.UnknownMethodError) as err:
+    except (InputError, DataError, SplitError, StoreError, methods.UnknownMethodError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     overlay(image, heat[0], args.out, f"{args.method} [{variant}]")

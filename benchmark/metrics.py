@@ -1,8 +1,8 @@
-"""Standard AVSL localisation metrics (cIoU / AUC), exact and fast.
+"""Standard AVSL localisation metrics (cIoU / AUC) under named protocols, one vectorised torch path.
 
-Protocol reproduced from the public EZ-VSL evaluation code (stoneMo/EZ-VSL
-test.py, utils.py, datasets.py), cross-checked with LVS
-(hche11/Localizing-Visual-Sounds-the-Hard-Way test.py, utils.py):
+Default protocol `ezvsl`, reproduced from the public EZ-VSL evaluation code (stoneMo/EZ-VSL
+test.py, utils.py, datasets.py), cross-checked with LVS (hche11/Localizing-Visual-Sounds-the-Hard-Way
+test.py, utils.py), whose own upsampling and comparison differ (protocol `ssltie`):
 
 1. upsample each map to the GT size: bilinear, align_corners=True;
 2. min-max normalise per sample;
@@ -12,35 +12,30 @@ test.py, utils.py, datasets.py), cross-checked with LVS
 5. CIoU = 100 * mean(cIoU >= 0.5);
 6. AUC = 100 * trapezoid over t_i = 0.05*i (i = 0..20, Python floats, so
    e.g. t_3 = 0.15000000000000002) of mean(cIoU >= t_i), as sklearn.metrics.auc.
+The other protocols (benchmark/protocols.py) change step 1 (bicubic, align_corners) or step 3
+(strict `>`, an absolute 0.5, top-N with N the GT's area); steps 2 and 4-6 are shared.
 
 Deliberate choices where the reference is silent or ill-defined:
 * steps 1-3 run in float32 whatever the input dtype, as in EZ-VSL (float32
   model output, F.interpolate, numpy float32 normalise/sort/compare); the
-  fixed threshold is compared in float32 too. Sums and cIoU are float64, as
-  in EZ-VSL (float64 infer_map and GT). Maps whose range is tiny relative to
+  fixed threshold is compared in float32 too. Sums equal EZ-VSL's float64 sums (float64
+  infer_map and GT) exactly: float32 where that is exact (see _ciou_chunk), numpy float64
+  otherwise; cIoU is float64. Maps whose range is tiny relative to
   their offset lose resolution in float32, exactly as in the reference;
+* maps already at the GT size are not resampled (torch's kernels copy them too);
 * a constant map (raw max == min, or zero range after upsampling) normalises
   to all zeros. Upsampling a constant map yields ulp-level noise, which the
   reference would stretch to [0, 1]; testing the raw map avoids that. With the
-  median rule every pixel is then selected (same as the reference, which
+  `>=` rank rule every pixel is then selected (same as the reference, which
   leaves constant maps unnormalised and selects all pixels >= the constant);
-  with a fixed threshold t > 0 no pixel is selected (the reference would
-  compare the raw constant to t, which depends on the map's scale);
-* empty GT (sum(gt) == 0): cIoU = 0 (what the reference formula gives, since
-  the median rule always selects pixels); 0/0 (empty GT and empty prediction,
-  possible only with a fixed threshold) is also defined as 0;
+  with `>` or a fixed threshold t > 0 no pixel is selected;
+* empty GT (sum(gt) == 0): cIoU = 0 (what the reference formula gives when pixels
+  are selected); 0/0 (empty GT and empty prediction) is also defined as 0;
 * NaN or +-Inf in heatmaps, NaN or values outside [0, 1] in GT: ValueError.
 Box -> map conversion: see `consensus_gt_map` / `union_gt_map`.
 
-Two implementations give bit-identical per-sample cIoU (tests/test_metrics.py
-checks both against benchmark/metrics_reference.py, the per-sample loop):
-* a fast path (CPU, maps smaller than the GT, GT values in {0, 0.5, 1}) that
-  never materialises the upsampled maps: see "Fast exact path" below; about
-  ~100 us per 7x7 map / 224x224 GT on one core, 18-25x the reference loop
-  (benchmark/perf_metrics.py);
-* a generic vectorised torch path for everything else (other GT values, maps
-  at GT size, extreme magnitudes, CUDA tensors, shapes where torch's
-  interpolation kernel does not round as emulated).
+benchmark/metrics_reference.py is the per-sample loop this path is tested against
+(tests/test_metrics.py, tests/test_protocols.py: identical per-sample cIoU for every protocol).
 """
 from __future__ import annotations
 
@@ -50,13 +45,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from benchmark.metrics_fast import _denormals_flushed, _fast_chunk, _GTPlanes, _probe
+from benchmark.protocols import AREA_BUCKETS, DEFAULT, PROTOCOLS, Protocol, fixed_protocol, get_protocol
 
 # The reference builds thresholds as 0.05*i in Python floats, not linspace.
 AUC_THRESHOLDS = [0.05 * i for i in range(21)]
-# Bound memory: 2**22 pixels per chunk (~83 maps at 224x224, tens of MiB of temporaries).
-_CHUNK_PIXELS = 1 << 22
-_FAST_CHUNK_FACTOR = 2  # maps per fast-path chunk (cache vs per-call overhead)
+# 2**20 pixels per chunk (~20 maps at 224x224): bounded memory, and each pass stays in cache
+# (the path is memory-bound: 1.6 ms per map with 2**22, 1.2 with 2**20 on this 2-core CPU).
+_CHUNK_PIXELS = 1 << 20
 
 
 def _check_inputs(heatmaps, gt_maps):
@@ -88,13 +83,13 @@ def _kth_smallest(v, k):
     return v.kthvalue(k + 1, dim=1, keepdim=True).values
 
 
-def _normalised(hm, H, W):
+def _normalised(hm, H, W, mode="bilinear", align_corners=True):
     """Upsample (c,h,w) to (H,W) and min-max normalise -> (c, H*W) float32."""
     c = hm.shape[0]
     lo, hi = torch.aminmax(hm.flatten(1), dim=1)
     if hm.shape[1:] != (H, W):
-        v = F.interpolate(hm[:, None], size=(H, W), mode="bilinear", align_corners=True)
-    else:  # same size: align_corners=True would be the identity
+        v = F.interpolate(hm[:, None], size=(H, W), mode=mode, align_corners=align_corners)
+    else:  # same size: no resampling (torch's kernels copy, too)
         v = hm.clone()
     v = v.reshape(c, H * W)
     vmin, vmax = torch.aminmax(v, dim=1, keepdim=True)
@@ -107,39 +102,64 @@ def _normalised(hm, H, W):
     return v
 
 
-def _ciou_chunk(hm, gt, thresholds):
-    """Per-sample cIoU of one chunk for each threshold; hm (c,h,w) float32, gt (c,H,W)."""
+def _kth_per_row(v, k):
+    """Row i's sorted(row)[k[i]] (a different k per row)."""
+    if v.device.type == "cpu":  # one partition per row: ~20x faster than sorting the rows
+        x, ks = v.numpy(), k.tolist()
+        return torch.from_numpy(np.array([[np.partition(x[i], ks[i])[ks[i]]] for i in range(len(ks))], x.dtype))
+    return v.sort(dim=1).values.gather(1, k[:, None])
+
+
+def _select(v, nz, p: Protocol):
+    """Binary prediction (c, H*W) of normalised maps v under protocol p; nz = [gt != 0]."""
+    n_pix = v.shape[1]
+    if p.rule == "rank":  # reference: np.sort(flat)[int(H*W*value)]
+        t = _kth_smallest(v, int(n_pix * p.value)).to(v.device)
+    elif p.rule == "fixed":
+        t = torch.tensor(float(p.value), dtype=v.dtype, device=v.device)
+    elif p.rule == "gt_area":  # sorted(flat)[H*W - N]; an empty GT counts as half the image
+        area = nz.sum(1)
+        area = torch.where(area == 0, n_pix // 2, area)
+        t = _kth_per_row(v, n_pix - area).to(v.device)
+    else:
+        raise ValueError(f"unknown threshold rule {p.rule!r}")
+    return v > t if p.strict else v >= t
+
+
+def _ciou_chunk(hm, gt, protocols):
+    """([per-sample cIoU of one chunk for each protocol], #(gt != 0) per sample); hm (c,h,w) float32, gt (c,H,W)."""
     c, H, W = gt.shape
     if gt.dtype != torch.bool:
         lo, hi = torch.aminmax(gt)  # NaN propagates and fails the test below
         if not (lo >= 0 and hi <= 1):
             raise ValueError("gt_maps must have values in [0, 1] (no NaN)")
-    v = _normalised(hm, H, W)
-    # gz[:, 0] = gt, gz[:, 1] = [gt == 0], float64 as the reference's GT maps, so
-    # one batched GEMV per threshold gives sum(pred*gt) and sum(pred*[gt==0]).
-    gz = torch.empty(c, 2, H * W, dtype=torch.float64, device=v.device)
-    gz[:, 0] = gt.reshape(c, H * W)
-    gz[:, 1] = gz[:, 0] == 0
-    gsum = gz[:, 0].sum(1)
-    # Sums of GT values on a 2**-e grid (e.g. {0, .5, 1}) are exact in float64 in any order;
-    # other maps are summed exactly as the reference does (numpy, per map).
-    scaled = gz[:, 0] * 2.0 ** (53 - (H * W).bit_length())
-    odd = (scaled != scaled.floor()).any(1).nonzero().flatten().tolist()
-    out = []
-    for thr in thresholds:
-        if thr == "median":  # reference: np.sort(flat)[int(H*W*0.5)]
-            t = _kth_smallest(v, int(H * W * 0.5)).to(v.device)
-        else:
-            t = torch.tensor(float(thr), dtype=v.dtype, device=v.device)
-        pred = v >= t  # EZ-VSL: infer_map[infer >= thres] = 1
-        inter, extra = torch.bmm(gz, pred.to(torch.float64)[:, :, None])[:, :, 0].unbind(1)
-        denom = gsum + extra
-        ciou = torch.where(denom > 0, inter / torch.where(denom > 0, denom, 1.0), 0.0).cpu()
-        for i in odd:
-            ciou[i] = _ciou_like_reference(pred[i].reshape(H, W).cpu().numpy(),
-                                           gz[i, 0].reshape(H, W).cpu().numpy())
-        out.append(ciou)
-    return out
+    g = gt.reshape(c, H * W)
+    if g.dtype in (torch.float16, torch.bfloat16, torch.bool):
+        g = g.float()  # exact
+    # GT values on a 2**-j grid (e.g. {0, .5, 1}) with H*W*2**j < 2**24: every partial sum of
+    # pred*gt is a float32 integer multiple of 2**-j, so float32 sums are exact in any order
+    # (the reference's float64 sums are exact too). Other maps are summed as the reference does.
+    odd = (g * 2.0 ** (24 - (H * W).bit_length())).frac_().any(1).nonzero().flatten().tolist()
+    g32 = g.float()  # exact wherever the float32 sums are used
+    nz = g != 0
+    gsum = g32.sum(1).double()
+    out = [None] * len(protocols)
+    for up in dict.fromkeys((p.upsample, p.align_corners) for p in protocols):
+        v = _normalised(hm, H, W, *up)  # one upsampling per mode, shared by its protocols
+        for j, p in enumerate(protocols):
+            if (p.upsample, p.align_corners) != up:
+                continue
+            pred = _select(v, nz, p)
+            # sum(pred*gt) as one batched GEMV; sum(pred*[gt==0]) = #pred - #(pred & gt != 0)
+            inter = torch.bmm(g32[:, None, :], pred.to(torch.float32)[:, :, None])[:, 0, 0].double()
+            extra = (pred.sum(1) - (pred & nz).sum(1)).double()
+            denom = gsum + extra
+            ciou = torch.where(denom > 0, inter / torch.where(denom > 0, denom, 1.0), 0.0).cpu()
+            for i in odd:
+                ciou[i] = _ciou_like_reference(pred[i].reshape(H, W).cpu().numpy(),
+                                               g[i].reshape(H, W).double().cpu().numpy())
+            out[j] = ciou
+    return out, nz.sum(1).cpu()
 
 
 def _ciou_like_reference(pred, gt):
@@ -151,66 +171,32 @@ def _ciou_like_reference(pred, gt):
     return float(num / den) if den > 0 else 0.0
 
 
-def _generic_cious(heatmaps, gt_maps, thresholds):
-    n, H, W = gt_maps.shape
-    step = max(1, _CHUNK_PIXELS // (H * W))
-    parts = []
-    for s in range(0, n, step):
-        hm = heatmaps[s:s + step].to(torch.float32)
-        if not torch.isfinite(hm).all():
-            raise ValueError("heatmap values overflow float32 (|value| > 3.4e38)")
-        parts.append(_ciou_chunk(hm, gt_maps[s:s + step].to(hm.device), thresholds))
-    return [torch.cat(p) for p in zip(*parts)]
-
-
-def _cious(heatmaps, gt_maps, thresholds):
+def _cious(heatmaps, gt_maps, protocols):
+    """([per-sample cIoU (N,) float64 for each protocol], GT area fractions (N,) float64), chunked."""
     heatmaps, gt_maps = _check_inputs(heatmaps, gt_maps)
     n, H, W = gt_maps.shape
-    h, w = heatmaps.shape[1:]
+    step = max(1, _CHUNK_PIXELS // (H * W))
+    parts, areas = [], []
     with torch.inference_mode():
-        grid = None
-        if (heatmaps.device.type == "cpu" and gt_maps.device.type == "cpu" and H > h >= 2 and W > w >= 2
-                and not _denormals_flushed()):
-            grid = _probe(h, w, H, W)
-        if grid is None:
-            return _generic_cious(heatmaps, gt_maps, thresholds)
-        hm = heatmaps.to(torch.float32)
-        if not torch.isfinite(hm).all():
-            raise ValueError("heatmap values overflow float32 (|value| > 3.4e38)")
-        x_all = hm.detach().contiguous().numpy()
-        step = max(1, int(_CHUNK_PIXELS * _FAST_CHUNK_FACTOR) // (H * W))
-        parts = []
         for s in range(0, n, step):
-            x = x_all[s:s + step]
-            gt = gt_maps[s:s + step]
-            if gt.dtype in (torch.float16, torch.bfloat16):
-                gt = gt.float()
-            planes = _GTPlanes(gt.detach().contiguous().numpy(), grid)
-            amax = np.abs(x).reshape(len(x), -1).max(1)
-            # magnitudes where float32 rounding is all relative (no overflow, no subnormals)
-            fast = planes.nice & (amax < 2.0 ** 100) & ((amax > 2.0 ** -60) | (amax == 0))
-            res = [np.zeros(len(x)) for _ in thresholds]
-            idx = np.flatnonzero(fast)
-            if len(idx):
-                with np.errstate(divide="ignore", over="ignore", invalid="ignore"):  # inf/NaN handled
-                    vals = _fast_chunk(np.ascontiguousarray(x[idx]), planes.select(idx), grid, thresholds)
-                for r, v in zip(res, vals):
-                    r[idx] = v
-            idx = np.flatnonzero(~fast)
-            if len(idx):  # other GT values (or invalid ones: raises), extreme magnitudes
-                vals = _ciou_chunk(torch.from_numpy(x[idx]), gt[torch.from_numpy(idx)], thresholds)
-                for r, v in zip(res, vals):
-                    r[idx] = v.numpy()
-            parts.append(res)
-        return [torch.from_numpy(np.concatenate(p)) for p in zip(*parts)]
+            hm = heatmaps[s:s + step].to(torch.float32)
+            if not torch.isfinite(hm).all():
+                raise ValueError("heatmap values overflow float32 (|value| > 3.4e38)")
+            cious, area = _ciou_chunk(hm, gt_maps[s:s + step].to(hm.device), protocols)
+            parts.append(cious)
+            areas.append(area)
+    # the area-bucket key: the fraction of the GT's pixels with gt != 0
+    return [torch.cat(p) for p in zip(*parts)], torch.cat(areas).double() / (H * W)
 
 
-def _check_threshold(threshold):
+def _protocol_of(threshold, protocol) -> Protocol:
+    if protocol is not None:
+        return get_protocol(protocol)
     if threshold == "median":
-        return threshold
+        return PROTOCOLS[DEFAULT]
     if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real):
         raise ValueError(f"threshold must be 'median' or a number, got {threshold!r}")
-    return float(threshold)
+    return fixed_protocol(float(threshold))
 
 
 def success_curve(ciou_per_sample):
@@ -223,36 +209,54 @@ def success_curve(ciou_per_sample):
     return torch.tensor(AUC_THRESHOLDS, dtype=torch.float64), rates
 
 
-def _summary(ciou, threshold):
+def _summary(ciou, threshold, areas=None):
+    """CIoU (@0.5), AUC, mean cIoU (all 0-100) and, given GT areas, CIoU and n per area bucket."""
     thr, rates = success_curve(ciou)
     n = ciou.numel()
     # sklearn.metrics.auc == numpy trapezoid for increasing x; use numpy so the
     # summation order (and last bit) matches the reference implementation.
     auc = float(np.trapezoid(rates.numpy(), thr.numpy()))
-    return {"ciou": 100.0 * (int((ciou >= 0.5).sum()) / n), "auc": 100.0 * auc,
-            "ciou_per_sample": ciou, "n": n, "threshold": threshold}
+    res = {"ciou": 100.0 * (int((ciou >= 0.5).sum()) / n), "auc": 100.0 * auc,
+           "ciou_mean": 100.0 * float(np.mean(ciou.numpy())),
+           "ciou_per_sample": ciou, "n": n, "threshold": threshold}
+    if areas is not None:
+        for name, lo, hi in AREA_BUCKETS:
+            inside = ciou[(areas >= lo) & (areas < hi)]
+            k = inside.numel()
+            res[f"ciou_{name}"] = 100.0 * (int((inside >= 0.5).sum()) / k) if k else None
+            res[f"n_{name}"] = k
+    return res
 
 
-def evaluate(heatmaps: torch.Tensor, gt_maps: torch.Tensor, *, threshold: str | float = "median") -> dict:
+def evaluate(heatmaps: torch.Tensor, gt_maps: torch.Tensor, *, threshold: str | float = "median",
+             protocol: str | Protocol | None = None) -> dict:
     """heatmaps (N,h,w) [or (N,1,h,w)] any float dtype/resolution; gt_maps (N,H,W) in [0,1].
 
-    threshold: "median" (the standard protocol) or a float t applied as
-    normalised >= t. Returns {"ciou", "auc" (0-100), "ciou_per_sample" (N,)
-    float64 on CPU, "n", "threshold"}. Runs on the heatmaps' device, in chunks.
+    protocol: a name of benchmark.protocols.PROTOCOLS (or a Protocol); without it, threshold
+    "median" is the default `ezvsl` protocol and a float t an absolute threshold (normalised >= t).
+    Returns {"ciou", "auc", "ciou_mean" (0-100), "ciou_{small,medium,large}" (0-100, None for an
+    empty bucket), "n_{small,medium,large}", "ciou_per_sample" (N,) float64 on CPU, "n",
+    "threshold"}. Runs on the heatmaps' device, in chunks.
     """
-    threshold = _check_threshold(threshold)
-    (ciou,) = _cious(heatmaps, gt_maps, [threshold])
-    return _summary(ciou, threshold)
+    p = _protocol_of(threshold, protocol)
+    (ciou,), areas = _cious(heatmaps, gt_maps, [p])
+    return _summary(ciou, p.threshold, areas)
+
+
+def evaluate_protocols(heatmaps, gt_maps, protocols=None) -> dict:
+    """{protocol name: evaluate()'s dict} for the named protocols (default: all), in one pass."""
+    ps = [get_protocol(p) for p in (protocols if protocols is not None else PROTOCOLS)]
+    cious, areas = _cious(heatmaps, gt_maps, ps)
+    return {p.name: _summary(c, p.threshold, areas) for p, c in zip(ps, cious)}
 
 
 def evaluate_all(heatmaps, gt_maps) -> dict:
-    """Median protocol under the plain keys, fixed-0.5 variant under '*_fixed0.5'."""
-    med, fixed = _cious(heatmaps, gt_maps, ["median", 0.5])  # one pass, shared upsampling
-    res = _summary(med, "median")
-    for k, val in _summary(fixed, 0.5).items():
-        if k in ("ciou", "auc", "ciou_per_sample"):
-            res[f"{k}_fixed0.5"] = val
-    return res
+    """What the runner records: the `ezvsl` protocol under the plain keys, `fixed0.5` under '*_fixed0.5'."""
+    res = evaluate_protocols(heatmaps, gt_maps, [DEFAULT, "fixed0.5"])
+    out = res[DEFAULT]
+    for k in ("ciou", "auc", "ciou_mean", "ciou_per_sample"):
+        out[f"{k}_fixed0.5"] = res["fixed0.5"][k]
+    return out
 
 
 def _box_to_pixels(box, size, box_scale):

@@ -1,21 +1,18 @@
-"""Speed of benchmark.metrics against the per-sample reference loop (issue 6).
+"""Speed of benchmark.metrics' vectorised path against the per-sample reference loop.
 
     python -m benchmark.perf_metrics [n]
 
 builds n random 7x7 heatmaps and a realistic mix of 224x224 GT maps (Flickr
-consensus maps from random boxes of 1-3 annotators, VGG-SS union maps), times
-the reference loop once (it is slow) and the fast path (best of a few repeats),
-checks that the per-sample cIoU of both thresholds are identical (exact
-equality) and prints {n, reference_s, fast_s, speedup, identical, ...}.
-
-reference_s is one reference call (the median rule), so `speedup` compares
-evaluate_all, which also computes the fixed-0.5 variant, with half of the
-reference work it replaces; reference_fixed_s (the second reference call) and
-speedup_vs_both_reference_calls give the like-for-like figure. Times are
-measured in this process with the current torch thread setting (the reference
-is a per-sample loop: measure with torch.set_num_threads(1) to compare cores
-fairly); the reference includes its float64 copy of the GT batch (about 2 GB
-at n=5000). The fast path's one-time per-shape probe (~20 ms) is not timed.
+consensus maps from random boxes of 1-3 annotators, VGG-SS union maps) and, for
+each protocol (benchmark/protocols.py), times `evaluate(protocol=...)` (best of a
+few repeats) and the reference loop (once: it is slow), checks that the per-sample
+cIoU are identical (exact equality) and prints a row per protocol, then
+`evaluate_all` (ezvsl + fixed0.5, what the runner computes) against the two
+reference calls, and `evaluate_protocols` (every protocol, one pass) against all
+the reference calls. Times are measured in this process with the current torch
+thread setting (the reference is a per-sample loop: use torch.set_num_threads(1)
+/ OMP_NUM_THREADS=1 to compare cores fairly); the reference includes its float64
+copy of the GT batch.
 """
 from __future__ import annotations
 
@@ -27,6 +24,7 @@ import torch
 
 from benchmark import metrics
 from benchmark.metrics_reference import evaluate_reference
+from benchmark.protocols import DEFAULT, PROTOCOLS
 
 SIZE = 224
 
@@ -62,32 +60,33 @@ def _best_of(fn, repeats):
 
 
 def metrics_speed(n: int = 5000, seed: int = 0, repeats: int = 3) -> list[dict]:
-    """Like for like: `evaluate` (median threshold, the headline cIoU) against the reference's median
-    call, and `evaluate_all` (median and fixed 0.5) against the reference's two calls. The fast code is
-    timed best of `repeats`, the reference once (it is slow)."""
+    """A row per protocol, then the runner's pair and every protocol at once; each checked identical."""
     heatmaps, gt = make_batch(n, seed)
-    metrics.evaluate_all(heatmaps[:4], gt[:4])  # one-time shape probe, not timed
-    median, median_s = _best_of(lambda: metrics.evaluate(heatmaps, gt), repeats)
-    both, both_s = _best_of(lambda: metrics.evaluate_all(heatmaps, gt), repeats)
     hm_np, gt_np = heatmaps.numpy(), gt.numpy()
-    t = time.perf_counter()
-    ref_med = evaluate_reference(hm_np, gt_np)
-    reference_s = time.perf_counter() - t
-    t = time.perf_counter()
-    ref_fixed = evaluate_reference(hm_np, gt_np, threshold=0.5)
-    reference_fixed_s = time.perf_counter() - t
-
-    def same(ours, ref, suffix=""):
-        return (torch.equal(ours["ciou_per_sample" + suffix], ref["ciou_per_sample"])
-                and (ours["ciou" + suffix], ours["auc" + suffix]) == (ref["ciou"], ref["auc"]))
-
-    identical = same(median, ref_med) and same(both, ref_med) and same(both, ref_fixed, "_fixed0.5")
-    assert identical, "fast metrics differ from the reference"
-    return [{"maps": n, "computed": "cIoU at the median threshold (`evaluate`)", "reference s": reference_s,
-             "fast s": median_s, "speed-up": reference_s / median_s, "identical": identical},
-            {"maps": n, "computed": "median and fixed 0.5 (`evaluate_all`, as the harness runs)",
-             "reference s": reference_s + reference_fixed_s, "fast s": both_s,
-             "speed-up": (reference_s + reference_fixed_s) / both_s, "identical": identical}]
+    rows, reference = [], {}
+    for name in PROTOCOLS:
+        ours, ours_s = _best_of(lambda: metrics.evaluate(heatmaps, gt, protocol=name), repeats)
+        t = time.perf_counter()
+        ref = evaluate_reference(hm_np, gt_np, protocol=name)
+        reference[name] = (ref, time.perf_counter() - t)
+        identical = torch.equal(ours["ciou_per_sample"], ref["ciou_per_sample"]) and \
+            (ours["ciou"], ours["auc"]) == (ref["ciou"], ref["auc"])
+        assert identical, f"protocol {name}: vectorised metrics differ from the reference"
+        rows.append({"maps": n, "computed": f"protocol {name} (`evaluate`)", "reference s": reference[name][1],
+                     "vectorised s": ours_s, "speed-up": reference[name][1] / ours_s, "identical": identical})
+    both, both_s = _best_of(lambda: metrics.evaluate_all(heatmaps, gt), repeats)
+    every, every_s = _best_of(lambda: metrics.evaluate_protocols(heatmaps, gt), repeats)
+    identical = torch.equal(both["ciou_per_sample"], reference[DEFAULT][0]["ciou_per_sample"]) and \
+        torch.equal(both["ciou_per_sample_fixed0.5"], reference["fixed0.5"][0]["ciou_per_sample"]) and \
+        all(torch.equal(every[k]["ciou_per_sample"], reference[k][0]["ciou_per_sample"]) for k in PROTOCOLS)
+    assert identical, "vectorised metrics differ from the reference"
+    pair_s = reference[DEFAULT][1] + reference["fixed0.5"][1]
+    all_s = sum(s for _, s in reference.values())
+    rows += [{"maps": n, "computed": "ezvsl and fixed0.5 (`evaluate_all`, as the runner)", "reference s": pair_s,
+              "vectorised s": both_s, "speed-up": pair_s / both_s, "identical": identical},
+             {"maps": n, "computed": "every protocol (`evaluate_protocols`, as `score --protocol all`)",
+              "reference s": all_s, "vectorised s": every_s, "speed-up": all_s / every_s, "identical": identical}]
+    return rows
 
 
 if __name__ == "__main__":

@@ -57,11 +57,13 @@ def prepare(dataset: str, root, *, out=None, image_size: int = 224, skip_bad: bo
     return path
 
 
-def make_splits(dataset: str, root, *, splits_dir=None, force: bool = False, log=print) -> dict:
+def make_splits(dataset: str, root, *, splits_dir=None, force: bool = False, subsets=("144k",), log=print) -> dict:
+    """The split lists; the unlabeled list of every subset in `subsets` is required (the paper profile
+    trains on 144k), others are written when their list file is at the root."""
     from benchmark.data import real_splits
 
     maker = {"flickr": real_splits.make_flickr_splits, "vggss": real_splits.make_vggss_splits}[dataset]
-    made = maker(root, splits_dir, force=force)
+    made = maker(root, splits_dir, force=force, subsets=tuple(subsets))
     log(f"wrote the {dataset} split lists to {splits_dir or real_splits.real_split_dir(dataset)} "
         f"({made['annotated']} annotated samples, seed {made['seed']})")
     return made
@@ -75,7 +77,9 @@ def main(argv=None) -> int:
                    help="folder of prepared stores; the store goes to CACHE/<dataset>/<subset>-<size>px "
                         "(default CACHE: $AVSL_BENCH_CACHE/real; run_all --data-root reads it)")
     p.add_argument("--image-size", type=int, default=224)
-    p.add_argument("--subset", choices=("10k", "144k"), help="also store the EZ-VSL subset list's samples")
+    p.add_argument("--subset", choices=("10k", "144k"),
+                   help="also store the EZ-VSL subset list's samples; with --make-splits: the unlabeled list "
+                        "that must be made (default 144k, the paper profile's); other lists present are made too")
     p.add_argument("--skip-bad", action="store_true", help="leave bad samples out (listed in info.json)")
     p.add_argument("--require-rate", type=int, metavar="HZ",
                    help="refuse tracks at any other sample rate instead of resampling them")
@@ -86,7 +90,8 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     try:
         if args.make_splits:
-            make_splits(args.dataset, args.root, splits_dir=args.splits_dir, force=args.force)
+            make_splits(args.dataset, args.root, splits_dir=args.splits_dir, force=args.force,
+                        subsets=(args.subset or "144k",))
         else:
             prepare(args.dataset, args.root, out=args.out, image_size=args.image_size, skip_bad=args.skip_bad,
                     subset=args.subset, require_rate=args.require_rate, workers=args.workers)

@@ -19,7 +19,7 @@ import torch
 
 import methods
 from benchmark import metadata
-from benchmark.data.domains import DomainData, load_synthetic_domain, restrict_classes
+from benchmark.data.domains import DomainData, load_domain, restrict_classes
 from benchmark.io import read_json, write_json_atomic, write_text_atomic
 from benchmark.suites import MethodEntry, Suite, method_overrides
 from benchmark.trainer import evaluate_tests, train
@@ -36,16 +36,9 @@ class DomainCache:
         self.suite, self.accelerator, self.data_root, self._cache = suite, accelerator, data_root, {}
 
     def _load(self, name: str) -> DomainData:
-        if self.suite.dataset == "synthetic":  # built on first use, one process at a time
-            return load_synthetic_domain(self.suite.profile, name, self.suite.data_cfg,
-                                         self.accelerator.main_process_first)
-        # real data: Flickr-SoundNet ("flickr") / VGG-SS ("vggss"), prepared beforehand by benchmark.prepare
-        from benchmark.data.domains import load_real_domain
-        from benchmark.data.real_store import real_store_path
-
-        cfg = self.suite.data_cfg
-        store = real_store_path(name, cfg.get("subset"), cfg["image_size"], root=self.data_root)
-        return load_real_domain(name, store, subset=cfg.get("subset"))
+        # synthetic stores are built on first use, one process at a time; real ones by benchmark.prepare
+        return load_domain(self.suite.dataset, self.suite.profile, name, self.suite.data_cfg, self.data_root,
+                           self.accelerator.main_process_first)
 
     def __call__(self, domain: str) -> DomainData:
         """`name` or `name:heard` / `name:unheard` (every split restricted to those sounding classes)."""

@@ -224,8 +224,11 @@ def _split_loaders(suite: Suite, domain: str) -> list[tuple[str, object]]:
                 for s in ("labeled", "unlabeled", "val", "test")]
     from benchmark.data.real_splits import load_real_split
 
+    from benchmark.data.domains import flickr_test_split
+
     subset = suite.data_cfg.get("subset")
-    names = ["labeled", "val", "test"] + ([f"unlabeled_{subset}"] if subset else [])
+    test = flickr_test_split(suite.data_cfg.get("flickr_test", "249")) if domain == "flickr" else "test"
+    names = ["labeled", "val", test] + ([f"unlabeled_{subset}"] if subset else [])
     return [(s, lambda s=s: load_real_split(domain, s)) for s in names]
 
 
@@ -246,7 +249,11 @@ def validate_suite(suite: Suite) -> list[str]:
                 raise SuiteError(f"{suite.path}: evaluation {ev['name']!r}: {d!r}: a class subset must be "
                                  "heard or unheard")
     for d in sorted(domains):
-        for split, load in _split_loaders(suite, d):
+        try:
+            loaders = _split_loaders(suite, d)
+        except SplitError as err:
+            raise SuiteError(f"{suite.path} ({suite.profile}): {err}") from None
+        for split, load in loaders:
             try:
                 ids, digest = load()
             except SplitError as err:

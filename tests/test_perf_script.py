@@ -22,8 +22,13 @@ def test_perf_with_the_paper_profiles_shapes(capsys, tmp_path):
 
 def test_metrics_speed_compares_like_for_like_and_checks_identity():
     from benchmark.perf_metrics import metrics_speed
+    from benchmark.protocols import PROTOCOLS
 
-    rows = metrics_speed(n=40, repeats=1)
-    assert [r["computed"].split(" (")[0] for r in rows] == ["cIoU at the median threshold", "median and fixed 0.5"]
-    assert all(r["identical"] and r["maps"] == 40 and r["fast s"] > 0 for r in rows)
-    assert rows[1]["reference s"] > rows[0]["reference s"]  # two reference calls against one
+    rows = metrics_speed(n=12, repeats=1)
+    assert [r["computed"].split(" (")[0] for r in rows] == \
+        [f"protocol {p}" for p in PROTOCOLS] + ["ezvsl and fixed0.5", "every protocol"]
+    assert all(r["identical"] and r["maps"] == 12 and r["vectorised s"] > 0 for r in rows)
+    by = {r["computed"].split(" (")[0]: r["reference s"] for r in rows}
+    # like for like: the pair against two reference calls, `all` against every one
+    assert by["ezvsl and fixed0.5"] == by["protocol ezvsl"] + by["protocol fixed0.5"]
+    assert by["every protocol"] == sum(by[f"protocol {p}"] for p in PROTOCOLS)

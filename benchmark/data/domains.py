@@ -37,6 +37,18 @@ def load_synthetic_domain(profile: str, domain: str, data_cfg: dict, main_proces
     return DomainData("synthetic", domain, table, {s: table.rows(v) for s, v in ids.items()}, hashes)
 
 
+def load_domain(dataset: str, profile: str, name: str, data_cfg: dict, data_root=None,
+                main_process_first=None) -> DomainData:
+    """Domain `name` of a profile's data: a synthetic store (built on first use), or the prepared
+    Flickr-SoundNet ("flickr") / VGG-SS ("vggss") store under `data_root` (benchmark.prepare)."""
+    if dataset == "synthetic":
+        return load_synthetic_domain(profile, name, data_cfg, main_process_first)
+    from benchmark.data.real_store import real_store_path
+
+    store = real_store_path(name, data_cfg.get("subset"), data_cfg["image_size"], root=data_root)
+    return load_real_domain(name, store, subset=data_cfg.get("subset"), flickr_test=data_cfg.get("flickr_test", "249"))
+
+
 def restrict_classes(data: DomainData, which: str) -> DomainData:
     """The same domain with every split restricted to samples whose sounding class is heard/unheard (open set)."""
     if data.dataset != "synthetic":  # Flickr-SoundNet / VGG-SS: by the committed class lists
@@ -84,12 +96,22 @@ def _resolve_keys(table: SampleTable, split_file: str, keys: list[str], skipped:
     return kept
 
 
+def flickr_test_split(choice: str) -> str:
+    """The split file of a Flickr test-list choice."""
+    from benchmark.data.flickr import TEST_LISTS
+
+    if choice not in TEST_LISTS:
+        raise SplitError(f"unknown Flickr test list {choice!r}; choose one of {sorted(TEST_LISTS)}")
+    return TEST_LISTS[choice]
+
+
 def load_real_domain(dataset: str, store, *, subset: str | None = None, splits_dir=None,
-                     allow_missing: bool = False) -> DomainData:
+                     allow_missing: bool = False, flickr_test: str = "249") -> DomainData:
     """The prepared Flickr-SoundNet / VGG-SS store in folder `store` (benchmark.prepare; the runner
     names it with `real_store_path`) with its committed split lists (string ids) resolved to store rows. The unlabeled split is unlabeled_<subset>
     (subset: the argument, else the store's), or with no subset every store row outside
-    labeled/val/test."""
+    labeled/val/test. `flickr_test` chooses Flickr's test list: 249 ids (LVS, EZ-VSL), 250-senocak or
+    250-slavc (docs/protocol.md §1)."""
     from benchmark.data.real_splits import load_real_split, real_split_dir
     from benchmark.data.store import StoreError
 
@@ -105,11 +127,14 @@ def load_real_domain(dataset: str, store, *, subset: str | None = None, splits_d
                for s in table.info.get("skipped", []) if s.get("key")}
     base = Path(splits_dir) if splits_dir is not None else real_split_dir(dataset)
     rows, hashes, held_out = {}, {}, set()
+    files = {s: s for s in REAL_SPLITS}
+    if dataset == "flickr":
+        files["test"] = flickr_test_split(flickr_test)
     for split in REAL_SPLITS:
-        keys, hashes[split] = load_real_split(dataset, split, base)
+        keys, hashes[split] = load_real_split(dataset, files[split], base)
         held_out.update(keys)
-        rows[split] = _resolve_keys(table, str(base / f"{split}.txt"), keys, skipped, allow_missing, True, hashes,
-                                    split)
+        rows[split] = _resolve_keys(table, str(base / f"{files[split]}.txt"), keys, skipped, allow_missing, True,
+                                    hashes, split)
     if subset:
         name = f"unlabeled_{subset}"
         keys, hashes["unlabeled"] = load_real_split(dataset, name, base)

@@ -88,7 +88,7 @@ def export_flickr(root, ids, *, annotated=None, test=None, image_size: int = 64,
         out[key] = s
     _write_lines(root / "flickr_test.csv", (f"{flickr_key(i)},0" for i in test))  # LVS rows: id,<count>
     _write_lines(root / "flickr_10k.txt", (flickr_key(i) for i in ids))
-    _write_lines(root / "flickr_144k.csv", (flickr_key(i) for i in ids))
+    _write_lines(root / "flickr_144k.txt", (flickr_key(i) for i in ids))  # the name EZ-VSL / SLAVC ship
     return out
 
 

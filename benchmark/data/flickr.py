@@ -5,8 +5,8 @@ Tree (one root; EZ-VSL keeps train and test in two roots, merge or link them):
     ROOT/frames/<id>.jpg          one frame per pair
     ROOT/audio/<id>.wav           its track (any sample rate; see real_media)
     ROOT/Annotations/<id>.xml     annotated pairs only (Senocak's ~5k, the 250 test pairs among them)
-    ROOT/flickr_10k.txt           EZ-VSL subset lists (optional; needed for --subset)
-    ROOT/flickr_144k.csv
+    ROOT/flickr_10k.txt           EZ-VSL / SLAVC subset lists, as `metadata/` ships them (needed for --subset);
+    ROOT/flickr_144k.txt          a .csv of the same name is accepted too (first field of each row)
     ROOT/flickr_test.csv          LVS/EZ-VSL test list, `id,<count>` rows (optional here: it is committed)
 
 Annotation XML. No schema is published; the reference readers (EZ-VSL `load_all_bboxes`,
@@ -25,8 +25,14 @@ from benchmark.data.real_common import (DataError, RealSample, ReadResult, Skips
                                         checked_media, collect, wanted_keys)
 
 BOX_SCALE = 256.0
-SUBSET_LISTS = {"10k": "flickr_10k.txt", "144k": "flickr_144k.csv"}
+# accepted file names per subset, first found wins: EZ-VSL's train.py reads metadata/{trainset}.txt
+SUBSET_LISTS = {"10k": ("flickr_10k.txt", "flickr_10k.csv"), "144k": ("flickr_144k.txt", "flickr_144k.csv")}
 TEST_LIST = "flickr_test.csv"
+# The field's Flickr test sets (docs/protocol.md §1): LVS and EZ-VSL score 249 ids (the committed test.txt);
+# Senocak's original test_list.txt and SLAVC's flickr_test.csv have 250, each with a different 250th id.
+# Neither extra id may enter labeled / val, whichever list a run scores on.
+EXTRA_TEST_IDS = {"250-senocak": "3908875357", "250-slavc": "3908875350"}
+TEST_LISTS = {"249": "test", "250-senocak": "test_250_senocak", "250-slavc": "test_250_slavc"}  # -> split file
 COORDS = ("xmin", "ymin", "xmax", "ymax")
 
 

@@ -101,6 +101,7 @@ def check_box(values, scale: float, file, what: str) -> tuple[float, float, floa
 class ReadResult:
     records: list[RealSample]
     skipped: list[dict]  # {"key", "file", "problem"} of every sample left out (skip_bad)
+    clipped_boxes: list[dict] = field(default_factory=list)  # {"key", "box", "clipped"}: kept after clipping
 
 
 def collect(root: Path, keys, make_record, skips: Skips) -> ReadResult:
@@ -128,15 +129,28 @@ def media_paths(root: Path, key: str) -> tuple[Path, Path]:
     return image, audio
 
 
+def find_list(root: Path, names: tuple[str, ...]) -> Path:
+    """The first of a list's accepted file names that exists at the root (the repositories ship the same
+    list under different names, e.g. flickr_144k.txt in EZ-VSL and SLAVC, .csv elsewhere)."""
+    for name in names:
+        if (root / name).exists():
+            return root / name
+    raise DataError(root / names[0], "list file not found" + (f" (nor {', '.join(names[1:])})" if names[1:] else ""))
+
+
+def subset_list(root: Path, dataset: str, subset: str, subset_lists: dict) -> Path:
+    if subset not in subset_lists:
+        raise ValueError(f"unknown {dataset} subset {subset!r}; known: {sorted(subset_lists)}")
+    return find_list(root, subset_lists[subset])
+
+
 def wanted_keys(root: Path, dataset: str, annotated, keys, subset: str | None, subset_lists: dict) -> set[str]:
     """The samples a reader returns: `keys` if given (then only those), else every annotated sample
     plus the `subset` list (10k / 144k), else every annotated sample plus every pair in the tree."""
     if keys is not None:
         return set(keys)
     if subset is not None:
-        if subset not in subset_lists:
-            raise ValueError(f"unknown {dataset} subset {subset!r}; known: {sorted(subset_lists)}")
-        return set(annotated) | set(read_id_list(root / subset_lists[subset]))
+        return set(annotated) | set(read_id_list(subset_list(root, dataset, subset, subset_lists)))
     return set(annotated) | tree_keys(root)
 
 

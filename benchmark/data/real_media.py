@@ -5,8 +5,10 @@ wrong-rate files while a tree is read; the decoders (`load_frame`, `load_centre_
 the full decode at prepare time and catch what only a full decode finds (a truncated JPEG).
 Every failure is a DataError naming the file.
 
-Sample rates: the tracks are resampled (torchaudio, band-limited sinc) from whatever rate
-they have to 16 kHz for VGGish and 22.05 kHz for SoundNet, since the field's copies differ
+Sample rates: the tracks are resampled (soxr, whose memory stays bounded for any pair of rates,
+e.g. the 44,056 Hz of some real videos, where a sinc filter built on the rates' greatest common
+divisor takes gigabytes) from whatever rate they have to 16 kHz for VGGish and 22.05 kHz for
+SoundNet, since the field's copies differ
 (SoundNet's 22.05 kHz, 16 kHz re-extractions, 44.1/48 kHz VGGSound). The prepared store
 records the source rates it saw. `require_rate` turns resampling of the source off as a
 policy: a track at any other rate is then an error.
@@ -59,6 +61,17 @@ def _check_rate(path, rate: int, require_rate: int | None) -> None:
         raise DataError(path, f"sample rate {rate} Hz, but {require_rate} Hz is required (resampling is off)")
 
 
+def to_rgb8(im):
+    """An opened image as 8-bit RGB. Pillow opens a 16-bit grayscale PNG as mode I;16 (or I), and its
+    convert("RGB") clips every value above 255 to white: scale by the real bit depth instead."""
+    from PIL import Image
+
+    if im.mode.startswith("I;16") or (im.mode == "I" and im.format == "PNG"):
+        wide = np.asarray(im, dtype=np.float64) / 257.0  # 65535 -> 255
+        im = Image.fromarray(np.clip(np.round(wide), 0, 255).astype(np.uint8), "L")
+    return im.convert("RGB")
+
+
 def load_frame(path: Path, size: int) -> np.ndarray:
     """uint8 (3, size, size): RGB, bicubic resize, no crop (docs/methods.md §1.2)."""
     from PIL import Image, UnidentifiedImageError
@@ -66,7 +79,7 @@ def load_frame(path: Path, size: int) -> np.ndarray:
     try:
         with Image.open(path) as im:
             im.load()  # full decode: a truncated JPEG fails here, not at open
-            rgb = im.convert("RGB").resize((size, size), Image.BICUBIC)
+            rgb = to_rgb8(im).resize((size, size), Image.BICUBIC)
     except FileNotFoundError:
         raise DataError(path, "image file not found") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:
@@ -79,8 +92,7 @@ def load_centre_clip(path: Path, rates: tuple[int, ...], seconds: float = CLIP_S
     """({rate: float32 (round(seconds*rate),)}, source rate): mono, clipped to [-1, 1], the
     centre `seconds` of the track; a shorter track is repeated to length (EZ-VSL)."""
     import soundfile as sf
-    import torch
-    import torchaudio
+    import soxr
 
     if not path.exists():
         raise DataError(path, "audio file not found")
@@ -105,10 +117,8 @@ def load_centre_clip(path: Path, rates: tuple[int, ...], seconds: float = CLIP_S
         x = np.tile(x, math.ceil(n / len(x)))[:n]
     out = {}
     for rate in rates:
-        y = torch.from_numpy(np.ascontiguousarray(x))
-        if rate != sr:
-            y = torchaudio.functional.resample(y[None], sr, rate)[0]
+        y = soxr.resample(np.ascontiguousarray(x, dtype=np.float32), sr, rate, quality="HQ") if rate != sr else x
         want = int(round(seconds * rate))
-        y = torch.nn.functional.pad(y, (0, max(0, want - len(y))))[:want]  # resampling can be off by one
-        out[rate] = y.numpy().astype(np.float32)
+        y = np.pad(y, (0, max(0, want - len(y))))[:want]  # resampling can be off by one
+        out[rate] = np.ascontiguousarray(y, dtype=np.float32)
     return out, int(sr)

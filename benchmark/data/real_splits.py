@@ -78,14 +78,18 @@ def _draw(dataset: str, pool: list[str], sizes: dict) -> dict[str, list[str]]:
     return {name: sorted(pool[i] for i in idx) for name, idx in lists.items()}
 
 
-def _unlabeled(root: Path, subset_lists: dict, held_out: set[str]) -> tuple[dict, dict]:
-    """unlabeled_<subset> = the EZ-VSL list minus held-out ids, for each list present at the root."""
+def _unlabeled(root: Path, subset_lists: dict, held_out: set[str], requested=("144k",)) -> tuple[dict, dict]:
+    """unlabeled_<subset> = the EZ-VSL list minus held-out ids, for every requested subset (its list
+    missing is an error, never a silent skip) and every other list present at the root."""
+    from benchmark.data.real_common import find_list
+
     lists, removed = {}, {}
-    for subset, filename in subset_lists.items():
-        if (root / filename).exists():
-            ids = list(dict.fromkeys(read_id_list(root / filename)))
-            lists[f"unlabeled_{subset}"] = sorted(set(ids) - held_out)
-            removed[subset] = len(ids) - len(lists[f"unlabeled_{subset}"])
+    for subset, names in subset_lists.items():
+        if subset not in requested and not any((root / n).exists() for n in names):
+            continue
+        ids = list(dict.fromkeys(read_id_list(find_list(root, names))))
+        lists[f"unlabeled_{subset}"] = sorted(set(ids) - held_out)
+        removed[subset] = len(ids) - len(lists[f"unlabeled_{subset}"])
     return lists, removed
 
 
@@ -93,10 +97,11 @@ def _digest(entries) -> str:
     return hashlib.sha256("".join(f"{e}\n" for e in sorted(entries)).encode()).hexdigest()
 
 
-def make_flickr_splits(root, base=None, sizes: dict = SPLIT_SIZES, force: bool = False) -> dict:
+def make_flickr_splits(root, base=None, sizes: dict = SPLIT_SIZES, force: bool = False,
+                       subsets=("144k",)) -> dict:
     """labeled/val from the annotated pairs minus test; test = the committed list (else the
-    root's flickr_test.csv); unlabeled from flickr_10k.txt / flickr_144k.csv."""
-    from benchmark.data.flickr import SUBSET_LISTS, TEST_LIST, parse_annotation
+    root's flickr_test.csv); unlabeled from flickr_10k.txt / flickr_144k.txt (.csv accepted)."""
+    from benchmark.data.flickr import EXTRA_TEST_IDS, SUBSET_LISTS, TEST_LIST, TEST_LISTS, parse_annotation
 
     root, base = Path(root), Path(base) if base is not None else real_split_dir("flickr")
     ann_dir = root / "Annotations"
@@ -114,9 +119,12 @@ def make_flickr_splits(root, base=None, sizes: dict = SPLIT_SIZES, force: bool =
         test, _ = load_real_split("flickr", "test", base)
     else:
         test = lists["test"] = sorted(set(read_id_list(root / TEST_LIST)))
-    drawn = _draw("flickr", sorted(set(annotated) - set(test)), sizes)
+    for variant, extra in EXTRA_TEST_IDS.items():  # the 250-id test lists: the 249 plus their own extra id
+        if "test" in lists or not (base / f"{TEST_LISTS[variant]}.txt").exists():
+            lists[TEST_LISTS[variant]] = sorted(set(test) | {extra})
+    drawn = _draw("flickr", sorted(set(annotated) - set(test) - set(EXTRA_TEST_IDS.values())), sizes)
     lists.update(labeled=drawn["labeled"], val=drawn["val"])
-    unlabeled, removed = _unlabeled(root, SUBSET_LISTS, set(test) | set(drawn["labeled"]) | set(drawn["val"]))
+    unlabeled, removed = _unlabeled(root, SUBSET_LISTS, set(test) | set(drawn["labeled"]) | set(drawn["val"]), subsets)
     lists.update(unlabeled)
     made = {"dataset": "flickr", "seed": SPLIT_SEED, "stream": _STREAM["flickr"], "sizes": dict(sizes),
             "annotated": len(annotated), "annotated_sha256": _digest(annotated),
@@ -126,7 +134,8 @@ def make_flickr_splits(root, base=None, sizes: dict = SPLIT_SIZES, force: bool =
     return made
 
 
-def make_vggss_splits(root, base=None, sizes: dict = SPLIT_SIZES, force: bool = False) -> dict:
+def make_vggss_splits(root, base=None, sizes: dict = SPLIT_SIZES, force: bool = False,
+                      subsets=("144k",)) -> dict:
     """labeled/val/test from vggss.json (test = the rest); heard/unheard class lists from EZ-VSL's
     vggss_heard_test.csv / vggss_unheard_test.csv; unlabeled from vggss_10k.txt / vggss_144k.txt."""
     from benchmark.data.vggss import ANNOTATIONS, SUBSET_LISTS, load_annotations
@@ -147,7 +156,7 @@ def make_vggss_splits(root, base=None, sizes: dict = SPLIT_SIZES, force: bool = 
         if both:
             raise SplitError(f"{root}: classes {sorted(both)[:5]} are both heard and unheard in the EZ-VSL test lists")
         lists.update(heard_classes=classes["heard"], unheard_classes=classes["unheard"])
-    unlabeled, removed = _unlabeled(root, SUBSET_LISTS, set(boxed))
+    unlabeled, removed = _unlabeled(root, SUBSET_LISTS, set(boxed), subsets)
     lists.update(unlabeled)
     made = {"dataset": "vggss", "seed": SPLIT_SEED, "stream": _STREAM["vggss"], "sizes": dict(sizes),
             "annotated": len(boxed), "annotated_sha256": _digest(boxed),

@@ -156,6 +156,8 @@ def build_real_store(path: Path, dataset: str, read, *, image_size: int, skip_ba
             **(info or {}), "format": REAL_STORE_FORMAT, "dataset": dataset, "image_size": image_size, "n": n,
             "counts": {"samples": n, "with_boxes": with_boxes, "skipped": len(skips.items)},
             "skipped": skips.items, "classes": sorted(classes, key=classes.get),
+            # boxes clipped into the image as the public evaluators clip them (datasets/vggss/README.md)
+            "clipped_boxes": {"count": len(read.clipped_boxes), "boxes": read.clipped_boxes},
             "image": "RGB, bicubic resize to image_size x image_size, no crop",
             "audio": {"clip_seconds": CLIP_SECONDS, "logmel": "VGGish front end at 16 kHz",
                       "vggish_rate": VGGISH_SAMPLE_RATE, "waveform_rate": SOUNDNET_SAMPLE_RATE,

@@ -11,8 +11,13 @@ Tree:
                                 gives the unannotated samples a class (open-set restriction)
 
 vggss.json: a JSON list of {"file": id, "class": name, "bbox": [[x0, y0, x1, y1], ...]}
-with coordinates normalised to [0, 1] (EZ-VSL clips them to [0, 1] and scales by 224).
-Some real boxes have zero area; they are kept (they add nothing to the union map).
+with coordinates normalised to [0, 1]. The real file (the same in LVS, EZ-VSL and SLAVC: 5,158
+entries, 221 classes) has odd values: twelve entries hold coordinates like -2.88e16 in x1 or y1
+(e.g. Db6Hjt0x28k_000056), some boxes have zero area, some values are the integers 0 or 1. The
+public evaluators keep these samples (EZ-VSL clips every coordinate to [0, 1], LVS takes
+max(x, 0)), so we do the same: clip, keep the sample, and count the clipped boxes in the store's
+info.json. A box that clipping empties (or one shipped with zero area) adds nothing to the union
+map; a sample left with no area gets an all-zero GT, as in the reference.
 """
 from __future__ import annotations
 
@@ -20,18 +25,21 @@ import csv
 import json
 from pathlib import Path
 
-from benchmark.data.real_common import (DataError, RealSample, ReadResult, Skips, check_box, check_layout,
-                                        checked_media, collect, wanted_keys)
+from benchmark.data.real_common import (DataError, RealSample, ReadResult, Skips, check_layout, checked_media,
+                                        collect, wanted_keys)
 
 BOX_SCALE = 1.0
 ANNOTATIONS = "vggss.json"
 LABELS = "vggsound.csv"
-SUBSET_LISTS = {"10k": "vggss_10k.txt", "144k": "vggss_144k.txt"}
+SUBSET_LISTS = {"10k": ("vggss_10k.txt", "vggss_10k.csv"), "144k": ("vggss_144k.txt", "vggss_144k.csv")}
 
 
-def load_annotations(path: Path, skips: Skips | None = None) -> dict[str, tuple[str | None, list]]:
-    """{id: (class name, [boxes])}. A bad entry is an error, or with skip_bad a recorded skip."""
+def load_annotations(path: Path, skips: Skips | None = None,
+                     clipped: list | None = None) -> dict[str, tuple[str | None, list]]:
+    """{id: (class name, [boxes])}. A bad entry is an error, or with skip_bad a recorded skip; every
+    box clipped into [0, 1] is appended to `clipped` as {key, box (as shipped), clipped}."""
     skips = skips or Skips()
+    clipped = [] if clipped is None else clipped
     try:
         entries = json.loads(Path(path).read_text())
     except FileNotFoundError:
@@ -47,7 +55,7 @@ def load_annotations(path: Path, skips: Skips | None = None) -> dict[str, tuple[
     for i, entry in enumerate(entries):
         key = entry.get("file") if isinstance(entry, dict) else None
         try:
-            k, value = _entry(path, i, entry)
+            k, value = _entry(path, i, entry, clipped)
             if k in out or k in twice:  # which copy is right cannot be told: drop both
                 twice.add(k)
                 out.pop(k, None)
@@ -58,7 +66,18 @@ def load_annotations(path: Path, skips: Skips | None = None) -> dict[str, tuple[
     return out
 
 
-def _entry(path, i: int, entry) -> tuple[str, tuple[str | None, list]]:
+def clip_unit_box(values, file, what: str) -> tuple[tuple[float, float, float, float], bool]:
+    """(x0, y0, x1, y1) clipped into [0, 1] as EZ-VSL's evaluator does, and whether clipping changed it.
+    Not four numbers, or a NaN, is an error; an inverted box after clipping is kept and renders empty."""
+    if len(values) != 4:
+        raise DataError(file, f"{what}: a box needs 4 coordinates (x0, y0, x1, y1), got {len(values)}")
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values) or any(v != v for v in values):
+        raise DataError(file, f"{what}: box coordinates {list(values)!r} are not numbers")
+    box = tuple(min(max(float(v), 0.0), 1.0) for v in values)
+    return box, box != tuple(float(v) for v in values)
+
+
+def _entry(path, i: int, entry, clipped: list) -> tuple[str, tuple[str | None, list]]:
     if not isinstance(entry, dict):
         raise DataError(path, f"malformed JSON: entry {i} is a {type(entry).__name__}, not an object")
     key, boxes, cls = entry.get("file"), entry.get("bbox"), entry.get("class")
@@ -68,7 +87,12 @@ def _entry(path, i: int, entry) -> tuple[str, tuple[str | None, list]]:
         raise DataError(path, f"malformed JSON: entry {i} ({key!r}): \"bbox\" must be a list of [x0, y0, x1, y1]", key)
     if cls is not None and not isinstance(cls, str):
         raise DataError(path, f"malformed JSON: entry {i} ({key!r}): \"class\" must be a string", key)
-    checked = [check_box(b, BOX_SCALE, path, f"entry {i} ({key!r}) box {j}") for j, b in enumerate(boxes)]
+    checked = []
+    for j, b in enumerate(boxes):
+        box, changed = clip_unit_box(b, path, f"entry {i} ({key!r}) box {j}")
+        checked.append(box)
+        if changed:
+            clipped.append({"key": key, "box": list(b), "clipped": list(box)})
     return key, (cls, checked)
 
 
@@ -95,8 +119,8 @@ def read_vggss(root, *, subset: str | None = None, keys=None, skip_bad: bool = F
     those), else the `subset` list (10k / 144k), else every pair in the tree."""
     root = Path(root)
     check_layout(root, "VGG-SoundSource")
-    skips = Skips(skip_bad)
-    annotated = load_annotations(root / ANNOTATIONS, skips)
+    skips, clipped = Skips(skip_bad), []
+    annotated = load_annotations(root / ANNOTATIONS, skips, clipped)
     labels = load_vggsound_labels(root / LABELS) if (root / LABELS).exists() else {}
     bad = skips.keys
     wanted = wanted_keys(root, "VGG-SS", annotated, keys, subset, SUBSET_LISTS)
@@ -106,4 +130,6 @@ def read_vggss(root, *, subset: str | None = None, keys=None, skip_bad: bool = F
         cls, boxes = annotated.get(key, (labels.get(key), []))
         return RealSample(key, image, audio, [boxes] if boxes else [], BOX_SCALE, cls)
 
-    return collect(root, wanted - bad, record, skips)
+    result = collect(root, wanted - bad, record, skips)
+    result.clipped_boxes = clipped
+    return result

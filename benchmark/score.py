@@ -1,0 +1,113 @@
+"""Score anyone's heatmaps on a benchmark test set, under one or every protocol (docs/protocol.md §2).
+
+    python -m benchmark.score --predictions preds.npz --dataset synthetic --domain flickr --profile default
+    python -m benchmark.score --predictions preds.npz --dataset vggss --data-root /data/stores --protocol all
+
+The file format is benchmark/predictions.py's (`sample_ids`, `maps`). Prints one row per protocol and, with
+--out, writes the same numbers as JSON (atomically). `python -m benchmark.localize --export-predictions`
+writes a trained run's (or a floor's) test maps in this format; scored here they give its metrics.json
+numbers (`ezvsl` = ciou/auc, `fixed0.5` = ciou_fixed0.5/auc_fixed0.5).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+import yaml
+
+from benchmark import metrics
+from benchmark.data.domains import DomainData, load_domain, restrict_classes
+from benchmark.data.real_common import DataError
+from benchmark.data.splits import SplitError
+from benchmark.data.store import StoreError
+from benchmark.evaluate import summarize
+from benchmark.io import write_json_atomic
+from benchmark.predictions import PredictionError, match_test_set, read_predictions, split_ids
+from benchmark.protocols import DEFAULT, PROTOCOLS, get_protocol
+from benchmark.suites import PROFILES_PATH
+
+DATASETS = ("synthetic", "flickr", "vggss")
+COLUMNS = {"ciou": "CIoU", "auc": "AUC", "ciou_mean": "mean cIoU", "ciou_small": "CIoU small",
+           "ciou_medium": "CIoU medium", "ciou_large": "CIoU large", "n": "n"}
+
+
+def default_profile(dataset: str) -> str:
+    return "default" if dataset == "synthetic" else "paper"
+
+
+def load_test_set(dataset: str, domain: str | None, profile: str, data_root: Path | None) -> DomainData:
+    """The test domain: `--domain` (synthetic: flickr / vggss, optionally :heard / :unheard) of the profile's data."""
+    if dataset not in DATASETS:
+        raise PredictionError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
+    profiles = yaml.safe_load(PROFILES_PATH.read_text())
+    if profile not in profiles:
+        raise PredictionError(f"{PROFILES_PATH}: no profile {profile!r}; choose one of {', '.join(profiles)}")
+    cfg = profiles[profile]["data"]
+    if (cfg.get("source", "synthetic") == "synthetic") != (dataset == "synthetic"):
+        raise PredictionError(f"profile {profile!r} is for {cfg.get('source', 'synthetic')} data, not {dataset!r}")
+    if domain is None and dataset == "synthetic":
+        raise PredictionError("--domain is needed for the synthetic dataset (flickr or vggss)")
+    base, _, classes = (domain or dataset).partition(":")
+    if dataset != "synthetic" and base != dataset:
+        raise PredictionError(f"domain {domain!r} is not of dataset {dataset!r}")
+    data = load_domain(dataset, profile, base, cfg, data_root)
+    return restrict_classes(data, classes) if classes else data
+
+
+def score_predictions(path, ids: list[str], maps, data: DomainData, protocols: list[str],
+                      allow_missing: bool = False) -> dict:
+    """{n_test, n_scored, missing, protocols: {name: numbers}}, samples scored in the test set's order."""
+    test_ids = split_ids(data)
+    order, missing = match_test_set(path, ids, test_ids, allow_missing)
+    present = set(ids)
+    rows = [r for r, i in zip(data.rows["test"], test_ids) if i in present]
+    gt = data.table.get(rows)["gt"]
+    res = metrics.evaluate_protocols(torch.from_numpy(maps[order]), gt, protocols)
+    return {"n_test": len(test_ids), "n_scored": len(rows), "missing": missing,
+            "protocols": {name: summarize(r) for name, r in res.items()}}
+
+
+def table(result: dict) -> str:
+    import pandas as pd
+
+    frame = pd.DataFrame([{"protocol": name, **{COLUMNS[k]: v.get(k) for k in COLUMNS}}
+                          for name, v in result["protocols"].items()]).astype({"n": int})
+    return frame.to_markdown(index=False, floatfmt=".2f", missingval="-")
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--predictions", required=True, type=Path, help=".npz with sample_ids and maps")
+    p.add_argument("--dataset", required=True, choices=DATASETS)
+    p.add_argument("--domain", help="synthetic: flickr or vggss; a :heard / :unheard suffix scores that class subset")
+    p.add_argument("--profile", help="whose data and split lists (default: default for synthetic, paper for real)")
+    p.add_argument("--data-root", type=Path, help="folder of the prepared real-data stores (benchmark.prepare --out)")
+    p.add_argument("--protocol", default=DEFAULT, help=f"one of {', '.join(PROTOCOLS)}, or all (default {DEFAULT})")
+    p.add_argument("--allow-missing", action="store_true", help="score the test samples that have a map")
+    p.add_argument("--out", type=Path, help="write the numbers as JSON here")
+    args = p.parse_args(argv)
+    profile = args.profile or default_profile(args.dataset)
+    try:
+        names = list(PROTOCOLS) if args.protocol == "all" else [get_protocol(args.protocol).name]
+        ids, maps = read_predictions(args.predictions)
+        data = load_test_set(args.dataset, args.domain, profile, args.data_root)
+        result = score_predictions(args.predictions, ids, maps, data, names, args.allow_missing)
+    except (PredictionError, DataError, SplitError, StoreError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    result = {"predictions": str(args.predictions), "dataset": args.dataset, "domain": data.name,
+              "profile": profile, **result}
+    print(table(result))
+    if result["missing"]:
+        print(f"{len(result['missing'])} test samples without a map, not scored: "
+              f"{', '.join(result['missing'][:20])}{' ...' if len(result['missing']) > 20 else ''}")
+    if args.out:
+        write_json_atomic(args.out, result)
+        print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
