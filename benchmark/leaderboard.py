@@ -321,7 +321,9 @@ def write_leaderboard(suite: Suite, results_dir: Path, wall_seconds: float | Non
     out += [suite.description, "",
             f"- Seeds: {suite.seeds}; cells are the mean over seeds ± the half-width of its 95 % confidence "
             "interval (Student t), with n in brackets. "
-            "CIoU = % of test samples with cIoU ≥ 0.5 (median threshold), AUC = area under the success curve.",
+            "CIoU = % of test samples with cIoU ≥ 0.5, AUC = area under the success curve, both under the "
+            "`ezvsl` protocol (bilinear upsampling, pixels ≥ the median selected; docs/protocol.md §2; "
+            "`python -m benchmark.score` rescores exported maps under the others).",
             f"- Budget: {suite.budget['steps']} optimizer steps, global batch {suite.budget['global_batch_size']}; "
             "checkpoint chosen on the validation split (never test)" + _lr_protocol(suite) + ".",
             f"- Runs trained at commit {run_commits(runs)}; tables written at "
