@@ -21,10 +21,12 @@ def _shard(rows: list[int], rank: int, world: int) -> tuple[list[int], list[int]
 
 @torch.no_grad()
 def compute_maps(method, domain: DomainData, rows: list[int], variants: list[str], accelerator,
-                 batch_size: int, desc: str = "eval", audio_rows: list[int] | None = None) -> dict[str, torch.Tensor]:
+                 batch_size: int, desc: str = "eval", audio_rows: list[int] | None = None,
+                 batch_filter=None) -> dict[str, torch.Tensor]:
     """{variant: (len(rows), h, w) float32 maps on CPU}, in the order of `rows`.
 
-    `audio_rows` pairs each image with another row's audio (the shuffled-audio control).
+    `audio_rows` pairs each image with another row's audio (the shuffled-audio control); `batch_filter`
+    maps each batch before `localize` sees it (the trainer's maps withhold the labels).
     """
     rank, world = accelerator.process_index, accelerator.num_processes
     mine, lengths = _shard(rows, rank, world)
@@ -47,6 +49,8 @@ def compute_maps(method, domain: DomainData, rows: list[int], variants: list[str
             other = domain.table.get(audio_chunk + [chunk[-1]] * (len(chunk) - len(audio_chunk)))
             batch.update({k: other[k] for k in AUDIO_KEYS if k in batch})
         batch = {k: v.to(accelerator.device) for k, v in batch.items()}
+        if batch_filter is not None:
+            batch = batch_filter(batch)
         for v in variants:
             out[v].append(method.localize(batch, v).float())
     for m in method.models.values():

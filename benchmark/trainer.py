@@ -23,6 +23,35 @@ from benchmark.sampling import PoolSampler
 from methods.base import BatchPlan, Method, StepState
 from methods.common.localizer import unwrap
 
+# The columns that carry annotation: the GT map (from the boxes) and the sounding object's class. The trainer
+# removes them from every unlabeled batch, from every batch of a method with uses_labels = False, and from the
+# batches behind TrainContext.maps; the other columns (image, audio, waveform, index) stay.
+LABEL_COLUMNS = ("gt", "class_id")
+
+
+class LabelsWithheld(KeyError):
+    def __str__(self) -> str:  # KeyError quotes its message; keep it readable
+        return str(self.args[0])
+
+
+class WithheldBatch(dict):
+    """A batch without its label columns: reading one raises LabelsWithheld, naming the column and why."""
+
+    def __init__(self, batch: dict, why: str):
+        super().__init__((k, v) for k, v in batch.items() if k not in LABEL_COLUMNS)
+        self.why = why
+
+    def __missing__(self, key):
+        if key in LABEL_COLUMNS:
+            raise LabelsWithheld(f"column {key!r} is a label and {self.why}; this batch has {sorted(self)}")
+        raise KeyError(key)
+
+    def get(self, key, default=None):
+        return self[key] if key in LABEL_COLUMNS else super().get(key, default)
+
+
+UNLABELED = "labels are withheld from unlabeled batches"
+
 
 class NonFiniteLoss(FloatingPointError):
     pass
@@ -54,10 +83,11 @@ class TrainContext:
     shortfall: list = field(default_factory=list)
 
     def maps(self, rows: list[int], variant: str, timed: bool = True) -> torch.Tensor:
-        """Gathered maps of `variant` over `rows`, models in eval mode, no augmentation."""
+        """Gathered maps of `variant` over `rows`, models in eval mode, no augmentation, labels withheld."""
         t = time.perf_counter()
         out = compute_maps(self.method, self.data, rows, [variant], self.accelerator, self.eval_batch_size,
-                           desc=f"maps {variant}")[variant]
+                           desc=f"maps {variant}", batch_filter=lambda b: WithheldBatch(
+                               b, "labels are withheld from the maps a method computes while training"))[variant]
         if timed:
             self.select_seconds += time.perf_counter() - t
         return out
@@ -71,15 +101,24 @@ def draw_batches(method: Method, ctx: TrainContext, samplers: "_Samplers", step:
     fill the rest: the global batch stays the same and no row repeats within a step (a repeat would be
     its own false negative in InfoNCE and would lose a memory-bank update). Such steps are recorded in
     `ctx.shortfall` (run.json), an empty pool being a labeled-only step.
+
+    Labels are withheld (LABEL_COLUMNS): the unlabeled batch never has them, nor the labeled batch of a method
+    that declares uses_labels = False; reading one raises LabelsWithheld.
     """
     acc = ctx.accelerator
     rank, world = acc.process_index, acc.num_processes
 
-    def fetch(rows):
-        return {k: v.to(acc.device) for k, v in ctx.data.table.get(rows).items()}
+    def fetch(rows, why=None):
+        batch = {k: v.to(acc.device) for k, v in ctx.data.table.get(rows).items()}
+        return batch if why is None else WithheldBatch(batch, why)
 
+    no_labels = None if method.uses_labels else (f"labels are withheld from every batch of {method.name} "
+                                                 "(uses_labels = False)")
     plan = method.batch_plan(ctx.global_batch, step)
     lb = ulb = None
+    if plan.unlabeled and not method.uses_unlabeled:
+        raise ValueError(f"{method.name}: its batch plan at step {step} asks for {plan.unlabeled} unlabeled samples "
+                         "but it declares uses_unlabeled = False")
     if plan.unlabeled:
         key, pool, first = method.unlabeled_pool(step, ctx)
         if len(pool) < plan.unlabeled:
@@ -87,9 +126,10 @@ def draw_batches(method: Method, ctx: TrainContext, samplers: "_Samplers", step:
             ctx.shortfall.append((step, got, plan.unlabeled))
             plan = BatchPlan(labeled=ctx.global_batch - got, unlabeled=got)
         if plan.unlabeled:
-            ulb = fetch(samplers.rows("unlabeled", key, pool, plan.unlabeled, first, step, rank, world))
+            ulb = fetch(samplers.rows("unlabeled", key, pool, plan.unlabeled, first, step, rank, world),
+                        UNLABELED)
     if plan.labeled:
-        lb = fetch(samplers.rows("labeled", "all", ctx.labeled_rows, plan.labeled, 0, step, rank, world))
+        lb = fetch(samplers.rows("labeled", "all", ctx.labeled_rows, plan.labeled, 0, step, rank, world), no_labels)
     return lb, ulb
 
 
