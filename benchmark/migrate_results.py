@@ -5,9 +5,10 @@
 For every finished run (a metrics.json) without a `files` field: per_sample.jsonl and run.json must parse and
 metrics.json's verifiable numbers must be those of per_sample.jsonl; then metrics.json is rewritten atomically
 with the sha256 of both files added and nothing else changed. Runs that already record digests are only
-checked. Safe to rerun, and beside a running suite: a run is written in full before its metrics.json, and a
-metrics.json that changes while it is being migrated is left for the next pass. Exit status 1 if a run is
-damaged (listed; nothing of it is changed).
+checked, except a copy that an older runner made of a migrated run (the same `files` as its `copied_from`
+source, beside a run.json it rewrote): that one is migrated again. Safe to rerun, and beside a running suite:
+a run is written in full before its metrics.json, and a metrics.json that changes while it is being migrated
+is left for the next pass. Exit status 1 if a run is damaged (listed; nothing of it is changed).
 """
 from __future__ import annotations
 
@@ -21,12 +22,23 @@ from benchmark.verify import (RECORDED, DamagedRun, check_numbers, finished_runs
                               read_result_json)
 
 
+def _copied_by_old_code(folder: Path, metrics: dict) -> bool:
+    """Whether an older runner's copy_run (no digests of its own) carried the source run's `files` over
+    unchanged beside a rewritten run.json: the copy is then migrated like a run without digests."""
+    try:
+        source = Path(read_result_json(folder / "run.json").get("copied_from") or "")
+        return source != Path("") and read_result_json(source / "metrics.json").get("files") == metrics["files"] \
+            and source.resolve() != folder.resolve()
+    except (DamagedRun, AttributeError):
+        return False
+
+
 def migrate_run(folder: Path) -> str:
     """'migrated' or 'verified' (already had digests); DamagedRun if the run's files disagree."""
     path = folder / "metrics.json"
     before = path.read_bytes() if path.exists() else b""
     metrics = read_result_json(path)
-    if isinstance(metrics, dict) and "files" in metrics:
+    if isinstance(metrics, dict) and "files" in metrics and not _copied_by_old_code(folder, metrics):
         load_run(folder)
         return "verified"
     data = {}

@@ -125,3 +125,21 @@ def test_migration_adds_digests_once_and_changes_no_number(tmp_path, capsys):
     assert migrate_results.main(["--results-dir", str(tmp_path)]) == 0  # rerun: nothing left to do
     assert "1 verified" in capsys.readouterr().out
     assert (run / "metrics.json").read_bytes() == migrated
+
+
+def test_migration_fixes_a_copy_an_older_runner_made_of_a_migrated_run(tmp_path, capsys):
+    """Older code's copy_run (still running beside the migration) carries `files` over and rewrites run.json."""
+    source = tmp_path / "table1" / "runs" / "bench" / "train-flickr" / "supervised" / "seed0"
+    shutil.copytree(COMMITTED, source)
+    _edit(source / "metrics.json", lambda m: m.pop("files", None))
+    assert migrate_results.main(["--results-dir", str(tmp_path)]) == 0
+    copy = tmp_path / "ablation" / "runs" / "bench" / "train-flickr" / "xpl" / "seed0"
+    shutil.copytree(source, copy)
+    _edit(copy / "run.json", lambda r: r.update(copied_from=str(source)))
+    with pytest.raises(DamagedRun, match="run.json: sha256"):
+        load_run(copy)
+    capsys.readouterr()
+    assert migrate_results.main(["--results-dir", str(tmp_path)]) == 0
+    assert f"migrated: {copy}" in capsys.readouterr().out
+    load_run(copy)
+    assert migrate_results.main(["--results-dir", str(tmp_path)]) == 0 and "2 verified" in capsys.readouterr().out
