@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from benchmark.suites import SuiteError, list_suites, load_suite, validate_suite, with_weights
+from benchmark.verify import DamagedRun, UnverifiedRun, damaged_runs, finished_runs
 
 
 def parse_args(argv=None):
@@ -21,7 +22,12 @@ def parse_args(argv=None):
     p.add_argument("--seeds", type=lambda s: [int(x) for x in s.split(",")], help="comma-separated, e.g. 0,1,2")
     p.add_argument("--methods", type=lambda s: s.split(","), help="comma-separated method labels of the suite")
     p.add_argument("--results-dir", type=Path, default=Path("results"))
-    p.add_argument("--validate", action="store_true", help="check config, names, splits and paper keys, then stop")
+    p.add_argument("--validate", action="store_true",
+                   help="check config, names, splits and paper keys, and verify every finished run of the suite(s) "
+                        "and profile (file digests, numbers against per_sample.jsonl), then stop")
+    p.add_argument("--repair", action="store_true",
+                   help="before running: delete the metrics.json of every finished run that does not verify, "
+                        "so that it is trained again")
     p.add_argument("--mixed-precision", choices=["no", "fp16", "bf16"],
                    help="default: the profile's choice on a GPU (bf16 for paper), no on a CPU")
     p.add_argument("--weights", action="append", default=[], metavar="TYPE=PATH",
@@ -48,10 +54,21 @@ def main(argv=None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     if args.validate:
+        code = 0
         for suite, report in suites:
             print("\n".join(report))
-            print(f"suite {suite.name} ({suite.profile}): valid")
-        return 0
+            runs = suite_runs(suite, args.results_dir)
+            damaged = damaged_runs(runs)
+            for problem in damaged.values():
+                print(f"damaged: {problem}")
+            print(f"{len(runs) - len(damaged)} of {len(runs)} finished runs under {args.results_dir} verify")
+            if damaged:
+                print(f"suite {suite.name} ({suite.profile}): {len(damaged)} damaged run(s); --repair reruns them "
+                      "(runs without digests: run the migration named above instead)")
+                code = 1
+            else:
+                print(f"suite {suite.name} ({suite.profile}): valid")
+        return code
 
     from accelerate import Accelerator
 
@@ -68,6 +85,15 @@ def main(argv=None) -> int:
     precision = args.mixed_precision or (suites[0][0].mixed_precision if on_gpu else "no")
     accelerator = Accelerator(cpu=args.cpu, mixed_precision=precision)
     log = print if accelerator.is_main_process else (lambda *a, **k: None)
+    if args.repair and accelerator.is_main_process:
+        for suite, _ in suites:
+            for folder, problem in damaged_runs(suite_runs(suite, args.results_dir)).items():
+                if isinstance(problem, UnverifiedRun):  # its numbers may be fine: never retrain to add digests
+                    log(f"not repaired: {problem}")
+                    continue
+                log(f"repair: {problem}; deleting {folder / 'metrics.json'} so that the run is trained again")
+                (folder / "metrics.json").unlink()
+    accelerator.wait_for_everyone()
     try:
         for suite, _ in suites:
             t0 = time.perf_counter()
@@ -77,9 +103,19 @@ def main(argv=None) -> int:
                                          accelerator.num_processes, domains)
                 log(f"leaderboard: {path}")
     except run_errors as err:  # expected failures: one clear line; finished runs stay, a rerun resumes
-        print(f"error: {type(err).__name__}: {err}", file=sys.stderr)
+        hint = (" (--validate lists the damaged runs, --repair reruns them)"
+                if isinstance(err, DamagedRun) and not isinstance(err, UnverifiedRun) else "")
+        print(f"error: {type(err).__name__}: {err}{hint}", file=sys.stderr)
         return 1
     return 0
+
+
+def suite_runs(suite, results_dir: Path) -> list[Path]:
+    """Finished runs (tuning runs included) of the suite's method labels under its profile."""
+    labels = {e.label for e in suite.methods}
+    base = results_dir / suite.name / "runs" / suite.profile
+    return [f for f in finished_runs(results_dir, suite.name, suite.profile)
+            if f.relative_to(base).parts[1] in labels]
 
 
 def _parse_weights(items: list[str]) -> dict[str, str]:
@@ -97,7 +133,7 @@ def _run_errors() -> tuple:
     from benchmark.data.store import StoreError
     from benchmark.trainer import NonFiniteLoss
 
-    return CheckpointMismatch, StoreError, NonFiniteLoss, OSError
+    return CheckpointMismatch, StoreError, NonFiniteLoss, DamagedRun, OSError
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ import methods
 from benchmark import metadata
 from benchmark.io import read_json, write_text_atomic
 from benchmark.suites import Suite
+from benchmark.verify import load_run
 
 METRICS = ("ciou", "auc")
 SECONDARY = ("ciou_fixed0.5", "auc_fixed0.5")
@@ -24,10 +25,11 @@ SHOWN = {"ciou": "CIoU", "auc": "AUC", "ciou_fixed0.5": "CIoU@0.5", "auc_fixed0.
 
 
 def collect(suite: Suite, results_dir: Path) -> pd.DataFrame:
-    """One row per (evaluation, method label, variant, seed, metric)."""
+    """One row per (evaluation, method label, variant, seed, metric). Every finished run is verified first
+    (benchmark/verify.py): one whose files are missing, changed or disagree raises DamagedRun."""
     rows = []
     for path in _run_files(suite, results_dir, "metrics.json"):
-        m = read_json(path)
+        m, _ = load_run(path.parent)
         fluctuation = val_fluctuation(path.parent / "run.json", suite.budget["steps"])
         for ev in suite.evaluations:
             if ev["train"] != m["train"] or ev["test"] not in m["tests"]:

@@ -2,7 +2,8 @@
 
 Each run writes per_sample.jsonl, previews.json (maps of a few test samples, for figures),
 run.json and best_model.pt (best-on-val weights, not committed), and metrics.json last
-(atomically): a run counts as done only when its metrics.json exists with the same config hash.
+(atomically), with the sha256 of per_sample.jsonl and run.json (`files`, benchmark/verify.py): a run counts as
+done only when its metrics.json exists with the same config hash, and is used only if its files verify.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from benchmark.data.domains import DomainData, load_domain, restrict_classes
 from benchmark.io import read_json, write_json_atomic, write_text_atomic
 from benchmark.suites import MethodEntry, Suite, method_overrides
 from benchmark.trainer import evaluate_tests, train
+from benchmark.verify import DamagedRun, file_digests, load_run
 from methods.base import load_method_config
 from methods.common.localizer import unwrap
 
@@ -96,12 +98,13 @@ class RunIndex:
     def _scan(self) -> dict[str, Path]:
         found = {}
         for run_json in sorted(self.results_dir.glob(f"*/runs/{self.profile}/train-*/**/seed*/run.json")):
-            done = run_json.parent / "metrics.json"
+            if not (run_json.parent / "metrics.json").exists():
+                continue
             try:
-                run, metrics = read_json(run_json), read_json(done) if done.exists() else None
-            except (OSError, ValueError):
-                continue  # a damaged file is never a source; the run it belongs to reruns
-            if metrics is not None and "config" in run and metrics.get("config_hash") == run.get("config_hash"):
+                metrics, run = load_run(run_json.parent)
+            except DamagedRun:
+                continue  # a run that does not verify is never a source
+            if "config" in run and metrics.get("config_hash") == run.get("config_hash"):
                 found.setdefault(training_identity(run["config"]), run_json.parent)
         return found
 
@@ -127,7 +130,8 @@ def copy_run(src: Path, dst: Path, config: dict, chash: str, run_fields: dict) -
             os.replace(tmp, dst / name)
     write_json_atomic(dst / "run.json", {**read_json(src / "run.json"), "config": config, "config_hash": chash,
                                          **run_fields, "copied_from": str(src)})
-    metrics = {**read_json(src / "metrics.json"), "config_hash": chash, "label": config["label"]}
+    metrics = {**read_json(src / "metrics.json"), "config_hash": chash, "label": config["label"],
+               "files": file_digests(dst)}
     write_json_atomic(dst / "metrics.json", metrics)
     return metrics
 
@@ -140,8 +144,12 @@ def run_one(suite: Suite, entry: MethodEntry, train_domain: str, tests: list[str
     chash = metadata.config_hash(config)
     done = out / "metrics.json"
     if done.exists():
-        previous = read_json(done)
+        try:
+            previous = read_json(done)
+        except ValueError as err:
+            raise DamagedRun(str(err)) from None
         if previous.get("config_hash") == chash:
+            previous, _ = load_run(out)  # a finished run is used only if its files verify
             log(f"skip {entry.label} train={train_domain} seed={seed}: finished ({done})")
             return previous
         log(f"rerun {entry.label} train={train_domain} seed={seed}: config changed since {done}")
@@ -199,6 +207,7 @@ def run_one(suite: Suite, entry: MethodEntry, train_domain: str, tests: list[str
             # steps whose unlabeled share could not be filled: [first, last, unlabeled drawn, planned]
             "unlabeled_shortfall": _runs_of(result.shortfall),
         })
+        metrics["files"] = file_digests(out)  # what the numbers were computed with; checked before use
         write_json_atomic(done, metrics)  # last: marks the run finished
         shutil.rmtree(out / "ckpt", ignore_errors=True)  # resume state is no longer needed
     accelerator.wait_for_everyone()

@@ -87,3 +87,35 @@ def assert_same_nested(a, b, where: str = "state") -> None:
         assert b != b, f"{where}: nan vs {b}"
     else:
         assert a == b, f"{where}: {a!r} vs {b!r}"
+
+
+def write_run(folder, metrics: dict, run: dict | None = None) -> None:
+    """A finished run that verifies (benchmark/verify.py) with the given metrics.json numbers: per_sample.jsonl
+    holds 100 cIoU values per (test, variant) whose CIoU and AUC are the recorded ones (CIoU a whole percent,
+    AUC a multiple of 0.05), run.json is `run` (default {}), metrics.json records both files' digests."""
+    import json
+
+    from benchmark.io import write_json_atomic, write_text_atomic
+    from benchmark.verify import file_digests
+
+    rows = []
+    for test, per in metrics["tests"].items():
+        for variant, numbers in per.items():
+            rows += [{"test": test, "variant": variant, "sample_id": i, "ciou": c}
+                     for i, c in enumerate(_cious_for(numbers["ciou"], numbers["auc"]))]
+    write_text_atomic(folder / "per_sample.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+    write_json_atomic(folder / "run.json", run or {})
+    write_json_atomic(folder / "metrics.json", {**metrics, "files": file_digests(folder)})
+
+
+def _cious_for(ciou: float, auc: float, n: int = 100) -> list[float]:
+    """n cIoU values with CIoU = `ciou` and AUC = `auc`. A value in bin j ([0.05 j, 0.05 (j + 1)), j < 20) adds
+    (5 j + 2.5) / n to the AUC, so the bins must sum to (auc - 2.5) n / 5; k = ciou n / 100 values lie at bin >= 10."""
+    k, total = round(ciou * n / 100), round((auc - 2.5) * n / 5)
+    bins = [10] * k + [0] * (n - k)
+    left = total - 10 * k
+    for i, cap in enumerate([19] * k + [9] * (n - k)):
+        step = max(0, min(cap - bins[i], left))
+        bins[i], left = bins[i] + step, left - step
+    assert left == 0, f"no {n} cIoU values give CIoU {ciou} and AUC {auc}"
+    return [round(0.05 * j + 0.025, 6) for j in bins]

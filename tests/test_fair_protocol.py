@@ -14,7 +14,7 @@ from benchmark.trainer import TrainContext, _pools, _Samplers, draw_batches, tra
 from methods.base import BatchPlan, StepState
 from methods.common.localizer import audio_input
 from methods.common.losses import gmp_infonce, infonce
-from tests.conftest import make_method
+from tests.conftest import make_method, write_run
 
 
 def test_small_pool_is_drawn_once_and_labeled_rows_fill_the_batch(smoke_suite, smoke_domains, accelerator):
@@ -133,7 +133,6 @@ def test_lr_grid_is_chosen_on_validation_and_the_tuning_run_is_reused(tmp_path):
 
 def test_training_report_and_checks(tmp_path):
     """The leaderboard states convergence per method and flags collapsed runs and an oracle that is beaten."""
-    from benchmark.io import write_json_atomic
     from benchmark.leaderboard import val_slope, write_leaderboard
     from benchmark.suites import load_suite
 
@@ -143,11 +142,10 @@ def test_training_report_and_checks(tmp_path):
                                   ("oracle", "oracle", (50.0, 50.0))):
         for seed, c in enumerate(scores):
             d = base / label / f"seed{seed}"
-            write_json_atomic(d / "metrics.json", {
-                "config_hash": "x", "method": method, "label": label, "seed": seed, "train": "flickr",
-                "primary_variant": "main", "variants": ["main"], "tests": {"flickr": {"main": {"ciou": c, "auc": c}}}})
             history = [{"step": s, "ciou": 40.0 + s / 10} for s in range(100, 1001, 100)]
-            write_json_atomic(d / "run.json", {
+            write_run(d, {"config_hash": "x", "method": method, "label": label, "seed": seed, "train": "flickr",
+                          "primary_variant": "main", "variants": ["main"],
+                          "tests": {"flickr": {"main": {"ciou": c, "auc": c}}}}, {
                 "seed": seed, "best_val_step": 1000, "val_history": history,
                 "config": {"train": "flickr", "label": label, "budget": {"steps": 1000} if method != "center" else None,
                            "method_config": {"lr": 1e-3}}})

@@ -7,14 +7,15 @@ import pytest
 from benchmark.io import write_json_atomic
 from benchmark.leaderboard import write_leaderboard
 from benchmark.suites import load_suite
+from tests.conftest import write_run
 
 
-def _fake_run(root, suite, train, label, method, seed, tests):
-    path = root / suite.name / "runs" / suite.profile / f"train-{train}" / label / f"seed{seed}" / "metrics.json"
-    write_json_atomic(path, {"config_hash": "x", "method": method, "label": label, "seed": seed, "train": train,
-                             "primary_variant": "main", "variants": ["main"],
-                             "tests": {t: {"main": {"ciou": c, "auc": a, "ciou_fixed0.5": c, "auc_fixed0.5": a}}
-                                       for t, (c, a) in tests.items()}})
+def _fake_run(root, suite, train, label, method, seed, tests, run=None):
+    folder = root / suite.name / "runs" / suite.profile / f"train-{train}" / label / f"seed{seed}"
+    write_run(folder, {"config_hash": "x", "method": method, "label": label, "seed": seed, "train": train,
+                       "primary_variant": "main", "variants": ["main"],
+                       "tests": {t: {"main": {"ciou": c, "auc": a, "ciou_fixed0.5": c, "auc_fixed0.5": a}}
+                                 for t, (c, a) in tests.items()}}, run)
 
 
 def test_mean_std_missing_and_bold(tmp_path):
@@ -170,8 +171,7 @@ def test_claim_on_unknown_metric_or_reference_is_refused(tmp_path, monkeypatch):
 def test_header_names_the_commits_the_runs_were_trained_at(tmp_path):
     suite = load_suite("table1", "smoke", seeds=[0, 1], only_methods=["supervised"])
     for seed, commit in ((0, "a" * 40), (1, "b" * 40)):
-        _fake_run(tmp_path, suite, "flickr", "supervised", "supervised", seed, {"flickr": (40.0, 45.0)})
-        run_dir = tmp_path / "table1" / "runs" / "smoke" / "train-flickr" / "supervised" / f"seed{seed}"
-        write_json_atomic(run_dir / "run.json", {"git": {"commit": commit, "dirty": seed == 1}, "wall_seconds": 1.0})
+        _fake_run(tmp_path, suite, "flickr", "supervised", "supervised", seed, {"flickr": (40.0, 45.0)},
+                  {"git": {"commit": commit, "dirty": seed == 1}, "wall_seconds": 1.0})
     text = write_leaderboard(suite, tmp_path).read_text()
     assert "Runs trained at commit aaaaaaaaaaaa (1 runs), bbbbbbbbbbbb (dirty) (1 runs); tables written at" in text

@@ -27,12 +27,15 @@ def _launch(results: Path) -> subprocess.Popen:
 
 
 def _finished(results: Path) -> dict:
-    """Everything a finished run reports, minus timings and provenance that differ between invocations."""
+    """Everything a finished run reports, minus timings and provenance that differ between invocations (and the
+    digest of run.json, which holds them)."""
     out = {}
     for m in sorted(results.glob("table1/runs/smoke/*/*/seed*/metrics.json")):
         run = json.loads((m.parent / "run.json").read_text())
+        metrics = json.loads(m.read_text())
+        metrics["files"].pop("run.json")
         out[str(m.parent.relative_to(results))] = {
-            "metrics": json.loads(m.read_text()), "per_sample": (m.parent / "per_sample.jsonl").read_text(),
+            "metrics": metrics, "per_sample": (m.parent / "per_sample.jsonl").read_text(),
             "val_history": run["val_history"], "best_val_step": run["best_val_step"]}
     return out
 
