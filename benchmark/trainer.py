@@ -24,6 +24,11 @@ from methods.base import BatchPlan, Method, StepState
 from methods.common.localizer import unwrap
 
 
+# where training is, for the one-line message of an interrupted command (run_all): the run (set by the
+# runner) and the optimizer step being taken (None outside the training loop)
+PROGRESS: dict = {"run": None, "step": None}
+
+
 class NonFiniteLoss(FloatingPointError):
     pass
 
@@ -222,6 +227,7 @@ def train(method: Method, data: DomainData, *, budget: dict, seed: int, accelera
     bar = tqdm(range(start, steps), desc=f"train {method.name}", initial=start, total=steps, leave=False,
                disable=None if accelerator.is_local_main_process else True)
     for step in bar:
+        PROGRESS["step"] = step
         loss = run_step(method, ctx, samplers, models, optims, StepState(step, steps, seed, rank, world),
                         budget.get("grad_clip", 10.0), timings)
         if step % 20 == 0:
@@ -244,6 +250,7 @@ def train(method: Method, data: DomainData, *, budget: dict, seed: int, accelera
                 }, {**run_meta, "num_processes": world})
             accelerator.wait_for_everyone()
 
+    PROGRESS["step"] = None
     for k in names:  # best-on-val weights for testing
         unwrap(models[k]).load_state_dict(best_state["models"][k])
     method.load_extra_state(best_state["extra"])

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmark.io import read_json, replace_dir_atomic, write_json_atomic
+from benchmark.io import read_json, remove_stale_temporaries, replace_dir_atomic, tmp_tag, write_json_atomic
 
 STORE_FORMAT = 2  # 2: the raw waveform column (XPL's model B reads it, docs/methods.md §2.1)
 
@@ -61,7 +61,8 @@ def build_synthetic_store(path: Path, domain: str, data_cfg: dict, ids: list[int
     from benchmark.data.features import N_MELS, logmel
 
     size, sr = data_cfg["image_size"], data_cfg["sample_rate"]
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    remove_stale_temporaries(path.parent)  # builds killed before (their process is gone)
+    tmp = path.with_name(path.name + tmp_tag())
     shutil.rmtree(tmp, ignore_errors=True)
     parts = []
     for start in range(0, len(ids), chunk):
