@@ -81,9 +81,10 @@ def _main(argv=None) -> int:
             if args.weights:
                 suite = with_weights(suite, _parse_weights(args.weights))
             suites.append((suite, validate_suite(suite)))
-        problem = unwritable(args.results_dir)
-        if problem:
-            raise SuiteError(f"--results-dir {problem}")
+        for suite, _ in suites:  # the deepest folder that exists on the way to the runs decides
+            problem = unwritable(args.results_dir / suite.name / "runs" / suite.profile)
+            if problem:
+                raise SuiteError(f"--results-dir {problem}")
     except (SuiteError, KeyError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

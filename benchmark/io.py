@@ -119,10 +119,13 @@ def remove_stale_temporaries(folder: Path) -> list[Path]:
         m = _STALE.search(entry.name)
         if not m or m.group(2) not in (None, _HOST) or pid_alive(int(m.group(1))):
             continue
-        if entry.is_dir() and not entry.is_symlink():
-            shutil.rmtree(entry, ignore_errors=True)
-        else:
-            entry.unlink(missing_ok=True)
+        try:
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink(missing_ok=True)
+        except OSError:  # e.g. a read-only folder: left as it is
+            continue
         removed.append(entry)
     return removed
 

@@ -260,8 +260,31 @@ def test_unwritable_results_folder_is_refused_up_front(tmp_path, capsys, validat
     assert run_all.main(argv + (["--validate"] if validate else [])) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: --results-dir") and "is not a folder" in err
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "table1").write_text("")  # the suite's folder is a file: found before training too
+    argv[-1] = str(tmp_path / "r")
+    assert run_all.main(argv + (["--validate"] if validate else [])) == 2
+    assert f"{tmp_path / 'r' / 'table1'} is not a folder" in capsys.readouterr().err
     if os.geteuid() != 0:  # root writes into read-only folders
         (tmp_path / "ro").mkdir(mode=0o555)
         argv[-1] = str(tmp_path / "ro")
         assert run_all.main(argv + (["--validate"] if validate else [])) == 2
         assert "not writable" in capsys.readouterr().err
+
+
+def test_killed_cache_build_is_removed_at_the_next_load(tmp_path, monkeypatch):
+    from benchmark.data.domains import load_synthetic_domain
+    from benchmark.data.store import synthetic_store_path
+    from benchmark.io import tmp_tag
+    from benchmark.suites import load_suite
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    monkeypatch.setenv("AVSL_BENCH_CACHE", str(tmp_path / "cache"))
+    cfg = load_suite("table1", "smoke").data_cfg
+    folder = synthetic_store_path("smoke", "flickr", cfg, [0]).parent
+    stale = folder / f"flickr-0123456789ab{tmp_tag().replace(str(os.getpid()), str(dead.pid))}"
+    (stale / "data").mkdir(parents=True)
+    data = load_synthetic_domain("smoke", "flickr", cfg)
+    assert not stale.exists() and data.table.path.parent == folder
+    assert [p.name for p in folder.iterdir() if ".tmp" in p.name] == []

@@ -10,6 +10,7 @@ from filelock import FileLock
 
 from benchmark.data.splits import SplitError, load_split
 from benchmark.data.store import SampleTable, build_synthetic_store, synthetic_store_path
+from benchmark.io import remove_stale_temporaries
 
 SYNTHETIC_SPLITS = ("labeled", "unlabeled", "val", "test")
 
@@ -33,6 +34,7 @@ def load_synthetic_domain(profile: str, domain: str, data_cfg: dict, main_proces
     path = synthetic_store_path(profile, domain, data_cfg, all_ids)
     guard = main_process_first() if main_process_first else contextlib.nullcontext()
     with guard:  # one process builds, the others wait and then read
+        remove_stale_temporaries(path.parent)  # builds killed before (their process gone)
         if not (path / "info.json").exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             with FileLock(path.with_name(path.name + ".lock")):  # another invocation may be building it
