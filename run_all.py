@@ -57,7 +57,10 @@ def main(argv=None) -> int:
     def on_term(signum, frame):
         raise Terminated
 
-    previous = signal.signal(signal.SIGTERM, on_term)
+    try:
+        previous, installed = signal.signal(signal.SIGTERM, on_term), True
+    except ValueError:  # not the main thread: SIGTERM keeps its handler
+        previous, installed = None, False
     try:
         return _main(argv)
     except (KeyboardInterrupt, Terminated) as err:
@@ -68,7 +71,8 @@ def main(argv=None) -> int:
         print(f"interrupted{where}{step}; rerun the same command to resume", file=sys.stderr)
         return 143 if isinstance(err, Terminated) else 130
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if installed:
+            signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 
 def _main(argv=None) -> int:
