@@ -7,10 +7,12 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
 from pathlib import Path
 
+from benchmark.io import remove_stale_temporaries, unwritable
 from benchmark.suites import SuiteError, list_suites, load_suite, validate_suite, with_weights
 from benchmark.verify import DamagedRun, UnverifiedRun, damaged_runs, finished_runs
 
@@ -19,7 +21,7 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--suite", required=True, help=f"one of: {', '.join(list_suites())}, or all")
     p.add_argument("--profile", default="default", help="smoke | default (see benchmark/profiles.yaml)")
-    p.add_argument("--seeds", type=lambda s: [int(x) for x in s.split(",")], help="comma-separated, e.g. 0,1,2")
+    p.add_argument("--seeds", type=_seeds, help="comma-separated, e.g. 0,1,2 (each in [0, 2^32))")
     p.add_argument("--methods", type=lambda s: s.split(","), help="comma-separated method labels of the suite")
     p.add_argument("--results-dir", type=Path, default=Path("results"))
     p.add_argument("--validate", action="store_true",
@@ -40,7 +42,46 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
+def _seeds(text: str) -> list[int]:
+    try:
+        seeds = [int(x) for x in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected comma-separated integers, e.g. 0,1,2") from None
+    bad = [s for s in seeds if not 0 <= s < 2**32]
+    if bad:
+        raise argparse.ArgumentTypeError(f"{bad}: a seed is an integer in [0, 2^32)")
+    return seeds
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread like KeyboardInterrupt for Ctrl-C."""
+
+
 def main(argv=None) -> int:
+    """Ctrl-C and SIGTERM end with one line naming the run (and step) interrupted, exit 130 / 143; finished
+    runs, checkpoints and every complete file stay, and the same command resumes."""
+    def on_term(signum, frame):
+        raise Terminated
+
+    try:
+        previous, installed = signal.signal(signal.SIGTERM, on_term), True
+    except ValueError:  # not the main thread: SIGTERM keeps its handler
+        previous, installed = None, False
+    try:
+        return _main(argv)
+    except (KeyboardInterrupt, Terminated) as err:
+        from benchmark.trainer import PROGRESS
+
+        where = f" at {PROGRESS['run']}" if PROGRESS.get("run") else ""
+        step = f", step {PROGRESS['step']}" if PROGRESS.get("run") and PROGRESS.get("step") is not None else ""
+        print(f"interrupted{where}{step}; rerun the same command to resume", file=sys.stderr)
+        return 143 if isinstance(err, Terminated) else 130
+    finally:
+        if installed:
+            signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+
+
+def _main(argv=None) -> int:
     args = parse_args(argv)
     names = list_suites() if args.suite == "all" else [args.suite]
     suites = []
@@ -50,6 +91,10 @@ def main(argv=None) -> int:
             if args.weights:
                 suite = with_weights(suite, _parse_weights(args.weights))
             suites.append((suite, validate_suite(suite)))
+        for suite, _ in suites:  # the deepest folder that exists on the way to the runs decides
+            problem = unwritable(args.results_dir / suite.name / "runs" / suite.profile)
+            if problem:
+                raise SuiteError(f"--results-dir {problem}")
     except (SuiteError, KeyError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -85,6 +130,10 @@ def main(argv=None) -> int:
     precision = args.mixed_precision or (suites[0][0].mixed_precision if on_gpu else "no")
     accelerator = Accelerator(cpu=args.cpu, mixed_precision=precision)
     log = print if accelerator.is_main_process else (lambda *a, **k: None)
+    if accelerator.is_main_process:  # temporaries of killed writes beside the suite's tables and figures
+        for suite, _ in suites:
+            for folder in (args.results_dir / suite.name, args.results_dir / suite.name / "figures"):
+                remove_stale_temporaries(folder)
     if args.repair and accelerator.is_main_process:
         for suite, _ in suites:
             for folder, problem in damaged_runs(suite_runs(suite, args.results_dir)).items():

@@ -10,7 +10,12 @@ from pathlib import Path
 
 import torch
 
-from benchmark.io import read_json, write_json_atomic
+from benchmark.io import open_atomic, read_json, write_json_atomic
+
+
+# key of the run record (the run's resolved config, as in run.json) inside a run's best_model.pt, beside one
+# state dict per model: `benchmark.localize` confirms the method from it when no run.json is at hand
+WEIGHTS_RECORD = "run_config"
 
 
 class CheckpointMismatch(RuntimeError):
@@ -22,7 +27,8 @@ def save_checkpoint(ckpt_dir: Path, step: int, state: dict, meta: dict, keep: in
     tmp = ckpt_dir / f"step_{step:08d}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    torch.save(state, tmp / "state.pt")
+    with open_atomic(tmp / "state.pt", "wb") as f:  # a write error names the file
+        torch.save(state, f)
     write_json_atomic(tmp / "meta.json", {**meta, "step": step})
     if final.exists():
         shutil.rmtree(final)

@@ -15,7 +15,7 @@ import pandas as pd
 
 import methods
 from benchmark import metadata
-from benchmark.io import read_json, write_text_atomic
+from benchmark.io import atomic_path, read_json, write_text_atomic
 from benchmark.suites import Suite
 from benchmark.verify import load_run
 
@@ -361,5 +361,6 @@ def write_leaderboard(suite: Suite, results_dir: Path, wall_seconds: float | Non
         out[2:2] = [f"Claims of the paper tested on these runs: [{claims_name}]({claims_name}).", ""]
     path = base / name
     write_text_atomic(path, "\n".join(out))
-    long.to_csv(base / name.replace(".md", ".csv"), index=False)
+    with atomic_path(base / name.replace(".md", ".csv")) as tmp:
+        long.to_csv(tmp, index=False)
     return path

@@ -3,8 +3,9 @@
     python -m benchmark.localize --method xpl --checkpoint results/.../seed0/best_model.pt \\
         --image frame.jpg --audio clip.wav --out overlay.png
 
-The run's `run.json` beside the checkpoint (if present) gives the method config and model;
-otherwise the method's config and the profile's model are used.
+The run's `run.json` beside the checkpoint (or --run-json) gives the method, its config and the model;
+without one, the run record the runner saves inside best_model.pt does; a checkpoint with neither is
+refused (its method cannot be confirmed).
 
     python -m benchmark.localize --method xpl --checkpoint results/.../seed0/best_model.pt \
         --export-predictions preds.npz [--domain flickr]
@@ -29,7 +30,8 @@ import methods
 from benchmark.data.real_common import DataError
 from benchmark.data.splits import SplitError
 from benchmark.data.store import StoreError
-from benchmark.io import read_json
+from benchmark.checkpoint import WEIGHTS_RECORD
+from benchmark.io import atomic_path, read_json, unwritable
 from benchmark.suites import PROFILES_PATH
 from methods.base import load_method_config
 
@@ -66,12 +68,29 @@ def load_audio(path: Path, data_cfg: dict) -> dict[str, torch.Tensor]:
     return audio_columns([clips])
 
 
-def build(method_name: str, checkpoint: Path | None, profile: str):
-    """(method with its weights loaded, the run's resolved config: or the profile's without a run.json)."""
+def _run_record(run_json: Path) -> dict:
+    try:
+        run = read_json(run_json)["config"]
+        if not isinstance(run["method"], str) or not isinstance(run["model"], dict):
+            raise TypeError("method or model malformed")
+        return run
+    except OSError as err:
+        raise InputError(f"{run_json}: cannot read ({err.strerror or err})") from None
+    except (ValueError, KeyError, TypeError) as err:
+        raise InputError(f"{run_json}: not a valid run.json ({type(err).__name__}: {err}); pass the run's own "
+                         "with --run-json PATH") from None
+
+
+def build(method_name: str, checkpoint: Path | None, profile: str, run_json: Path | None = None):
+    """(method with its weights loaded, the run's resolved config: or the profile's for a floor).
+
+    The checkpoint's method and config come from the run's run.json (`run_json`, default beside the
+    checkpoint), else from the record the runner saves inside best_model.pt; a checkpoint with neither is
+    refused: its method cannot be confirmed."""
     cls = methods.get_method(method_name)
     profiles = yaml.safe_load(PROFILES_PATH.read_text())
     if profile not in profiles:
-        raise InputError(f"{PROFILES_PATH}: no profile {profile!r}")
+        raise InputError(f"{PROFILES_PATH}: no profile {profile!r}; profiles: {', '.join(profiles)}")
     prof = profiles[profile]
     config = {"model": prof["model"], "data": prof["data"], "method_config": None, "profile": profile,
               "dataset": prof["data"].get("source", "synthetic"),
@@ -84,20 +103,25 @@ def build(method_name: str, checkpoint: Path | None, profile: str):
         return method, config
     if checkpoint is None:
         raise InputError(f"method {method_name!r} needs --checkpoint (a run's best_model.pt)")
-    run_json = checkpoint.parent / "run.json"
-    if run_json.exists():
-        run = read_json(run_json)["config"]
-        if run["method"] != method_name:
-            raise InputError(f"{run_json}: the checkpoint is of method {run['method']!r}, not {method_name!r}")
-        config = run
-    method = cls(load_method_config(cls, config["method_config"]), config["model"])
-    models = method.build_models()
+    run_json = run_json or checkpoint.parent / "run.json"
+    run = _run_record(run_json) if run_json.exists() else None
     try:
         state = torch.load(checkpoint, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise InputError(f"{checkpoint}: checkpoint not found") from None
     except Exception as err:  # truncated or not a torch file
         raise InputError(f"{checkpoint}: cannot read checkpoint ({err})") from None
+    record = state.pop(WEIGHTS_RECORD, None) if isinstance(state, dict) else None
+    if run is None:
+        if not (isinstance(record, dict) and isinstance(record.get("method"), str)):
+            raise InputError(f"{checkpoint}: cannot confirm which method these weights are of: no {run_json.name} "
+                             "beside it and no run record in it; pass the run's run.json with --run-json PATH")
+        run, run_json = record, f"{checkpoint} (its run record)"
+    if run["method"] != method_name:
+        raise InputError(f"{run_json}: the checkpoint is of method {run['method']!r}, not {method_name!r}")
+    config = run
+    method = cls(load_method_config(cls, config["method_config"]), config["model"])
+    models = method.build_models()
     if not isinstance(state, dict) or set(state) != set(models):
         raise InputError(f"{checkpoint}: expected weights of models {sorted(models)}, found "
                          f"{sorted(state) if isinstance(state, dict) else type(state).__name__}")
@@ -149,9 +173,11 @@ def overlay(image: torch.Tensor, heat: torch.Tensor, out: Path, title: str) -> N
     ax.imshow(m.numpy(), cmap="jet", alpha=0.5)
     ax.set_title(title, fontsize=8)
     ax.axis("off")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120, bbox_inches="tight")
-    plt.close(fig)
+    try:
+        with atomic_path(out) as tmp:
+            fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
+    finally:
+        plt.close(fig)
 
 
 def main(argv=None) -> int:
@@ -161,7 +187,8 @@ def main(argv=None) -> int:
     p.add_argument("--image", type=Path)
     p.add_argument("--audio", type=Path, help="WAV (any rate; resampled, mixed to mono)")
     p.add_argument("--out", type=Path, help="the overlay PNG")
-    p.add_argument("--profile", default="default", help="used when no run.json is beside the checkpoint")
+    p.add_argument("--profile", default="default", help="for the floors (a checkpoint's run gives its own)")
+    p.add_argument("--run-json", type=Path, help="the checkpoint's run.json (default: beside the checkpoint)")
     p.add_argument("--variant", help="which map (default: the method's headline map)")
     p.add_argument("--export-predictions", type=Path, metavar="PATH",
                    help="write a whole test set's maps (benchmark.score's .npz) instead of an overlay")
@@ -171,7 +198,11 @@ def main(argv=None) -> int:
     if args.export_predictions is None and None in (args.image, args.audio, args.out):
         p.error("--image, --audio and --out are required (or --export-predictions)")
     try:
-        method, config = build(args.method, args.checkpoint, args.profile)
+        for flag, target in (("--out", args.out), ("--export-predictions", args.export_predictions)):
+            problem = unwritable(target.parent) if target is not None else None
+            if problem:
+                raise InputError(f"{flag} {target}: {problem}")
+        method, config = build(args.method, args.checkpoint, args.profile, args.run_json)
         variant = args.variant or method.report_variants()[0]
         if variant not in method.report_variants():
             raise InputError(f"{args.method} has no variant {variant!r}; it has {method.report_variants()}")
@@ -185,7 +216,11 @@ def main(argv=None) -> int:
     except (InputError, DataError, SplitError, StoreError, methods.UnknownMethodError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    overlay(image, heat[0], args.out, f"{args.method} [{variant}]")
+    try:
+        overlay(image, heat[0], args.out, f"{args.method} [{variant}]")
+    except OSError as err:  # names the file (benchmark.io)
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     print(f"wrote {args.out}")
     return 0
 

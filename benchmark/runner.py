@@ -7,9 +7,9 @@ done only when its metrics.json exists with the same config hash, and is used on
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
-import os
 import shutil
 import sys
 import time
@@ -17,13 +17,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
+from filelock import FileLock, Timeout
 
 import methods
 from benchmark import metadata
+from benchmark.checkpoint import WEIGHTS_RECORD
 from benchmark.data.domains import DomainData, load_domain, restrict_classes
-from benchmark.io import read_json, write_json_atomic, write_text_atomic
+from benchmark.io import copy_file_atomic, open_atomic, read_json, write_json_atomic, write_text_atomic
 from benchmark.suites import MethodEntry, Suite, method_overrides
-from benchmark.trainer import evaluate_tests, train
+from benchmark.trainer import PROGRESS, evaluate_tests, train
 from benchmark.verify import DamagedRun, file_digests, load_run
 from methods.base import load_method_config
 from methods.common.localizer import unwrap
@@ -125,9 +127,7 @@ def copy_run(src: Path, dst: Path, config: dict, chash: str, run_fields: dict) -
     dst.mkdir(parents=True, exist_ok=True)
     for name in ("per_sample.jsonl", "previews.json", "best_model.pt"):
         if (src / name).exists():
-            tmp = dst / f"{name}.tmp"
-            shutil.copyfile(src / name, tmp)
-            os.replace(tmp, dst / name)
+            copy_file_atomic(src / name, dst / name)
     write_json_atomic(dst / "run.json", {**read_json(src / "run.json"), "config": config, "config_hash": chash,
                                          **run_fields, "copied_from": str(src)})
     metrics = {**read_json(src / "metrics.json"), "config_hash": chash, "label": config["label"],
@@ -142,6 +142,42 @@ def run_one(suite: Suite, entry: MethodEntry, train_domain: str, tests: list[str
     out = out or run_dir(results_dir, suite, train_domain, entry.label, seed)
     config = resolved_config(suite, entry, train_domain, tests, seed, domains)
     chash = metadata.config_hash(config)
+    with run_lock(out, accelerator, log, f"{entry.label} train={train_domain} seed={seed}"):
+        return _run_locked(suite, entry, train_domain, tests, seed, results_dir, accelerator, domains, log, out,
+                           lr_selection, index, config, chash)
+
+
+@contextlib.contextmanager
+def run_lock(out: Path, accelerator, log, what: str):
+    """One writer per run folder: the main process holds `<run folder>.lock` while the run is checked, trained
+    and written; another invocation on the same results folder waits for it (saying so), then finds it
+    finished and skips it. Under the lock, temporaries left in the folder by a killed writer are removed."""
+    lock = None
+    if accelerator.is_main_process:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(out.with_name(out.name + ".lock"))
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            log(f"wait {what}: another process is running it (lock {lock.lock_file})")
+            lock.acquire()
+        if out.is_dir():  # nobody else writes here now: any temporary is a killed write's
+            for tmp in out.iterdir():
+                if ".tmp" in tmp.name and tmp.is_file():
+                    tmp.unlink(missing_ok=True)
+    try:
+        accelerator.wait_for_everyone()
+        PROGRESS.update(run=f"{what} ({out})", step=None)
+        yield
+        PROGRESS.update(run=None, step=None)  # kept on an exception: the interrupted run's message names it
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _run_locked(suite: Suite, entry: MethodEntry, train_domain: str, tests: list[str], seed: int, results_dir: Path,
+                accelerator, domains: DomainCache, log, out: Path, lr_selection: dict | None,
+                index: RunIndex | None, config: dict, chash: str) -> dict:
     done = out / "metrics.json"
     if done.exists():
         try:
@@ -187,9 +223,9 @@ def run_one(suite: Suite, entry: MethodEntry, train_domain: str, tests: list[str
         write_text_atomic(out / "per_sample.jsonl", "".join(json.dumps(r) + "\n" for r in per_sample))
         write_json_atomic(out / "previews.json", previews)
         if method.trainable:  # best-on-val weights, for `python -m benchmark.localize` (not committed)
-            tmp = out / "best_model.pt.tmp"
-            torch.save({k: unwrap(m).state_dict() for k, m in method.models.items()}, tmp)
-            os.replace(tmp, out / "best_model.pt")
+            with open_atomic(out / "best_model.pt", "wb") as f:
+                torch.save({**{k: unwrap(m).state_dict() for k, m in method.models.items()},
+                            WEIGHTS_RECORD: json.loads(json.dumps(config, default=str))}, f)
         write_json_atomic(out / "run.json", {
             "command": sys.argv, "config": config, "config_hash": chash, "seed": seed,
             "git": metadata.git_info(), "versions": metadata.versions(), "hardware": metadata.hardware(),

@@ -53,6 +53,11 @@ class WithheldBatch(dict):
 UNLABELED = "labels are withheld from unlabeled batches"
 
 
+# where training is, for the one-line message of an interrupted command (run_all): the run (set by the
+# runner) and the optimizer step being taken (None outside the training loop)
+PROGRESS: dict = {"run": None, "step": None}
+
+
 class NonFiniteLoss(FloatingPointError):
     pass
 
@@ -262,6 +267,7 @@ def train(method: Method, data: DomainData, *, budget: dict, seed: int, accelera
     bar = tqdm(range(start, steps), desc=f"train {method.name}", initial=start, total=steps, leave=False,
                disable=None if accelerator.is_local_main_process else True)
     for step in bar:
+        PROGRESS["step"] = step
         loss = run_step(method, ctx, samplers, models, optims, StepState(step, steps, seed, rank, world),
                         budget.get("grad_clip", 10.0), timings)
         if step % 20 == 0:
@@ -284,6 +290,7 @@ def train(method: Method, data: DomainData, *, budget: dict, seed: int, accelera
                 }, {**run_meta, "num_processes": world})
             accelerator.wait_for_everyone()
 
+    PROGRESS["step"] = None
     for k in names:  # best-on-val weights for testing
         unwrap(models[k]).load_state_dict(best_state["models"][k])
     method.load_extra_state(best_state["extra"])

@@ -1,6 +1,8 @@
 """The one-pair inference command: an overlay for good input, clear errors for bad input."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -8,6 +10,7 @@ import torch
 from PIL import Image
 
 from benchmark import localize
+from benchmark.checkpoint import WEIGHTS_RECORD
 from benchmark.data import synthetic
 from tests.conftest import make_method
 
@@ -17,9 +20,20 @@ def pair(tmp_path, smoke_suite):
     s = synthetic.make_sample("flickr", 3)
     Image.fromarray(s["image"]).save(tmp_path / "frame.png")
     sf.write(tmp_path / "clip.wav", np.repeat(s["audio"][:, None], 2, 1), 22050)  # stereo, other rate
-    m = make_method("xpl", smoke_suite)
-    torch.save({k: v.state_dict() for k, v in m.build_models().items()}, tmp_path / "best_model.pt")
+    _save(make_method("xpl", smoke_suite), "xpl", smoke_suite, tmp_path / "best_model.pt")
     return tmp_path
+
+
+def _record(name, suite):
+    return {"method": name, "method_config": None, "model": suite.model_spec, "data": suite.data_cfg,
+            "profile": "smoke", "dataset": "synthetic", "budget": suite.budget, "tests": None}
+
+
+def _save(method, name, suite, path, record=True):
+    """A checkpoint as the runner writes it: one state dict per model and, unless record=False (older
+    checkpoints), the run record."""
+    state = {k: v.state_dict() for k, v in method.build_models().items()}
+    torch.save({**state, WEIGHTS_RECORD: _record(name, suite)} if record else state, path)
 
 
 def _args(d, **over):
@@ -50,8 +64,50 @@ def test_bad_inputs_name_the_file(pair, capsys, what, content, message):
 
 def test_mismatched_weights_are_refused(pair, capsys, smoke_suite):
     other = make_method("supervised", smoke_suite)
-    torch.save({k: v.state_dict() for k, v in other.build_models().items()}, pair / "sup.pt")
+    _save(other, "xpl", smoke_suite, pair / "sup.pt")  # a record that claims xpl over supervised weights
     assert localize.main(_args(pair, **{"--checkpoint": pair / "sup.pt"})) == 2
     assert "expected weights of models ['a', 'b']" in capsys.readouterr().err
     assert localize.main(_args(pair, **{"--audio": pair / "missing.wav"})) == 2
     assert "audio file not found" in capsys.readouterr().err
+
+
+def test_checkpoint_method_must_be_confirmed(pair, capsys, smoke_suite):
+    """Without a run.json a checkpoint's method comes from its run record; with neither it is refused
+    (a supervised checkpoint used to load silently as hard_pl, whose models it fits)."""
+    sup = pair / "sup"
+    sup.mkdir()
+    _save(make_method("supervised", smoke_suite), "supervised", smoke_suite, sup / "best_model.pt")
+    argv = _args(pair, **{"--method": "hard_pl", "--checkpoint": sup / "best_model.pt"})
+    assert localize.main(argv) == 2
+    assert "is of method 'supervised', not 'hard_pl'" in capsys.readouterr().err
+    _save(make_method("supervised", smoke_suite), "supervised", smoke_suite, sup / "old.pt", record=False)
+    argv = _args(pair, **{"--method": "hard_pl", "--checkpoint": sup / "old.pt"})
+    assert localize.main(argv) == 2
+    err = capsys.readouterr().err
+    assert "cannot confirm which method" in err and "--run-json" in err and str(sup / "old.pt") in err
+    (pair / "run.json").write_text(json.dumps({"config": _record("supervised", smoke_suite)}))
+    assert localize.main([*argv[:-2], "--run-json", str(pair / "run.json")]) == 2  # refused by the record
+    assert "is of method 'supervised'" in capsys.readouterr().err
+    sup_argv = _args(pair, **{"--method": "supervised", "--checkpoint": sup / "old.pt"})
+    assert localize.main([*sup_argv, "--run-json", str(pair / "run.json")]) == 0
+
+
+@pytest.mark.parametrize("case, message", [
+    ("profile", "no profile 'nope'"),
+    ("out", "is not a folder"),
+    ("export", "is not a folder"),
+    ("run_json", "not a valid run.json"),
+    ("run_json_keys", "not a valid run.json"),
+])
+def test_bad_cli_values_are_one_error_line(pair, capsys, case, message):
+    (pair / "file").write_text("")
+    over = {"profile": {"--profile": "nope"}, "out": {"--out": pair / "file" / "o.png"}}.get(case, {})
+    argv = _args(pair, **over)
+    if case == "export":
+        argv = ["--method", "center", "--profile", "smoke", "--export-predictions", str(pair / "file" / "p.npz")]
+    if case.startswith("run_json"):
+        (pair / "run.json").write_text("{not json" if case == "run_json" else '{"config": {}}')
+    assert localize.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and len(err.strip().splitlines()) == 1 and message in err, err
+    assert not (pair / "overlay.png").exists()

@@ -121,3 +121,20 @@ def test_xpl_two_processes_match_one(tmp_path, smoke_domains):
     assert ranks[0]["numbers"] == single["numbers"] or _close(ranks[0]["numbers"], single["numbers"], 1e-3)
     assert _close({k: v for k, v in ranks[0].items() if k != "numbers"},
                   {k: v for k, v in single.items() if k != "numbers"})
+
+
+def _suite_worker(out_dir):
+    from benchmark.runner import run_suite
+    from benchmark.suites import load_suite
+
+    acc = Accelerator(cpu=True)
+    suite = load_suite("table1", "smoke", [0], ["supervised"])
+    for _ in range(2):  # the second pass finds every run finished, under the same per-run locks
+        run_suite(suite, Path(out_dir) / "results", acc, log=lambda *a, **k: None)
+
+
+def test_two_processes_share_each_run_lock(tmp_path, smoke_domains):
+    """The run lock is the main process's; the other waits at the same barriers: no deadlock, runs finish."""
+    launch_two("tests.test_multiprocess:_suite_worker", tmp_path)
+    done = sorted(tmp_path.glob("results/table1/runs/smoke/*/supervised/seed0/metrics.json"))
+    assert len(done) == 2 and all(json.loads(p.read_text())["tests"] for p in done)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -20,10 +21,20 @@ REPO = Path(__file__).resolve().parents[1]
 ARGS = ["--suite", "table1", "--profile", "smoke", "--methods", "supervised,xpl", "--seeds", "0"]
 
 
-def _launch(results: Path) -> subprocess.Popen:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
+def _launch(results: Path, stderr=subprocess.STDOUT) -> subprocess.Popen:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1", "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen([sys.executable, "run_all.py", *ARGS, "--results-dir", str(results)], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=subprocess.PIPE, stderr=stderr, text=True)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    """One plain invocation of ARGS: (results folder, seconds it took)."""
+    results = tmp_path_factory.mktemp("uninterrupted")
+    t0 = time.perf_counter()
+    base = _launch(results)
+    assert base.wait(timeout=240) == 0, base.stdout.read()
+    return results, time.perf_counter() - t0
 
 
 def _finished(results: Path) -> dict:
@@ -53,12 +64,8 @@ def _assert_nothing_half_written(results: Path):
             assert {"run.json", "per_sample.jsonl"} <= {p.name for p in path.parent.iterdir()}, path
 
 
-def test_sigkill_at_random_points_then_resume_equals_uninterrupted(tmp_path):
-    t0 = time.perf_counter()
-    base = _launch(tmp_path / "uninterrupted")
-    assert base.wait(timeout=240) == 0, base.stdout.read()
-    duration = time.perf_counter() - t0
-    expected = _finished(tmp_path / "uninterrupted")
+def test_sigkill_at_random_points_then_resume_equals_uninterrupted(tmp_path, uninterrupted):
+    expected, duration = _finished(uninterrupted[0]), uninterrupted[1]
     assert len(expected) == 4  # 2 methods x 2 training domains
 
     killed = tmp_path / "killed"
@@ -137,3 +144,150 @@ def test_bad_method_override_in_a_suite_is_refused_before_training(tmp_path, mon
     assert run_all.main(["--suite", "bad", "--profile", "smoke", "--results-dir", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err
     assert "bad.yaml" in err and message in err and not (tmp_path / "r").exists()  # nothing trained or written
+
+
+def test_two_invocations_on_one_results_folder_equal_one(tmp_path, uninterrupted):
+    """One writer per run folder: the second invocation waits for a run the first holds, then skips it."""
+    shared = tmp_path / "shared"
+    procs = [_launch(shared), _launch(shared)]
+    logs = [p.communicate(timeout=300)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], logs
+    assert "Traceback" not in "".join(logs)
+    _assert_nothing_half_written(shared)
+    assert _finished(shared) == _finished(uninterrupted[0])
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_ctrl_c_and_sigterm_end_in_one_line_and_resume(tmp_path, uninterrupted, sig, code):
+    results = tmp_path / "r"
+    proc = _launch(results, stderr=subprocess.PIPE)
+    for line in proc.stdout:  # a first run is finished: the handlers are in place, a second run is under way
+        if line.startswith("done "):
+            break
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == code, (out, err)
+    assert "Traceback" not in err, err
+    assert re.fullmatch(r"interrupted( at \S+ train=\S+ seed=\d+ \(\S+\)(, step \d+)?)?; "
+                        r"rerun the same command to resume", err.strip().splitlines()[-1]), err
+    _assert_nothing_half_written(results)
+    final = _launch(results)
+    assert final.wait(timeout=240) == 0, final.stdout.read()
+    assert _finished(results) == _finished(uninterrupted[0])
+
+
+def test_interrupt_names_the_run_and_step(tmp_path, monkeypatch, capsys):
+    from benchmark import trainer
+
+    real = trainer.run_step
+
+    def interrupted_at_step_2(method, ctx, samplers, models, optims, state, *rest):
+        if state.step == 2:
+            raise KeyboardInterrupt
+        return real(method, ctx, samplers, models, optims, state, *rest)
+
+    monkeypatch.setattr(trainer, "run_step", interrupted_at_step_2)
+    assert run_all.main([*ARGS[:5], "supervised", *ARGS[6:], "--results-dir", str(tmp_path)]) == 130
+    err = capsys.readouterr().err.strip().splitlines()
+    run = tmp_path / "table1/runs/smoke/train-flickr/supervised/seed0"
+    assert err[-1] == f"interrupted at supervised train=flickr seed=0 ({run}), step 2; " \
+                      "rerun the same command to resume"
+    assert not (run / "metrics.json").exists()
+
+
+def test_result_files_have_the_umask_permissions(uninterrupted):
+    mask = os.umask(0o022)
+    os.umask(mask)
+    files = [p for p in uninterrupted[0].rglob("*") if p.is_file() and p.suffix != ".lock"]
+    assert any(p.name == "leaderboard.smoke.csv" for p in files) and any(p.suffix == ".png" for p in files)
+    assert {p.name: oct(p.stat().st_mode & 0o777) for p in files} == {p.name: oct(0o666 & ~mask) for p in files}
+
+
+def test_atomic_write_mode_and_named_errors(tmp_path):
+    import resource
+
+    from benchmark.io import write_text_atomic
+
+    old = os.umask(0o027)
+    try:
+        write_text_atomic(tmp_path / "a.txt", "x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o640
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1000, hard))
+    try:
+        with pytest.raises(OSError) as err:
+            write_text_atomic(tmp_path / "big.txt", "x" * 5000)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, handler)
+    assert err.value.errno == 27 and str(tmp_path / "big.txt") in str(err.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt"]  # the temporary is gone
+
+
+def test_stale_temporaries_are_removed_at_start(tmp_path):
+    from benchmark.io import remove_stale_temporaries, tmp_tag
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    mine, gone = tmp_tag(), tmp_tag().replace(str(os.getpid()), str(dead.pid))
+    folder = tmp_path / "table1"
+    for name in (f"flickr-abc{gone}", f"flickr-abc.tmp{dead.pid}", f"flickr-abc{mine}",
+                 f"flickr-abc.tmp{dead.pid}-otherhost"):
+        (folder / name).mkdir(parents=True)
+    (folder / f".leaderboard.smoke.csv{gone}.x1y2.tmp").write_text("")
+    (folder / "figures").mkdir()
+    (folder / "figures" / f".stability-flickr.smoke.png{gone}.ab.tmp").write_text("")
+    assert len(remove_stale_temporaries(folder)) == 3  # the dead process's, of this host (or an older name)
+    assert sorted(p.name for p in folder.iterdir()) == sorted(["figures", f"flickr-abc{mine}",
+                                                               f"flickr-abc.tmp{dead.pid}-otherhost"])
+    assert run_all.main([*ARGS[:5], "center", *ARGS[6:], "--results-dir", str(tmp_path)]) == 0
+    assert not [p for p in (folder / "figures").iterdir() if ".tmp" in p.name]  # removed at start
+
+
+@pytest.mark.parametrize("validate", [True, False])
+@pytest.mark.parametrize("seeds", ["-1", str(2**32), "0,x"])
+def test_bad_seeds_are_refused_up_front(tmp_path, capsys, validate, seeds):
+    argv = [*ARGS[:5], "center", "--seeds", seeds, "--results-dir", str(tmp_path / "r")]
+    with pytest.raises(SystemExit) as end:
+        run_all.main(argv + (["--validate"] if validate else []))
+    assert end.value.code == 2 and "--seeds" in capsys.readouterr().err and not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("validate", [True, False])
+def test_unwritable_results_folder_is_refused_up_front(tmp_path, capsys, validate):
+    (tmp_path / "file").write_text("")
+    argv = [*ARGS[:5], "center", *ARGS[6:], "--results-dir", str(tmp_path / "file" / "r")]
+    assert run_all.main(argv + (["--validate"] if validate else [])) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --results-dir") and "is not a folder" in err
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "table1").write_text("")  # the suite's folder is a file: found before training too
+    argv[-1] = str(tmp_path / "r")
+    assert run_all.main(argv + (["--validate"] if validate else [])) == 2
+    assert f"{tmp_path / 'r' / 'table1'} is not a folder" in capsys.readouterr().err
+    if os.geteuid() != 0:  # root writes into read-only folders
+        (tmp_path / "ro").mkdir(mode=0o555)
+        argv[-1] = str(tmp_path / "ro")
+        assert run_all.main(argv + (["--validate"] if validate else [])) == 2
+        assert "not writable" in capsys.readouterr().err
+
+
+def test_killed_cache_build_is_removed_at_the_next_load(tmp_path, monkeypatch):
+    from benchmark.data.domains import load_synthetic_domain
+    from benchmark.data.store import synthetic_store_path
+    from benchmark.io import tmp_tag
+    from benchmark.suites import load_suite
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    monkeypatch.setenv("AVSL_BENCH_CACHE", str(tmp_path / "cache"))
+    cfg = load_suite("table1", "smoke").data_cfg
+    folder = synthetic_store_path("smoke", "flickr", cfg, [0]).parent
+    stale = folder / f"flickr-0123456789ab{tmp_tag().replace(str(os.getpid()), str(dead.pid))}"
+    (stale / "data").mkdir(parents=True)
+    data = load_synthetic_domain("smoke", "flickr", cfg)
+    assert not stale.exists() and data.table.path.parent == folder
+    assert [p.name for p in folder.iterdir() if ".tmp" in p.name] == []

@@ -6,8 +6,11 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from filelock import FileLock
+
 from benchmark.data.splits import SplitError, load_split
 from benchmark.data.store import SampleTable, build_synthetic_store, synthetic_store_path
+from benchmark.io import remove_stale_temporaries
 
 SYNTHETIC_SPLITS = ("labeled", "unlabeled", "val", "test")
 
@@ -31,8 +34,12 @@ def load_synthetic_domain(profile: str, domain: str, data_cfg: dict, main_proces
     path = synthetic_store_path(profile, domain, data_cfg, all_ids)
     guard = main_process_first() if main_process_first else contextlib.nullcontext()
     with guard:  # one process builds, the others wait and then read
+        remove_stale_temporaries(path.parent)  # builds killed before (their process gone)
         if not (path / "info.json").exists():
-            build_synthetic_store(path, domain, data_cfg, all_ids)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with FileLock(path.with_name(path.name + ".lock")):  # another invocation may be building it
+                if not (path / "info.json").exists():
+                    build_synthetic_store(path, domain, data_cfg, all_ids)
     table = SampleTable(path)
     return DomainData("synthetic", domain, table, {s: table.rows(v) for s, v in ids.items()}, hashes)
 

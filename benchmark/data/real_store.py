@@ -7,7 +7,6 @@ SoundNet and `has_box`; `sample_id` is the row number, rows in sorted key order.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import numpy as np
 import torch
 
 from benchmark.data.store import cache_root
-from benchmark.io import replace_dir_atomic, write_json_atomic
+from benchmark.io import remove_stale_temporaries, replace_dir_atomic, tmp_tag, write_json_atomic
 
 REAL_STORE_FORMAT = 1
 REAL_DATASETS = ("flickr", "vggss")
@@ -127,7 +126,8 @@ def build_real_store(path: Path, dataset: str, read, *, image_size: int, skip_ba
     records = sorted(read.records, key=lambda r: r.key)
     skips = Skips(skip_bad, list(read.skipped))
     classes = {c: i for i, c in enumerate(sorted({r.class_name for r in records if r.class_name}))}
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    remove_stale_temporaries(path.parent)  # builds killed before (their process is gone)
+    tmp = path.with_name(path.name + tmp_tag())
     shutil.rmtree(tmp, ignore_errors=True)
     bars = hf.is_progress_bar_enabled()
     hf.disable_progress_bars()  # one bar per saved chunk would flood the log

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmark.io import read_json, replace_dir_atomic, write_json_atomic
+from benchmark.io import named_write_error, read_json, remove_stale_temporaries, replace_dir_atomic, tmp_tag, write_json_atomic
 
 STORE_FORMAT = 2  # 2: the raw waveform column (XPL's model B reads it, docs/methods.md §2.1)
 
@@ -61,7 +61,8 @@ def build_synthetic_store(path: Path, domain: str, data_cfg: dict, ids: list[int
     from benchmark.data.features import N_MELS, logmel
 
     size, sr = data_cfg["image_size"], data_cfg["sample_rate"]
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    remove_stale_temporaries(path.parent)  # builds killed before (their process is gone)
+    tmp = path.with_name(path.name + tmp_tag())
     shutil.rmtree(tmp, ignore_errors=True)
     parts = []
     for start in range(0, len(ids), chunk):
@@ -82,11 +83,18 @@ def build_synthetic_store(path: Path, domain: str, data_cfg: dict, ids: list[int
         })
     features = _features(size, parts[0]["audio"].shape[-1], N_MELS, parts[0]["waveform"].shape[-1])
     ds = hf.concatenate_datasets([hf.Dataset.from_dict(p, features=features) for p in parts])
-    ds.save_to_disk(str(tmp / "data"))
-    write_json_atomic(tmp / "info.json", {"format": STORE_FORMAT, "domain": domain, "n": len(ids),
-                                          "generator_version": synthetic.GENERATOR_VERSION, "data": data_cfg})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    replace_dir_atomic(tmp, path)
+    try:
+        ds.save_to_disk(str(tmp / "data"))
+        write_json_atomic(tmp / "info.json", {"format": STORE_FORMAT, "domain": domain, "n": len(ids),
+                                              "generator_version": synthetic.GENERATOR_VERSION, "data": data_cfg})
+        path.parent.mkdir(parents=True, exist_ok=True)
+        replace_dir_atomic(tmp, path)
+    except OSError as err:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise named_write_error(err, tmp) from err
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # never leave a half-built store behind
+        raise
     return path
 
 
