@@ -39,9 +39,7 @@ class AttentionLocalizer(nn.Module):
         h = F.normalize(self.base.audio_head(f_s), dim=1)
         v = self.base.visual_proj(self.base.visual(images))  # (B, D, h, w), raw: the attended sum uses these
         if self.nonnegative_visual:
-            # Senocak attends over VGG conv5_3 after its ReLU: v >= 0. Over our signed projection, cos(h, v_p) can
-            # be <= 0 at every position; ReLU(cos) is then 0 everywhere, α uniform, and no gradient reaches h or
-            # the map again: a run stuck at a constant map (docs/methods.md §7).
+            # Senocak attends over VGG conv5_3 after its ReLU: v >= 0 (docs/methods.md §7)
             v = F.relu(v)
         cos = torch.einsum("bdhw,bd->bhw", F.normalize(v, dim=1), h)
         log_att = F.log_softmax(F.relu(cos).flatten(1), dim=1)  # softmax over the h·w positions
