@@ -165,8 +165,7 @@ def test_attention_ce_only_on_labeled(smoke_suite, smoke_domains):
 def test_signed_attention_features_can_die(smoke_suite, tiny_batch):
     """With the signed projection (nonnegative_visual off), an audio embedding pointing away from the visual features
     makes ReLU(cos) zero at every position: α is uniform and no gradient reaches the attention, the state a bench run
-    stayed in for 3,000 steps. Senocak's post-ReLU features (the default) confine that state to embeddings <= 0 on
-    every channel any position uses; the runs are the evidence that it helps (docs/methods.md §7)."""
+    stayed in for 3,000 steps (docs/methods.md §7; the default's non-negative features do not rule it out)."""
     from methods.common.augment import normalize
 
     m = _build(Attention10kSSL, smoke_suite, {"nonnegative_visual": False})
