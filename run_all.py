@@ -128,6 +128,9 @@ def _main(argv=None) -> int:
     metadata.git_info()  # record the commit the code was imported from, before anything can change it
     on_gpu = torch.cuda.is_available() and not args.cpu
     precision = args.mixed_precision or (suites[0][0].mixed_precision if on_gpu else "no")
+    if precision == "fp16" and not on_gpu:  # it would be recorded while changing nothing on a CPU
+        print("error: --mixed-precision fp16 needs a GPU; on a CPU use no (or bf16)", file=sys.stderr)
+        return 2
     accelerator = Accelerator(cpu=args.cpu, mixed_precision=precision)
     log = print if accelerator.is_main_process else (lambda *a, **k: None)
     if accelerator.is_main_process:  # temporaries of killed writes beside the suite's tables and figures

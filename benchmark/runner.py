@@ -54,17 +54,29 @@ class DomainCache:
         return self._cache[domain]
 
 
+# How a run is computed, where that changes its numbers: device type, mixed precision, process count. The
+# reference setting (one CPU process, fp32) is left out of the identity, so runs recorded before this field
+# existed, all at that setting, keep their config hash (docs/design.md §5).
+REFERENCE_COMPUTE = {"device": "cpu", "mixed_precision": "no", "processes": 1}
+
+
+def compute_identity(accelerator) -> dict:
+    return {"device": accelerator.device.type, "mixed_precision": str(accelerator.mixed_precision),
+            "processes": int(accelerator.num_processes)}
+
+
 def resolved_config(suite: Suite, entry: MethodEntry, train_domain: str, tests: list[str], seed: int,
-                    domains: DomainCache) -> dict:
+                    domains: DomainCache, compute: dict | None = None) -> dict:
     cls = methods.get_method(entry.name)
     cfg = load_method_config(cls, method_overrides(suite, entry))
     splits = {d: domains(d).hashes for d in sorted({train_domain, *tests})}
+    extra = {"compute": compute} if cls.trainable and compute and compute != REFERENCE_COMPUTE else {}
     return {
         "suite": suite.name, "suite_version": suite.version, "profile": suite.profile, "dataset": suite.dataset,
         "method": entry.name, "label": entry.label, "method_config": dataclasses.asdict(cfg),
         "model": suite.model_spec if cls.trainable else None, "data": suite.data_cfg,
         "budget": suite.budget if cls.trainable else None, "seed": seed,
-        "train": train_domain, "tests": tests, "split_sha256": splits,
+        "train": train_domain, "tests": tests, "split_sha256": splits, **extra,
     }
 
 
@@ -140,7 +152,7 @@ def run_one(suite: Suite, entry: MethodEntry, train_domain: str, tests: list[str
             results_dir: Path, accelerator, domains: DomainCache, log=print, out: Path | None = None,
             lr_selection: dict | None = None, index: RunIndex | None = None) -> dict:
     out = out or run_dir(results_dir, suite, train_domain, entry.label, seed)
-    config = resolved_config(suite, entry, train_domain, tests, seed, domains)
+    config = resolved_config(suite, entry, train_domain, tests, seed, domains, compute_identity(accelerator))
     chash = metadata.config_hash(config)
     with run_lock(out, accelerator, log, f"{entry.label} train={train_domain} seed={seed}"):
         return _run_locked(suite, entry, train_domain, tests, seed, results_dir, accelerator, domains, log, out,

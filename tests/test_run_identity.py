@@ -1,0 +1,72 @@
+"""What changes a run's numbers is part of its identity (docs/design.md §5): device type, mixed precision and the
+process count enter the config hash, except at the reference setting (one CPU process, fp32), which every committed
+run was made at and whose hashes therefore stay valid."""
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import torch
+
+import run_all
+from benchmark import metadata
+from benchmark.runner import compute_identity, resolved_config
+from benchmark.suites import load_suite
+
+
+def _accelerator(device="cpu", precision="no", processes=1):
+    return SimpleNamespace(device=torch.device(device), mixed_precision=precision, num_processes=processes)
+
+
+def _config(suite, label, accelerator, smoke_domains):
+    entry = next(e for e in suite.methods if e.label == label)
+    return resolved_config(suite, entry, "flickr", ["flickr"], 0, lambda d: smoke_domains[d],
+                           compute_identity(accelerator))
+
+
+def test_precision_device_and_processes_change_the_hash(smoke_suite, smoke_domains):
+    ref = _config(smoke_suite, "supervised", _accelerator(), smoke_domains)
+    assert "compute" not in ref  # the reference setting: the hash of every run recorded before this field
+    hashes = {metadata.config_hash(ref)}
+    for acc in (_accelerator(precision="bf16"), _accelerator("cuda"), _accelerator("cuda", "bf16"),
+                _accelerator(processes=2)):
+        config = _config(smoke_suite, "supervised", acc, smoke_domains)
+        assert config["compute"] == compute_identity(acc)
+        hashes.add(metadata.config_hash(config))
+    assert len(hashes) == 5
+    # a floor computes nothing with the model: its identity ignores how it would have been computed
+    assert _config(smoke_suite, "center", _accelerator("cuda", "bf16", 4), smoke_domains) == \
+        _config(smoke_suite, "center", _accelerator(), smoke_domains)
+
+
+def test_committed_runs_keep_their_hash():
+    """A committed bench run's recorded config is what resolved_config gives today at the reference setting."""
+    runs = sorted(Path("results").glob("table1/runs/bench/train-flickr/supervised/seed*/run.json"))
+    if not runs:
+        return  # a checkout without committed results has nothing to keep
+    suite = load_suite("table1", "bench")
+    record = json.loads(runs[0].read_text())
+    entry = next(e for e in suite.methods if e.label == "supervised")
+    entry = dataclasses.replace(entry, overrides={**entry.overrides, "lr": record["lr_selection"]["chosen"]})
+    domains = {}
+
+    def domain(name):  # the split hashes only: no store is built for this check
+        if name not in domains:
+            domains[name] = SimpleNamespace(hashes=record["config"]["split_sha256"][name])
+        return domains[name]
+
+    config = resolved_config(suite, entry, "flickr", record["config"]["tests"], record["seed"], domain,
+                             compute_identity(_accelerator()))
+    assert metadata.config_hash(config) == record["config_hash"]
+
+
+def test_fp16_on_a_cpu_is_refused(tmp_path, capsys):
+    if torch.cuda.is_available():
+        return
+    code = run_all.main(["--suite", "table1", "--profile", "smoke", "--seeds", "0", "--methods", "center",
+                         "--mixed-precision", "fp16", "--results-dir", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.strip() == "error: --mixed-precision fp16 needs a GPU; on a CPU use no (or bf16)"
+    assert not any(tmp_path.rglob("metrics.json"))
