@@ -113,8 +113,9 @@ def draw_batches(method: Method, ctx: TrainContext, samplers: "_Samplers", step:
     acc = ctx.accelerator
     rank, world = acc.process_index, acc.num_processes
 
-    def fetch(rows, why=None):
-        batch = {k: v.to(acc.device) for k, v in ctx.data.table.get(rows).items()}
+    def fetch(rows, why=None):  # withheld columns are dropped before they are moved to the device
+        batch = {k: v.to(acc.device) for k, v in ctx.data.table.get(rows).items()
+                 if why is None or k not in LABEL_COLUMNS}
         return batch if why is None else WithheldBatch(batch, why)
 
     no_labels = None if method.uses_labels else (f"labels are withheld from every batch of {method.name} "
