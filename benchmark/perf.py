@@ -1,4 +1,4 @@
-"""Performance figures, printed as tables (issue 6). Not a test: numbers depend on the machine.
+"""Performance figures, printed as tables (README "Performance"). Not a test: numbers depend on the machine.
 
     python -m benchmark.perf                       # default profile, this machine
     python -m benchmark.perf --steps 30 --skip-metrics
@@ -164,7 +164,7 @@ def training_efficiency(suite, data, accelerator, names, n: int, warm: int) -> p
 
 def augmentation_speed(suite, data, repeats: int = 10) -> pd.DataFrame:
     """ms per training batch of the augmentations against their per-image references (the code before
-    issue 6), with an identity check: the batched code must give the same pixels."""
+    the batched rewrite), with an identity check: the batched code must give the same pixels."""
     from methods.common.augment import UpscaledImages, colour_randaugment, crop_flip, sample_generators
     from methods.common.augment_reference import colour_randaugment_reference, crop_flip_reference
 
