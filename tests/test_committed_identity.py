@@ -1,0 +1,64 @@
+"""Every committed run is the run today's code would plan: the config it records is what `resolved_config`
+resolves now for its suite, label, training domain and seed, and so is its hash. A refactor that changed
+a run's identity would make the runner train it again (or silently reuse a run it no longer describes);
+this catches it before any training (docs/design.md §5)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+import methods
+from benchmark import metadata
+from benchmark.data.splits import load_split
+from benchmark.runner import resolved_config
+from benchmark.suites import MethodEntry, load_suite
+
+RESULTS = Path(__file__).resolve().parents[1] / "results"
+RUNS = sorted(p.parent for p in RESULTS.glob("*/runs/*/**/metrics.json"))
+
+
+def _entry(suite, config) -> MethodEntry:
+    """The suite's row for this run, with the learning rate the grid chose (or the grid trial's own)."""
+    entry = next(e for e in load_suite(suite.name, suite.profile).methods if e.label == config["label"])
+    cls = methods.get_method(entry.name)
+    lr = (config.get("method_config") or {}).get("lr")
+    if suite.lr_grid and cls.trainable and lr is not None and "lr" not in entry.overrides:
+        entry = MethodEntry(entry.name, entry.label, {**entry.overrides, "lr": lr}, entry.control, entry.lr_of)
+    return entry
+
+
+@pytest.mark.skipif(not RUNS, reason="no committed runs")
+@pytest.mark.parametrize("folder", RUNS, ids=lambda p: str(p.relative_to(RESULTS)))
+def test_committed_run_has_todays_identity(folder):
+    run = json.loads((folder / "run.json").read_text())
+    config = run["config"]
+    suite = load_suite(config["suite"], config["profile"])
+    stored_splits = config["split_sha256"]
+    domains = lambda d: SimpleNamespace(hashes=stored_splits[d])  # noqa: E731 (split lists: checked below)
+    compute = config.get("compute")
+    now = resolved_config(suite, _entry(suite, config), config["train"], config["tests"], config["seed"], domains,
+                          compute)
+    assert now == config
+    assert metadata.config_hash(now) == run["config_hash"]
+    assert json.loads((folder / "metrics.json").read_text())["config_hash"] == run["config_hash"]
+
+
+@pytest.mark.skipif(not RUNS, reason="no committed runs")
+def test_committed_split_hashes_are_the_committed_lists():
+    seen = {}
+    for folder in RUNS:
+        config = json.loads((folder / "run.json").read_text())["config"]
+        if config["dataset"] != "synthetic":
+            continue
+        lists = config["data"].get("splits", config["profile"])
+        for domain, hashes in config["split_sha256"].items():
+            for split, digest in hashes.items():
+                if split == "classes":
+                    continue
+                key = (lists, domain.partition(":")[0], split)
+                if key not in seen:
+                    seen[key] = load_split("synthetic", *key)[1]
+                assert digest == seen[key], (folder, key)
