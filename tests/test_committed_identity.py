@@ -10,24 +10,14 @@ from types import SimpleNamespace
 
 import pytest
 
-import methods
 from benchmark import metadata
 from benchmark.data.splits import load_split
+from benchmark.rerun import recorded_entry
 from benchmark.runner import resolved_config
-from benchmark.suites import MethodEntry, load_suite
+from benchmark.suites import load_suite
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 RUNS = sorted(p.parent for p in RESULTS.glob("*/runs/*/**/metrics.json"))
-
-
-def _entry(suite, config) -> MethodEntry:
-    """The suite's row for this run, with the learning rate the grid chose (or the grid trial's own)."""
-    entry = next(e for e in load_suite(suite.name, suite.profile).methods if e.label == config["label"])
-    cls = methods.get_method(entry.name)
-    lr = (config.get("method_config") or {}).get("lr")
-    if suite.lr_grid and cls.trainable and lr is not None and "lr" not in entry.overrides:
-        entry = MethodEntry(entry.name, entry.label, {**entry.overrides, "lr": lr}, entry.control, entry.lr_of)
-    return entry
 
 
 @pytest.mark.skipif(not RUNS, reason="no committed runs")
@@ -39,7 +29,7 @@ def test_committed_run_has_todays_identity(folder):
     stored_splits = config["split_sha256"]
     domains = lambda d: SimpleNamespace(hashes=stored_splits[d])  # noqa: E731 (split lists: checked below)
     compute = config.get("compute")
-    now = resolved_config(suite, _entry(suite, config), config["train"], config["tests"], config["seed"], domains,
+    now = resolved_config(suite, recorded_entry(suite, config), config["train"], config["tests"], config["seed"], domains,
                           compute)
     assert now == config
     assert metadata.config_hash(now) == run["config_hash"]
