@@ -6,7 +6,7 @@ import torch.nn.functional as F
 
 
 def score_map(cos_map: torch.Tensor, kind: str = "affine") -> torch.Tensor:
-    """Map a cosine map in [-1, 1] to a probability map in [0, 1] (ambiguity #1)."""
+    """Map a cosine map in [-1, 1] to a probability map in [0, 1] (docs/methods.md §1.4, reading 1 of §9)."""
     if kind == "affine":
         return (cos_map + 1) / 2
     if kind == "clamp":

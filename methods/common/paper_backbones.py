@@ -49,7 +49,7 @@ class VGGish(nn.Module):
 
     `examples="center"` uses only the centre 0.96 s example (docs/methods.md §1.2; an alternative).
     `final_relu=False` gives Google's current pre-activation embedding; the torchvggish
-    port keeps a ReLU there (its issue #24). Either way the weights are the same.
+    port keeps a ReLU there (a known difference of that port from the TensorFlow model). Either way the weights are the same.
     """
 
     input_key = "audio"
