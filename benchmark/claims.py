@@ -23,7 +23,9 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
+import methods
 from benchmark.io import write_text_atomic
+from benchmark.suites import Suite
 
 ALPHA = 0.05
 POWER = 0.8
@@ -148,16 +150,32 @@ def power_note(results: list[dict], n_claims: int) -> str:
     return line + "."
 
 
-def write_claims(path: Path, suite_name: str, long: pd.DataFrame, claims: list[dict], synthetic: bool,
-                 collapsed: dict | None = None, banner: list[str] = ()) -> Path:
+def trained_labels(suite: Suite) -> set[str]:
+    return {e.label for e in suite.methods if methods.get_method(e.name).trainable}
+
+
+def below_floor(long: pd.DataFrame, trained: set[str]) -> tuple[dict, pd.DataFrame]:
+    """({evaluation: centre floor CIoU}, the primary CIoU rows of trained labels below their evaluation's floor)."""
+    ciou = long[(long.metric == "ciou") & long.primary]
+    floor_of = {ev: float(v) for ev, v in ciou[ciou.label == "center"].groupby("evaluation")["value"].mean().items()}
+    low = ciou[ciou.label.isin(trained) & ciou.evaluation.isin(list(floor_of))]
+    return floor_of, low[[v < floor_of[e] for v, e in zip(low.value, low.evaluation)]]
+
+
+def write_claims(path: Path, suite: Suite, long: pd.DataFrame, banner: list[str] = ()) -> Path:
+    """claims.md: the suite's claims tested on the long frame (benchmark/suite_results.py); `banner` flags a
+    partial suite."""
+    claims = suite.claims
+    floor_of, low = below_floor(long, trained_labels(suite))
+    collapsed = {key: len(g) for key, g in low.groupby(["label", "evaluation"])} if floor_of else None
     table, results = claims_table(long, claims, collapsed)
-    lines = [f"# Claims check: {suite_name}", "",
+    lines = [f"# Claims check: {suite.name}", "",
              "Each row is a claim of the XPL paper, tested on our runs with a two-sided paired t-test across seeds; "
              f"the suite's {len(claims)} claims are one family, Holm-corrected (α = {ALPHA}). Δ = first − second "
              "method, in CIoU points unless stated, with the 95 % confidence interval of its mean; "
              "d_z = mean(Δ)/std(Δ). A claim is *supported* or *contradicted* only if its Holm-corrected p < α.", "",
              power_note(results, len(claims)), ""] + list(banner)
-    if synthetic:
+    if suite.dataset == "synthetic":
         lines += ["> Synthetic data and light backbones: a claim that does not hold here says nothing about the "
                   "paper's real-data result, only about this setting.", ""]
     notes = ["- Evaluation `E − R`: the claim compares each method's change from R to E (e.g. the cross-dataset "

@@ -1,7 +1,8 @@
 """Score a method's maps on a split: rows sharded over processes, maps gathered, metrics once.
 
 Per-sample maps (not per-process scalars) are gathered, padding is cut by known block
-lengths, so N processes give exactly the 1-process numbers.
+lengths, so N processes give exactly the 1-process numbers. `evaluate_tests` scores a
+trained run on its test sets, once, with what the run writes about them.
 """
 from __future__ import annotations
 
@@ -82,3 +83,35 @@ def summarize(result: dict) -> dict:
     """The JSON-able numbers of an evaluate_all result (per-sample tensors dropped; None: an empty bucket)."""
     return {k: (v if v is None or isinstance(v, str) else float(v)) for k, v in result.items()
             if not isinstance(v, torch.Tensor)}
+
+
+PREVIEW_SAMPLES = 6  # the first test samples, same for every method: figures compare maps side by side
+
+
+def evaluate_tests(method, tests: dict[str, DomainData], accelerator,
+                   eval_batch_size: int) -> tuple[dict, list, dict]:
+    """Score every variant on each test set once. Returns (numbers, per-sample rows, previews): the
+    previews are the scored low-resolution maps of the first PREVIEW_SAMPLES test samples, for figures."""
+    numbers, per_sample, previews = {}, [], {}
+    variants = method.report_variants()
+    for test_name, data in tests.items():
+        rows = data.rows["test"]
+        maps = compute_maps(method, data, rows, variants, accelerator, eval_batch_size, desc=f"test {test_name}")
+        previews[test_name] = {
+            "sample_ids": [data.table.sample_ids[r] for r in rows[:PREVIEW_SAMPLES]],
+            "maps": {v: [[round(x, 5) for x in m.flatten().tolist()] for m in t[:PREVIEW_SAMPLES]]
+                     for v, t in maps.items()},
+            "shape": list(maps[variants[0]].shape[1:])}
+        numbers[test_name] = {}
+        ids = [data.table.sample_ids[r] for r in rows]
+        for v in variants:
+            res = score(maps[v], data, rows)
+            numbers[test_name][v] = summarize(res)
+            for i, c in zip(ids, res["ciou_per_sample"].tolist()):
+                per_sample.append({"test": test_name, "variant": v, "sample_id": i, "ciou": round(c, 6)})
+        # Control: the headline map with every image paired with another sample's audio. A method
+        # whose score barely drops is localizing objects, not sounds.
+        control = compute_maps(method, data, rows, variants[:1], accelerator, eval_batch_size,
+                               desc=f"control {test_name}", audio_rows=shuffled_audio_rows(rows))
+        numbers[test_name][variants[0]]["shuffled_audio"] = summarize(score(control[variants[0]], data, rows))
+    return numbers, per_sample, previews

@@ -1,4 +1,5 @@
-"""Figures for a suite: heatmap overlays like the paper's Fig. 2, and validation curves (Fig. 2d)."""
+"""Figures for a suite: heatmap overlays like the paper's Fig. 2, and validation curves (Fig. 2d), drawn from the
+runs the leaderboard has read (benchmark/suite_results.py)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,11 +15,10 @@ import torch.nn.functional as F  # noqa: E402
 from benchmark.io import atomic_path, read_json  # noqa: E402
 
 
-def _runs(suite, results_dir: Path, train: str, label: str):
-    from benchmark.runner import run_dir
-
-    dirs = {s: run_dir(results_dir, suite, train, label, s) for s in suite.seeds}
-    return {s: d for s, d in dirs.items() if (d / "metrics.json").exists()}
+def _runs(suite, runs: list, train: str, label: str) -> list:
+    """The finished runs of (training domain, label), in the suite's seed order."""
+    found = {r.metrics["seed"]: r for r in runs if r.metrics["train"] == train and r.metrics["label"] == label}
+    return [found[s] for s in suite.seeds if s in found]
 
 
 def _suffix(suite) -> str:
@@ -26,22 +26,39 @@ def _suffix(suite) -> str:
     return "" if suite.published else f".{suite.profile}"
 
 
-def _save(fig, path: Path) -> Path:
+def save(fig, path: Path, dpi: int = 110) -> Path:
     try:
         with atomic_path(path) as tmp:
-            fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+            fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight")
     finally:
         plt.close(fig)
     return path
 
 
-def stability_figure(suite, results_dir: Path, evaluation: dict) -> Path | None:
+def draw_heat(ax, image: np.ndarray, heat: torch.Tensor) -> None:
+    """`image` (H, W, 3) with `heat` (h, w) over it: upsampled as the protocol does (bilinear, corners aligned),
+    min-max normalised."""
+    m = F.interpolate(heat[None, None].float(), size=image.shape[:2], mode="bilinear", align_corners=True)[0, 0]
+    m = (m - m.min()) / (m.max() - m.min()).clamp_min(1e-8)
+    ax.imshow(image)
+    ax.imshow(m.numpy(), cmap="jet", alpha=0.5)
+
+
+def draw(suite, results_dir: Path, evaluation: dict, runs: list, domains=None) -> list[tuple[str, Path]]:
+    """(kind, file) of this evaluation's figures; a figure needs data that older runs may lack, so it may be
+    absent, and the overlays need the test domain's images (`domains`)."""
+    found = [("stability", stability_figure(suite, results_dir, evaluation, runs))]
+    if domains is not None:
+        found.append(("overlays", overlay_figure(suite, results_dir, evaluation, runs, domains(evaluation["test"]))))
+    return [(kind, f) for kind, f in found if f is not None]
+
+
+def stability_figure(suite, results_dir: Path, evaluation: dict, runs: list) -> Path | None:
     """Validation CIoU through training, mean ± std over seeds, one line per method."""
     fig, ax = plt.subplots(figsize=(6, 3.5))
     drawn = False
     for entry in suite.methods:
-        curves = [read_json(d / "run.json").get("val_history", []) for d in
-                  _runs(suite, results_dir, evaluation["train"], entry.label).values() if (d / "run.json").exists()]
+        curves = [r.run.get("val_history", []) for r in _runs(suite, runs, evaluation["train"], entry.label)]
         curves = [c for c in curves if len(c) > 1]
         if not curves:
             continue
@@ -56,41 +73,36 @@ def stability_figure(suite, results_dir: Path, evaluation: dict) -> Path | None:
         return None
     ax.set(xlabel="optimizer step", ylabel="validation CIoU (%)", title=f"{suite.name}: {evaluation['title']}")
     ax.legend(fontsize=8)
-    return _save(fig, results_dir / suite.name / "figures" / f"stability-{evaluation['name']}{_suffix(suite)}.png")
+    return save(fig, results_dir / suite.name / "figures" / f"stability-{evaluation['name']}{_suffix(suite)}.png")
 
 
-def overlay_figure(suite, results_dir: Path, evaluation: dict, domain) -> Path | None:
+def overlay_figure(suite, results_dir: Path, evaluation: dict, runs: list, domain) -> Path | None:
     """Test images with their GT, and each method's headline map (first seed) overlaid, side by side."""
     cols = []
     for entry in suite.methods:
-        runs = _runs(suite, results_dir, evaluation["train"], entry.label)
-        path = next((d / "previews.json" for d in runs.values() if (d / "previews.json").exists()), None)
-        if path is None:
+        first = next((r for r in _runs(suite, runs, evaluation["train"], entry.label)
+                      if (r.folder / "previews.json").exists()), None)
+        if first is None:
             continue
-        prev = read_json(path).get(evaluation["test"])
-        primary = read_json(path.parent / "metrics.json")["primary_variant"]
+        prev = read_json(first.folder / "previews.json").get(evaluation["test"])
         if prev:
-            cols.append((entry.label, prev, primary))
+            cols.append((entry.label, prev, first.metrics["primary_variant"]))
     if not cols:
         return None
     ids = cols[0][1]["sample_ids"]
     batch = domain.table.get(domain.table.rows(ids))
-    n, size = len(ids), batch["image"].shape[-1]
+    n = len(ids)
     fig, axes = plt.subplots(n, len(cols) + 1, figsize=(1.6 * (len(cols) + 1), 1.6 * n), squeeze=False)
     for i in range(n):
         img = batch["image"][i].permute(1, 2, 0).numpy()
         axes[i, 0].imshow(img)
         axes[i, 0].contour(batch["gt"][i].numpy(), levels=[0.25, 0.75], colors=["yellow", "lime"], linewidths=0.8)
         for j, (label, prev, primary) in enumerate(cols, start=1):
-            m = torch.tensor(prev["maps"][primary][i]).view(1, 1, *prev["shape"])
-            m = F.interpolate(m, size=(size, size), mode="bilinear", align_corners=True)[0, 0]
-            m = (m - m.min()) / (m.max() - m.min()).clamp_min(1e-8)
-            axes[i, j].imshow(img)
-            axes[i, j].imshow(m.numpy(), cmap="jet", alpha=0.5)
+            draw_heat(axes[i, j], img, torch.tensor(prev["maps"][primary][i]).view(*prev["shape"]))
             if i == 0:
                 axes[i, j].set_title(label, fontsize=7)
         if i == 0:
             axes[i, 0].set_title("image + GT", fontsize=7)
     for ax in axes.flat:
         ax.axis("off")
-    return _save(fig, results_dir / suite.name / "figures" / f"overlays-{evaluation['name']}{_suffix(suite)}.png")
+    return save(fig, results_dir / suite.name / "figures" / f"overlays-{evaluation['name']}{_suffix(suite)}.png")

@@ -82,13 +82,13 @@ def write_text_atomic(path: str | Path, text: str) -> None:
         f.write(text)
 
 
+def json_text(obj: Any) -> str:
+    """The one JSON layout of results and caches: sorted keys, two-space indent, a final newline."""
+    return json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n"
+
+
 def write_json_atomic(path: str | Path, obj: Any) -> None:
-    write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
-
-
-def copy_file_atomic(src: Path, dst: Path) -> None:
-    with atomic_path(dst) as tmp:
-        shutil.copyfile(src, tmp)
+    write_text_atomic(path, json_text(obj))
 
 
 def replace_dir_atomic(tmp_dir: Path, final_dir: Path) -> None:

@@ -1,4 +1,7 @@
-"""Leaderboard: a long pandas frame of every finished run -> mean ± 95 % CI (n) tables in markdown.
+"""Leaderboard: the long frame of a suite's finished runs -> mean ± 95 % CI (n) tables in markdown.
+
+`write_leaderboard` writes the tables and has the claims (benchmark/claims.py), the long frame as CSV
+(benchmark/suite_results.py) and the figures (benchmark/figures.py) written beside them.
 
 Each cell is the mean over seeds with the half-width of the 95 % confidence interval of that mean
 (Student t, n − 1 degrees of freedom). A missing run shows "—", never 0. Beside the tables: each
@@ -14,59 +17,13 @@ from pathlib import Path
 import pandas as pd
 
 import methods
-from benchmark import metadata
-from benchmark.io import atomic_path, read_json, write_text_atomic
+from benchmark import figures, metadata
+from benchmark.claims import below_floor, trained_labels, write_claims
+from benchmark.io import write_text_atomic
+from benchmark.suite_results import METRICS, SECONDARY, FinishedRun, collect, load_runs, write_csv
 from benchmark.suites import Suite
-from benchmark.verify import load_run
 
-METRICS = ("ciou", "auc")
-SECONDARY = ("ciou_fixed0.5", "auc_fixed0.5")
 SHOWN = {"ciou": "CIoU", "auc": "AUC", "ciou_fixed0.5": "CIoU@0.5", "auc_fixed0.5": "AUC@0.5"}
-
-
-def collect(suite: Suite, results_dir: Path) -> pd.DataFrame:
-    """One row per (evaluation, method label, variant, seed, metric). Every finished run is verified first
-    (benchmark/verify.py): one whose files are missing, changed or disagree raises DamagedRun."""
-    rows = []
-    for path in _run_files(suite, results_dir, "metrics.json"):
-        m, _ = load_run(path.parent)
-        fluctuation = val_fluctuation(path.parent / "run.json", suite.budget["steps"])
-        for ev in suite.evaluations:
-            if ev["train"] != m["train"] or ev["test"] not in m["tests"]:
-                continue
-            if fluctuation is not None:  # a property of the training run, shown under each of its evaluations
-                rows.append({"evaluation": ev["name"], "label": m["label"], "method": m["method"],
-                             "variant": m["primary_variant"], "primary": True, "seed": m["seed"],
-                             "metric": "val_fluctuation", "value": fluctuation})
-            for variant, numbers in m["tests"][ev["test"]].items():
-                flat = dict(numbers)
-                if isinstance(numbers.get("shuffled_audio"), dict):
-                    flat["ciou_shuffled"] = numbers["shuffled_audio"]["ciou"]
-                for metric in (*METRICS, *SECONDARY, "ciou_shuffled"):
-                    if metric in flat:
-                        rows.append({"evaluation": ev["name"], "label": m["label"], "method": m["method"],
-                                     "variant": variant, "primary": variant == m["primary_variant"],
-                                     "seed": m["seed"], "metric": metric, "value": flat[metric]})
-    return pd.DataFrame(rows, columns=["evaluation", "label", "method", "variant", "primary", "seed", "metric", "value"])
-
-
-def val_fluctuation(run_json: Path, steps: int) -> float | None:
-    """Root-mean-square deviation of validation CIoU from its least-squares line over the second half of
-    training (CIoU points).
-
-    Fig. 2d's "stability": a method whose pseudo-labels drift wobbles around its trend after warm-up; a
-    steady rise or plateau scores near 0. None with fewer than three validations there (a floor, or a
-    coarse eval_every)."""
-    import numpy as np
-
-    if not run_json.exists():
-        return None
-    late = [(h["step"], h["ciou"]) for h in read_json(run_json).get("val_history", []) if h["step"] >= steps / 2]
-    if len(late) < 3:
-        return None
-    x, y = np.array(late, dtype=float).T
-    residual = y - np.polyval(np.polyfit(x, y, 1), x)
-    return float(np.sqrt(np.mean(residual ** 2)))
 
 
 def ci_half_width(std: float, n: int) -> float:
@@ -140,14 +97,6 @@ def evaluation_table(suite: Suite, agg: pd.DataFrame, ev: dict, metrics=METRICS,
     return pd.DataFrame(lines).to_markdown(index=False)
 
 
-def _run_files(suite: Suite, results_dir: Path, name: str) -> list[Path]:
-    """`name` (run.json, metrics.json) of every run of this suite's labels and seeds."""
-    base = results_dir / suite.name / "runs" / suite.profile
-    labels = {e.label for e in suite.methods}
-    return [path for path in sorted(base.glob(f"train-*/*/seed*/{name}"))
-            if path.parent.parent.name in labels and int(path.parent.name[4:]) in suite.seeds]
-
-
 def run_seconds(runs: list[dict]) -> float:
     """Sum of the finished runs' wall times (from run.json): the suite's cost even when resumed."""
     return sum(run.get("wall_seconds", 0.0) for run in runs)
@@ -161,16 +110,6 @@ def run_commits(runs: list[dict]) -> str:
         key = (git.get("commit") or "unknown")[:12] + (" (dirty)" if git.get("dirty") else "")
         counts[key] = counts.get(key, 0) + 1
     return ", ".join(f"{k} ({n} runs)" for k, n in sorted(counts.items()))
-
-
-def _figures(suite: Suite, results_dir: Path, ev: dict, domains) -> list:
-    """Draw this evaluation's figures; a figure needs data that older runs may lack, so it may be absent."""
-    from benchmark import figures
-
-    found = [("stability", figures.stability_figure(suite, results_dir, ev))]
-    if domains is not None:
-        found.append(("overlays", figures.overlay_figure(suite, results_dir, ev, domains(ev["test"]))))
-    return [(kind, f) for kind, f in found if f is not None]
 
 
 def missing_runs(suite: Suite, long: pd.DataFrame) -> list[str]:
@@ -192,13 +131,12 @@ def _incomplete_note(suite: Suite, long: pd.DataFrame) -> list[str]:
             "(rerun the same command: finished runs are skipped).", ""]
 
 
-def _weights_note(suite: Suite, results_dir: Path) -> list[str]:
+def _weights_note(runs: list[FinishedRun]) -> list[str]:
     """Flag runs whose paper backbones were randomly initialised (no --weights): not the paper's setup."""
     missing: dict[str, int] = {}
-    for path in _run_files(suite, results_dir, "metrics.json"):
-        status = read_json(path).get("pretrained", "n/a")
-        if status in ("none", "partial"):
-            label = path.parent.parent.name
+    for finished in runs:
+        if finished.metrics.get("pretrained", "n/a") in ("none", "partial"):
+            label = finished.folder.parent.name
             missing[label] = missing.get(label, 0) + 1
     if not missing:
         return []
@@ -227,12 +165,12 @@ def val_slope(history: list[dict], steps: int, tail: float = 0.2) -> float | Non
     return float(np.polyfit(x, y, 1)[0] * 1000)
 
 
-def training_report(suite: Suite, results_dir: Path, long: pd.DataFrame) -> list[str]:
-    """Per training domain and method: convergence (val slope over the last 20 %, best-on-val step), the chosen
-    learning rate; then the checks a verdict needs: no collapsed run, the oracle as the in-domain ceiling."""
+def training_report(suite: Suite, runs: list[dict], long: pd.DataFrame) -> list[str]:
+    """Per training domain and method (`runs`: their run.json): convergence (val slope over the last 20 %,
+    best-on-val step), the chosen learning rate; then the checks a verdict needs: no collapsed run, the oracle
+    as the in-domain ceiling."""
     rows = []
-    for path in _run_files(suite, results_dir, "run.json"):
-        run = read_json(path)
+    for run in runs:
         if not run.get("val_history") or (run.get("config") or {}).get("budget") is None:
             continue  # floors: nothing was trained
         steps = run["config"]["budget"]["steps"]
@@ -262,20 +200,12 @@ def training_report(suite: Suite, results_dir: Path, long: pd.DataFrame) -> list
     return out
 
 
-def below_floor(long: pd.DataFrame, trained: set[str]) -> tuple[dict, pd.DataFrame]:
-    """({evaluation: centre floor CIoU}, the primary CIoU rows of trained labels below their evaluation's floor)."""
-    ciou = long[(long.metric == "ciou") & long.primary]
-    floor_of = {ev: float(v) for ev, v in ciou[ciou.label == "center"].groupby("evaluation")["value"].mean().items()}
-    low = ciou[ciou.label.isin(trained) & ciou.evaluation.isin(list(floor_of))]
-    return floor_of, low[[v < floor_of[e] for v, e in zip(low.value, low.evaluation)]]
-
-
 def _checks(suite: Suite, long: pd.DataFrame) -> list[str]:
     """Runs below the centre floor on their own test set (collapsed), and whether the oracle is the in-domain
     ceiling: both make a verdict about methods unsafe if they fail, so they are stated, never hidden."""
     lines = []
     ciou = long[(long.metric == "ciou") & long.primary]
-    trained = {e.label for e in suite.methods if methods.get_method(e.name).trainable}
+    trained = trained_labels(suite)
     floor_of, low = below_floor(long, trained)
     if not floor_of:
         lines.append("- Collapsed runs: not checked (no `center` floor in this suite).")
@@ -299,17 +229,17 @@ def _checks(suite: Suite, long: pd.DataFrame) -> list[str]:
 
 def write_leaderboard(suite: Suite, results_dir: Path, wall_seconds: float | None = None,
                       num_processes: int = 1, domains=None) -> Path:
-    long = collect(suite, results_dir)
+    finished = load_runs(suite, results_dir)
+    long = collect(suite, finished)
     if long.empty:
         raise RuntimeError(f"no finished runs of suite {suite.name} ({suite.profile}) under {results_dir}")
     agg = aggregate(long)
     base = results_dir / suite.name
     name = "leaderboard.md" if suite.published else f"leaderboard.{suite.profile}.md"
     git, hw = metadata.git_info(), metadata.hardware()
-    runs = [read_json(path) for path in _run_files(suite, results_dir, "run.json")]
-    synthetic = suite.dataset == "synthetic"
+    runs = [r.run for r in finished]
     out = [f"# Leaderboard: {suite.name} (suite version {suite.version}, profile `{suite.profile}`)", ""]
-    if synthetic:
+    if suite.dataset == "synthetic":
         out += ["> **Synthetic data.** Our columns come from the embedded procedurally generated audio-visual "
                 "dataset (see `datasets/synthetic/README.md`) with light CPU backbones. The *Paper* columns are "
                 f"from a different dataset and setup — {suite.paper.get('source') or 'n/a'} — and are shown for "
@@ -339,28 +269,22 @@ def write_leaderboard(suite: Suite, results_dir: Path, wall_seconds: float | Non
             "`[variant]` rows are other maps of the same trained runs (e.g. XPL's model B).",
             "- *CIoU, audio shuffled* is a control: each test image paired with another sample's sound. A method "
             "that localizes sounds drops towards the floors; one that only finds salient objects does not.", ""]
-    out += _incomplete_note(suite, long) + _weights_note(suite, results_dir)
+    out += _incomplete_note(suite, long) + _weights_note(finished)
     for ev in suite.evaluations:
         out += [f"## {ev['title']}", "", evaluation_table(suite, agg, ev), ""]
-        out += [f"![{kind} {ev['name']}](figures/{f.name})" for kind, f in _figures(suite, results_dir, ev, domains)]
+        out += [f"![{kind} {ev['name']}](figures/{f.name})"
+                for kind, f in figures.draw(suite, results_dir, ev, finished, domains)]
         out += [""]
-    out += training_report(suite, results_dir, long)
+    out += training_report(suite, runs, long)
     out += ["## Secondary: fixed threshold 0.5 on the min–max normalised map", "",
             "Not the paper's protocol; shown because the median rule favours large objects.", ""]
     for ev in suite.evaluations:
         out += [f"### {ev['title']}", "", evaluation_table(suite, agg, ev, SECONDARY, with_paper=False), ""]
     if suite.claims:
-        from benchmark.claims import write_claims
-
         claims_name = name.replace("leaderboard", "claims")
-        trained = {e.label for e in suite.methods if methods.get_method(e.name).trainable}
-        floor_of, low = below_floor(long, trained)
-        collapsed = {key: len(g) for key, g in low.groupby(["label", "evaluation"])} if floor_of else None
-        write_claims(base / claims_name, suite.name, long, suite.claims, synthetic, collapsed,
-                     _incomplete_note(suite, long))
+        write_claims(base / claims_name, suite, long, _incomplete_note(suite, long))
         out[2:2] = [f"Claims of the paper tested on these runs: [{claims_name}]({claims_name}).", ""]
     path = base / name
     write_text_atomic(path, "\n".join(out))
-    with atomic_path(base / name.replace(".md", ".csv")) as tmp:
-        long.to_csv(tmp, index=False)
+    write_csv(long, base / name.replace(".md", ".csv"))
     return path

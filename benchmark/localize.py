@@ -23,7 +23,6 @@ import sys
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 import yaml
 
 import methods
@@ -31,7 +30,7 @@ from benchmark.data.real_common import DataError
 from benchmark.data.splits import SplitError
 from benchmark.data.store import StoreError
 from benchmark.checkpoint import WEIGHTS_RECORD
-from benchmark.io import atomic_path, read_json, unwritable
+from benchmark.io import read_json, unwritable
 from benchmark.suites import PROFILES_PATH
 from methods.base import load_method_config
 
@@ -160,24 +159,13 @@ def export_predictions(method, variant: str, config: dict, domain: str | None, p
 
 
 def overlay(image: torch.Tensor, heat: torch.Tensor, out: Path, title: str) -> None:
-    import matplotlib
+    from benchmark.figures import draw_heat, plt, save
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    size = image.shape[-1]
-    m = F.interpolate(heat[None, None].float(), size=(size, size), mode="bilinear", align_corners=True)[0, 0]
-    m = (m - m.min()) / (m.max() - m.min()).clamp_min(1e-8)
     fig, ax = plt.subplots(figsize=(3, 3))
-    ax.imshow(image[0].permute(1, 2, 0).numpy())
-    ax.imshow(m.numpy(), cmap="jet", alpha=0.5)
+    draw_heat(ax, image[0].permute(1, 2, 0).numpy(), heat)
     ax.set_title(title, fontsize=8)
     ax.axis("off")
-    try:
-        with atomic_path(out) as tmp:
-            fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
-    finally:
-        plt.close(fig)
+    save(fig, out, dpi=120)
 
 
 def main(argv=None) -> int:

@@ -18,19 +18,6 @@ import torch.nn.functional as F
 from benchmark.protocols import AREA_BUCKETS, DEFAULT, PROTOCOLS, Protocol, fixed_protocol, get_protocol
 
 
-def resize_bilinear_align_corners(x: np.ndarray, H: int, W: int) -> np.ndarray:
-    """From-scratch numpy bilinear resize, align_corners=True (used to check torch's)."""
-    h, w = x.shape
-    ys = np.arange(H) * ((h - 1) / (H - 1)) if H > 1 else np.zeros(1)
-    xs = np.arange(W) * ((w - 1) / (W - 1)) if W > 1 else np.zeros(1)
-    y0 = np.minimum(np.floor(ys).astype(int), h - 1); y1 = np.minimum(y0 + 1, h - 1)
-    x0 = np.minimum(np.floor(xs).astype(int), w - 1); x1 = np.minimum(x0 + 1, w - 1)
-    wy = (ys - y0)[:, None]; wx = (xs - x0)[None, :]
-    top = x[y0][:, x0] * (1 - wx) + x[y0][:, x1] * wx
-    bot = x[y1][:, x0] * (1 - wx) + x[y1][:, x1] * wx
-    return top * (1 - wy) + bot * wy
-
-
 def _upsample(hm: np.ndarray, H: int, W: int, mode: str, align_corners: bool) -> np.ndarray:
     # EZ-VSL test: F.interpolate(..., mode='bilinear', align_corners=True); one sample at a time.
     if hm.shape == (H, W):

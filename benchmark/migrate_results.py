@@ -17,7 +17,7 @@ import hashlib
 import sys
 from pathlib import Path
 
-from benchmark.io import write_json_atomic
+from benchmark.run_outputs import write_metrics
 from benchmark.verify import (RECORDED, DamagedRun, check_numbers, finished_runs, load_run, read_per_sample,
                               read_result_json)
 
@@ -52,7 +52,7 @@ def migrate_run(folder: Path) -> str:
     if any((folder / name).read_bytes() != data[name] for name in RECORDED) or path.read_bytes() != before:
         return "changed while migrating (rerun the migration)"
     # JSON floats round-trip exactly, so every number is written back as it was read
-    write_json_atomic(path, {**metrics, "files": {k: hashlib.sha256(v).hexdigest() for k, v in data.items()}})
+    write_metrics(folder, metrics, {k: hashlib.sha256(v).hexdigest() for k, v in data.items()})
     return "migrated"
 
 

@@ -1,33 +1,30 @@
 """Run every (method, training domain, seed) of a suite; skip runs already finished.
 
-Each run writes per_sample.jsonl, previews.json (maps of a few test samples, for figures),
-run.json and best_model.pt (best-on-val weights, not committed), and metrics.json last
-(atomically), with the sha256 of per_sample.jsonl and run.json (`files`, benchmark/verify.py): a run counts as
-done only when its metrics.json exists with the same config hash, and is used only if its files verify.
+A run's files are written by benchmark/run_outputs.py, metrics.json last: a run counts as done only when its
+metrics.json exists with the same config hash, and is used only if its files verify (benchmark/verify.py).
 """
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import shutil
 import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-import torch
 from filelock import FileLock, Timeout
 
 import methods
 from benchmark import metadata
-from benchmark.checkpoint import WEIGHTS_RECORD
 from benchmark.data.domains import DomainData, load_domain, restrict_classes
-from benchmark.io import copy_file_atomic, open_atomic, read_json, write_json_atomic, write_text_atomic
+from benchmark.evaluate import evaluate_tests
+from benchmark.io import read_json
+from benchmark.run_outputs import copy_run, write_run
 from benchmark.suites import MethodEntry, Suite, method_overrides
-from benchmark.trainer import PROGRESS, evaluate_tests, train
-from benchmark.verify import DamagedRun, file_digests, load_run
-from methods.base import load_method_config
+from benchmark.trainer import PROGRESS, train
+from benchmark.verify import DamagedRun, finished_runs, load_run
+from methods.base import build_config, load_method_config
 from methods.common.localizer import unwrap
 
 
@@ -80,6 +77,13 @@ def resolved_config(suite: Suite, entry: MethodEntry, train_domain: str, tests: 
     }
 
 
+def build_method(config: dict, model_spec: dict):
+    """The run's method from its resolved config (`resolved_config`): the config is resolved once per run, and
+    the method is the one the config hash describes."""
+    cls = methods.get_method(config["method"])
+    return cls(build_config(cls.Config, config["method_config"], f"method_config of {config['label']}"), model_spec)
+
+
 def pretrained_status(method) -> tuple[dict | None, str]:
     """Which backbones loaded local pretrained weights: the records for run.json, and a one-word status
     for the leaderboard (n/a: backbones that never take weights, e.g. the light CPU ones)."""
@@ -111,15 +115,13 @@ class RunIndex:
 
     def _scan(self) -> dict[str, Path]:
         found = {}
-        for run_json in sorted(self.results_dir.glob(f"*/runs/{self.profile}/train-*/**/seed*/run.json")):
-            if not (run_json.parent / "metrics.json").exists():
-                continue
+        for folder in finished_runs(self.results_dir, profile=self.profile):
             try:
-                metrics, run = load_run(run_json.parent)
+                metrics, run = load_run(folder)
             except DamagedRun:
                 continue  # a run that does not verify is never a source
             if "config" in run and metrics.get("config_hash") == run.get("config_hash"):
-                found.setdefault(training_identity(run["config"]), run_json.parent)
+                found.setdefault(training_identity(run["config"]), folder)
         return found
 
     def find(self, config: dict) -> Path | None:
@@ -131,21 +133,6 @@ class RunIndex:
     def add(self, config: dict, folder: Path) -> None:
         if self.found is not None:
             self.found.setdefault(training_identity(config), folder)
-
-
-def copy_run(src: Path, dst: Path, config: dict, chash: str, run_fields: dict) -> dict:
-    """The finished run in `src` as the run `dst` (same training identity): files copied, run.json and
-    metrics.json rewritten with this run's config, hash and label, metrics.json last."""
-    dst.mkdir(parents=True, exist_ok=True)
-    for name in ("per_sample.jsonl", "previews.json", "best_model.pt"):
-        if (src / name).exists():
-            copy_file_atomic(src / name, dst / name)
-    write_json_atomic(dst / "run.json", {**read_json(src / "run.json"), "config": config, "config_hash": chash,
-                                         **run_fields, "copied_from": str(src)})
-    metrics = {**read_json(src / "metrics.json"), "config_hash": chash, "label": config["label"],
-               "files": file_digests(dst)}
-    write_json_atomic(dst / "metrics.json", metrics)
-    return metrics
 
 
 def run_one(suite: Suite, entry: MethodEntry, train_domain: str, tests: list[str], seed: int,
@@ -209,14 +196,15 @@ def _run_locked(suite: Suite, entry: MethodEntry, train_domain: str, tests: list
     if source is not None and source != out:  # the same computation was already run: reuse it
         metrics = None
         if accelerator.is_main_process:
-            metrics = copy_run(source, out, config, chash, {"lr_selection": lr_selection})
+            metrics = copy_run(source, out, {"config": config, "config_hash": chash, "lr_selection": lr_selection,
+                                             "copied_from": str(source)},
+                               {"config_hash": chash, "label": config["label"]})
         accelerator.wait_for_everyone()
         log(f"reuse {entry.label} train={train_domain} seed={seed}: same run as {source}")
         index.add(config, out)
         return metrics or read_json(done)
 
-    cls = methods.get_method(entry.name)
-    method = cls(load_method_config(cls, method_overrides(suite, entry)), suite.model_spec)
+    method = build_method(config, suite.model_spec)
     started, t0 = datetime.now(timezone.utc), time.perf_counter()
     result = train(method, domains(train_domain), budget=suite.budget, seed=seed, accelerator=accelerator,
                    ckpt_dir=out / "ckpt", run_meta={"config_hash": chash}, log=log)
@@ -232,13 +220,7 @@ def _run_locked(suite: Suite, entry: MethodEntry, train_domain: str, tests: list
         "best_val": result.best_val, "best_step": result.best_step, "tests": numbers,
     }
     if accelerator.is_main_process:
-        write_text_atomic(out / "per_sample.jsonl", "".join(json.dumps(r) + "\n" for r in per_sample))
-        write_json_atomic(out / "previews.json", previews)
-        if method.trainable:  # best-on-val weights, for `python -m benchmark.localize` (not committed)
-            with open_atomic(out / "best_model.pt", "wb") as f:
-                torch.save({**{k: unwrap(m).state_dict() for k, m in method.models.items()},
-                            WEIGHTS_RECORD: json.loads(json.dumps(config, default=str))}, f)
-        write_json_atomic(out / "run.json", {
+        run = {
             "command": sys.argv, "config": config, "config_hash": chash, "seed": seed,
             "git": metadata.git_info(), "versions": metadata.versions(), "hardware": metadata.hardware(),
             "distributed": {"type": str(accelerator.distributed_type), "num_processes": accelerator.num_processes,
@@ -254,9 +236,9 @@ def _run_locked(suite: Suite, entry: MethodEntry, train_domain: str, tests: list
             "lr_selection": lr_selection,  # how the learning rate was chosen (tune_lr), or null
             # steps whose unlabeled share could not be filled: [first, last, unlabeled drawn, planned]
             "unlabeled_shortfall": _runs_of(result.shortfall),
-        })
-        metrics["files"] = file_digests(out)  # what the numbers were computed with; checked before use
-        write_json_atomic(done, metrics)  # last: marks the run finished
+        }
+        # best-on-val weights for `python -m benchmark.localize` (not committed); metrics.json last
+        metrics = write_run(out, per_sample, previews, run, metrics, method if method.trainable else None, config)
         shutil.rmtree(out / "ckpt", ignore_errors=True)  # resume state is no longer needed
     accelerator.wait_for_everyone()
     accelerator.free_memory()

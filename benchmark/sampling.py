@@ -36,6 +36,3 @@ class PoolSampler:
         rows = self.global_batch(step)
         per = len(rows) // world
         return rows[rank * per:(rank + 1) * per]
-
-    def epoch_of(self, step: int) -> int:
-        return step // self.per_pass

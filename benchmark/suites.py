@@ -17,7 +17,7 @@ PAPER_PATH = Path(__file__).parent / "paper_numbers.yaml"
 SUITE_KEYS = {"suite", "version", "description", "paper_numbers", "methods", "evaluations", "profiles",
               "claims"}
 CLAIM_KEYS = {"text", "a", "b", "evaluation", "metric", "relative_to"}
-# what a claim may compare (benchmark/leaderboard.py::collect produces these)
+# what a claim may compare (benchmark/suite_results.py::collect produces these)
 CLAIM_METRICS = {"ciou", "auc", "ciou_fixed0.5", "auc_fixed0.5", "ciou_shuffled", "val_fluctuation"}
 EVAL_KEYS = {"name", "title", "train", "test", "in_domain"}
 METHOD_KEYS = {"name", "as", "overrides", "control", "lr_of"}

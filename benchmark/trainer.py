@@ -2,7 +2,8 @@
 
 Budget in optimizer steps with a fixed global batch; the batch is split across
 processes, so 1 CPU process and N GPUs run the same schedule. Model selection on the
-validation split only; each test set is scored once, with the best-on-val weights.
+validation split only; training ends with the best-on-val weights loaded, for the test sets
+(`benchmark.evaluate.evaluate_tests`).
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from tqdm.auto import tqdm
 
 from benchmark.checkpoint import load_latest, save_checkpoint
 from benchmark.data.domains import DomainData
-from benchmark.evaluate import compute_maps, score, shuffled_audio_rows, summarize
+from benchmark.evaluate import compute_maps, score, summarize
 from benchmark.sampling import PoolSampler
 from methods.base import BatchPlan, Method, StepState
 from methods.common.localizer import unwrap
@@ -298,34 +299,3 @@ def train(method: Method, data: DomainData, *, budget: dict, seed: int, accelera
     return TrainResult(best_step=best_step, best_val=best_val, history=history, shortfall=ctx.shortfall,
                        resumed_from=start or None, timings=timings)
 
-
-PREVIEW_SAMPLES = 6  # the first test samples, same for every method: figures compare maps side by side
-
-
-def evaluate_tests(method: Method, tests: dict[str, DomainData], accelerator,
-                   eval_batch_size: int) -> tuple[dict, list, dict]:
-    """Score every variant on each test set once. Returns (numbers, per-sample rows, previews): the
-    previews are the scored low-resolution maps of the first PREVIEW_SAMPLES test samples, for figures."""
-    numbers, per_sample, previews = {}, [], {}
-    variants = method.report_variants()
-    for test_name, data in tests.items():
-        rows = data.rows["test"]
-        maps = compute_maps(method, data, rows, variants, accelerator, eval_batch_size, desc=f"test {test_name}")
-        previews[test_name] = {
-            "sample_ids": [data.table.sample_ids[r] for r in rows[:PREVIEW_SAMPLES]],
-            "maps": {v: [[round(x, 5) for x in m.flatten().tolist()] for m in t[:PREVIEW_SAMPLES]]
-                     for v, t in maps.items()},
-            "shape": list(maps[variants[0]].shape[1:])}
-        numbers[test_name] = {}
-        for v in variants:
-            res = score(maps[v], data, rows)
-            numbers[test_name][v] = summarize(res)
-            ids = [data.table.sample_ids[r] for r in rows]
-            for i, c in zip(ids, res["ciou_per_sample"].tolist()):
-                per_sample.append({"test": test_name, "variant": v, "sample_id": i, "ciou": round(c, 6)})
-        # Control: the headline map with every image paired with another sample's audio. A method
-        # whose score barely drops is localizing objects, not sounds.
-        control = compute_maps(method, data, rows, variants[:1], accelerator, eval_batch_size,
-                               desc=f"control {test_name}", audio_rows=shuffled_audio_rows(rows))
-        numbers[test_name][variants[0]]["shuffled_audio"] = summarize(score(control[variants[0]], data, rows))
-    return numbers, per_sample, previews

@@ -22,7 +22,7 @@ from benchmark.data.splits import sha256_file
 from benchmark.metrics import _summary
 
 RECORDED = ("per_sample.jsonl", "run.json")  # the files whose sha256 metrics.json records under `files`
-ROUNDING = 5e-7 + 1e-12  # per_sample.jsonl stores cIoU rounded to 6 decimals (benchmark/trainer.py)
+ROUNDING = 5e-7 + 1e-12  # per_sample.jsonl stores cIoU rounded to 6 decimals (benchmark/evaluate.py)
 VERIFIED = ("n", "ciou", "auc", "ciou_mean")
 MIGRATE = "python -m benchmark.migrate_results --results-dir {}"
 

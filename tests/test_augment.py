@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from methods.common.augment import UpscaledImages, colour_randaugment, crop_flip, sample_generators
-from methods.common.augment_reference import colour_randaugment_reference, crop_flip_reference
+from tests.augment_reference import colour_randaugment_reference, crop_flip_reference
 
 
 def _edge_images(g: torch.Generator, n: int, h: int, w: int) -> torch.Tensor:

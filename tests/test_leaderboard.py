@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from benchmark.io import write_json_atomic
 from benchmark.leaderboard import write_leaderboard
 from benchmark.suites import load_suite
 from tests.conftest import write_run
@@ -139,19 +138,16 @@ def test_relative_claim_and_lower_is_better_metric():
     assert paired(pd.DataFrame(vol), "in", "a", "b", "val_fluctuation")["mean"] > 0  # lower fluctuation favours a
 
 
-def test_val_fluctuation_reads_the_second_half_of_the_curve(tmp_path):
-    from benchmark.leaderboard import val_fluctuation
+def test_val_fluctuation_reads_the_second_half_of_the_curve():
+    from benchmark.suite_results import val_fluctuation
 
     rising = [{"step": s, "ciou": c} for s, c in ((100, 0.0), (200, 90.0), (300, 40.0), (400, 50.0), (500, 60.0))]
-    write_json_atomic(tmp_path / "run.json", {"val_history": rising})
-    assert val_fluctuation(tmp_path / "run.json", 500) == pytest.approx(0.0, abs=1e-9)  # a steady rise is stable
+    assert val_fluctuation(rising, 500) == pytest.approx(0.0, abs=1e-9)  # a steady rise is stable
     zigzag = rising[:2] + [{"step": 300, "ciou": 40.0}, {"step": 400, "ciou": 46.0}, {"step": 500, "ciou": 40.0}]
-    write_json_atomic(tmp_path / "run.json", {"val_history": zigzag})
     # line through (300,40),(400,46),(500,40) is flat at 42: residuals -2, 4, -2
-    assert val_fluctuation(tmp_path / "run.json", 500) == pytest.approx((24 / 3) ** 0.5)
-    write_json_atomic(tmp_path / "run.json", {"val_history": rising[:4]})
-    assert val_fluctuation(tmp_path / "run.json", 500) is None  # two late points: too few to judge
-    assert val_fluctuation(tmp_path / "missing.json", 500) is None
+    assert val_fluctuation(zigzag, 500) == pytest.approx((24 / 3) ** 0.5)
+    assert val_fluctuation(rising[:4], 500) is None  # two late points: too few to judge
+    assert val_fluctuation([], 500) is None
 
 
 def test_claim_on_unknown_metric_or_reference_is_refused(tmp_path, monkeypatch):

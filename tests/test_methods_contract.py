@@ -11,8 +11,9 @@ import torch
 
 import methods
 from benchmark.checkpoint import complete_checkpoints
+from benchmark.evaluate import evaluate_tests
 from benchmark.trainer import (LABEL_COLUMNS, LabelsWithheld, TrainContext, _pools, _Samplers, draw_batches,
-                               evaluate_tests, prepare_training, run_step, train)
+                               prepare_training, run_step, train)
 from methods.base import BatchPlan, StepState
 from tests.conftest import assert_same_nested, make_method, same_state, smoke_method
 

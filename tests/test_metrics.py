@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from benchmark import metrics
 from benchmark.metrics import (consensus_gt_map, evaluate, evaluate_all, success_curve,
                                union_gt_map)
-from benchmark.metrics_reference import evaluate_reference, resize_bilinear_align_corners
+from benchmark.metrics_reference import evaluate_reference
 
 # 4x4 example used for hand-computed answers (distinct values 0..15).
 HM4 = torch.tensor([[15., 14, 3, 2],
@@ -152,6 +152,19 @@ def test_union_map_vggss_normalised():
     assert m[0, 223] == 1 and m[66, 89] == 1 and m[67, 150] == 0
     assert m[50, 100] == 1  # overlap stays 1
     assert m.sum().item() == 157 * 90 + 67 * 135 - (67 - 44) * (112 - 89)
+
+
+def resize_bilinear_align_corners(x: np.ndarray, H: int, W: int) -> np.ndarray:
+    """From-scratch numpy bilinear resize, align_corners=True: the check on torch's."""
+    h, w = x.shape
+    ys = np.arange(H) * ((h - 1) / (H - 1)) if H > 1 else np.zeros(1)
+    xs = np.arange(W) * ((w - 1) / (W - 1)) if W > 1 else np.zeros(1)
+    y0 = np.minimum(np.floor(ys).astype(int), h - 1); y1 = np.minimum(y0 + 1, h - 1)
+    x0 = np.minimum(np.floor(xs).astype(int), w - 1); x1 = np.minimum(x0 + 1, w - 1)
+    wy = (ys - y0)[:, None]; wx = (xs - x0)[None, :]
+    top = x[y0][:, x0] * (1 - wx) + x[y0][:, x1] * wx
+    bot = x[y1][:, x0] * (1 - wx) + x[y1][:, x1] * wx
+    return top * (1 - wy) + bot * wy
 
 
 def test_numpy_bilinear_matches_torch_align_corners():

@@ -79,8 +79,9 @@ XPL_BUDGET = {"steps": 8, "global_batch_size": 8, "eval_every": 4, "ckpt_every":
 
 def _train_xpl(out_dir: str | None = None) -> dict:
     from benchmark.data.domains import load_synthetic_domain
+    from benchmark.evaluate import evaluate_tests
     from benchmark.suites import load_suite
-    from benchmark.trainer import evaluate_tests, train
+    from benchmark.trainer import train
     from tests.conftest import make_method
 
     suite = load_suite("table1", "smoke")

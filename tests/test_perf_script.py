@@ -10,7 +10,7 @@ def test_perf_script_runs_on_the_smoke_profile(capsys, tmp_path):
     out = capsys.readouterr().out
     assert "## Training efficiency" in out and "| xpl " in out and "× supervised" in out
     assert "## XPL state per model at 144k samples" in out
-    assert "| colour RandAugment (2 ops) " in out and "True" in out.split("## Augmentation")[1].split("##")[0]
+    assert "| colour RandAugment (2 ops) " in out and "| EZ-VSL resize + crop + flip " in out
 
 
 def test_perf_with_the_paper_profiles_shapes(capsys, tmp_path):

@@ -70,3 +70,20 @@ def test_fp16_on_a_cpu_is_refused(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and err.strip() == "error: --mixed-precision fp16 needs a GPU; on a CPU use no (or bf16)"
     assert not any(tmp_path.rglob("metrics.json"))
+
+
+def test_the_runner_builds_the_method_its_config_hash_describes(smoke_domains):
+    """The method is built from the run's resolved config, not resolved a second time: same config object as the
+    suite's overrides give, for every row of every suite."""
+    import methods
+    from benchmark.runner import build_method
+    from benchmark.suites import list_suites, method_overrides
+    from methods.base import load_method_config
+
+    for name in list_suites():
+        suite = load_suite(name, "smoke")
+        for entry in suite.methods:
+            config = _config(suite, entry.label, _accelerator(), smoke_domains)
+            cls = methods.get_method(entry.name)
+            expected = load_method_config(cls, method_overrides(suite, entry))
+            assert build_method(config, suite.model_spec).config == expected, (name, entry.label)

@@ -27,7 +27,7 @@ def _score(tmp_path, preds, *extra):
 
 
 def test_center_floor_scores_what_the_runner_records(center_file, smoke_suite, smoke_domains, accelerator, tmp_path):
-    from benchmark.trainer import evaluate_tests
+    from benchmark.evaluate import evaluate_tests
 
     method = make_method("center", smoke_suite)
     data = smoke_domains["flickr"]

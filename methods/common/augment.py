@@ -36,8 +36,8 @@ def colour_randaugment(images: torch.Tensor, generators: list[torch.Generator], 
 
     The draws are per image; the ops run once per op over all images that drew it, with
     per-image magnitudes. The result equals torchvision's per-image calls bit for bit
-    (`augment_reference`; a test holds it to that): a per-image loop cost a quarter of a
-    training step on the CPU.
+    (tests/augment_reference.py; tests/test_augment.py holds it to that): a per-image loop
+    cost a quarter of a training step on the CPU.
     """
     if images.dtype != torch.uint8:  # torchvision clamps to the dtype's range: 0..255 only for uint8
         raise TypeError(f"colour_randaugment needs uint8 images, got {images.dtype}")
@@ -85,7 +85,7 @@ def _per_image(values: list[float], dtype=torch.float32) -> torch.Tensor:
 def _fma32(x: torch.Tensor, y: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
     """x*y + z rounded once, as torch's CPU `z.add(x, alpha=y)` computes it (a fused multiply-add),
     but with a per-image y. addcmul's kernel, value*x*y + z with value 1, compiles to the same fused
-    op on the x86 and ARM builds; the bit-identity test against `augment_reference` guards it."""
+    op on the x86 and ARM builds; the bit-identity test against tests/augment_reference.py guards it."""
     return torch.addcmul(z, x, y)
 
 

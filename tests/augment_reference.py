@@ -1,8 +1,8 @@
-"""Per-image colour RandAugment: one torchvision call per image and op.
+"""Test oracle: per-image colour RandAugment (one torchvision call per image and op) and EZ-VSL's resize,
+crop and flip of the whole batch at every call.
 
-The reference that `augment.colour_randaugment` (batched over images) must equal bit for bit;
-tests and `benchmark.perf` use it. It is how every committed run up to the batched version
-augmented its images.
+`methods.common.augment` (batched over images, resize kept per row) must equal these bit for bit
+(tests/test_augment.py). It is how every committed run up to the batched version augmented its images.
 """
 from __future__ import annotations
 

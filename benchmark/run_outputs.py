@@ -1,0 +1,65 @@
+"""Every file a run writes, through one atomic writer (docs/design.md §5).
+
+A run folder holds per_sample.jsonl (one cIoU per test sample and variant), previews.json (maps of a few test
+samples, for figures), best_model.pt (best-on-val weights of a trainable method, not committed), run.json (how
+the run was computed) and, last, metrics.json: its presence marks the run finished, and it records the sha256
+of per_sample.jsonl and run.json (`files`, benchmark/verify.py). Committed runs are verified against these
+exact bytes, so the formats here must not change.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from benchmark.checkpoint import WEIGHTS_RECORD
+from benchmark.io import json_text, open_atomic, read_json
+from benchmark.verify import file_digests
+from methods.common.localizer import unwrap
+
+COPIED = ("per_sample.jsonl", "previews.json", "best_model.pt")  # taken over as they are by a reused run
+
+
+def _write(path: Path, content: str | Callable) -> None:
+    """The one writer: text, or a function that fills a binary file, goes to a temporary beside `path` that is
+    renamed onto it only when complete (benchmark/io.py); a killed write leaves no partial file."""
+    with open_atomic(path, "wb") as f:
+        if callable(content):
+            content(f)
+        else:
+            f.write(content.encode())
+
+
+def write_run(out: Path, per_sample: list[dict], previews: dict, run: dict, metrics: dict,
+              method=None, config: dict | None = None) -> dict:
+    """Write a finished run; `method` (trainable) adds best_model.pt with its models' weights and `config`, the
+    run record `benchmark.localize` reads. Returns metrics.json's content."""
+    _write(out / "per_sample.jsonl", "".join(json.dumps(r) + "\n" for r in per_sample))
+    _write(out / "previews.json", json_text(previews))
+    if method is not None:
+        weights = {k: unwrap(m).state_dict() for k, m in method.models.items()}
+        weights[WEIGHTS_RECORD] = json.loads(json.dumps(config, default=str))
+        _write(out / "best_model.pt", lambda f: torch.save(weights, f))
+    _write(out / "run.json", json_text(run))
+    return write_metrics(out, metrics)
+
+
+def write_metrics(out: Path, metrics: dict, files: dict | None = None) -> dict:
+    """metrics.json, with `files` (default: the digests of the run's files as they are now): written last."""
+    metrics = {**metrics, "files": files or file_digests(out)}
+    _write(out / "metrics.json", json_text(metrics))
+    return metrics
+
+
+def copy_run(src: Path, dst: Path, run_fields: dict, metrics_fields: dict) -> dict:
+    """The finished run in `src` as the run `dst`: files copied, run.json and metrics.json updated with
+    `run_fields` and `metrics_fields` (this run's config, hash and label), metrics.json last."""
+    for name in COPIED:
+        if (src / name).exists():
+            with open(src / name, "rb") as source:
+                _write(dst / name, lambda f: shutil.copyfileobj(source, f))
+    _write(dst / "run.json", json_text({**read_json(src / "run.json"), **run_fields}))
+    return write_metrics(dst, {**read_json(src / "metrics.json"), **metrics_fields})
