@@ -24,7 +24,7 @@ from benchmark import metadata
 from benchmark.checkpoint import WEIGHTS_RECORD
 from benchmark.data.domains import DomainData, load_domain, restrict_classes
 from benchmark.io import copy_file_atomic, open_atomic, read_json, write_json_atomic, write_text_atomic
-from benchmark.suites import MethodEntry, Suite, method_overrides
+from benchmark.suites import MethodEntry, Suite, method_overrides, new_method, role_specs
 from benchmark.trainer import PROGRESS, evaluate_tests, train
 from benchmark.verify import DamagedRun, file_digests, load_run
 from methods.base import load_method_config
@@ -74,7 +74,8 @@ def resolved_config(suite: Suite, entry: MethodEntry, train_domain: str, tests: 
     return {
         "suite": suite.name, "suite_version": suite.version, "profile": suite.profile, "dataset": suite.dataset,
         "method": entry.name, "label": entry.label, "method_config": dataclasses.asdict(cfg),
-        "model": suite.model_spec if cls.trainable else None, "data": suite.data_cfg,
+        # only the method's own roles: a change to one method's model is not a change of the others' runs
+        "model": role_specs(suite.model_spec, cls.model_roles) if cls.trainable else None, "data": suite.data_cfg,
         "budget": suite.budget if cls.trainable else None, "seed": seed,
         "train": train_domain, "tests": tests, "split_sha256": splits, **extra,
     }
@@ -215,11 +216,10 @@ def _run_locked(suite: Suite, entry: MethodEntry, train_domain: str, tests: list
         index.add(config, out)
         return metrics or read_json(done)
 
-    cls = methods.get_method(entry.name)
-    method = cls(load_method_config(cls, method_overrides(suite, entry)), suite.model_spec)
+    method = new_method(suite, entry)
     started, t0 = datetime.now(timezone.utc), time.perf_counter()
     result = train(method, domains(train_domain), budget=suite.budget, seed=seed, accelerator=accelerator,
-                   ckpt_dir=out / "ckpt", run_meta={"config_hash": chash}, log=log)
+                   ckpt_dir=out / "ckpt", run_meta={"config_hash": chash, "config": config}, log=log)
     t_test = time.perf_counter()
     numbers, per_sample, previews = evaluate_tests(method, {d: domains(d) for d in tests}, accelerator,
                                                    suite.budget.get("eval_batch_size", 256))
