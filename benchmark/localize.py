@@ -30,8 +30,9 @@ from benchmark.data.real_common import DataError
 from benchmark.data.splits import SplitError
 from benchmark.data.store import StoreError
 from benchmark.checkpoint import WEIGHTS_RECORD
-from benchmark.io import read_json, unwritable
-from benchmark.suites import PROFILES_PATH
+from benchmark.io import atomic_path, read_json, unwritable
+from benchmark.migrate_results import current_config
+from benchmark.suites import PROFILES_PATH, SuiteError, check_model_section, role_specs
 from methods.base import load_method_config
 
 
@@ -91,7 +92,8 @@ def build(method_name: str, checkpoint: Path | None, profile: str, run_json: Pat
     if profile not in profiles:
         raise InputError(f"{PROFILES_PATH}: no profile {profile!r}; profiles: {', '.join(profiles)}")
     prof = profiles[profile]
-    config = {"model": prof["model"], "data": prof["data"], "method_config": None, "profile": profile,
+    model = role_specs(check_model_section(prof.get("model"), profile), cls.model_roles)
+    config = {"model": model, "data": prof["data"], "method_config": None, "profile": profile,
               "dataset": prof["data"].get("source", "synthetic"),
               "budget": prof["budget"], "tests": None}
     if not cls.trainable:  # floors: nothing to load
@@ -118,7 +120,7 @@ def build(method_name: str, checkpoint: Path | None, profile: str, run_json: Pat
         run, run_json = record, f"{checkpoint} (its run record)"
     if run["method"] != method_name:
         raise InputError(f"{run_json}: the checkpoint is of method {run['method']!r}, not {method_name!r}")
-    config = run
+    config = current_config(run)  # a run recorded before model roles: its roles' specs from the old section
     method = cls(load_method_config(cls, config["method_config"]), config["model"])
     models = method.build_models()
     if not isinstance(state, dict) or set(state) != set(models):
@@ -201,7 +203,7 @@ def main(argv=None) -> int:
         image = load_image(args.image, config["data"]["image_size"])
         audio = load_audio(args.audio, config["data"])
         heat = method.localize({"image": image, **audio, "index": torch.zeros(1, dtype=torch.long)}, variant)
-    except (InputError, DataError, SplitError, StoreError, methods.UnknownMethodError) as err:
+    except (InputError, DataError, SplitError, StoreError, SuiteError, methods.UnknownMethodError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     try:

@@ -1,14 +1,22 @@
-"""Add file digests to finished runs written before results were verified (benchmark/verify.py).
+"""Bring result folders written by older code up to today's records; no number changes.
 
     python -m benchmark.migrate_results [--results-dir results]
 
-For every finished run (a metrics.json) without a `files` field: per_sample.jsonl and run.json must parse and
+1. File digests (benchmark/verify.py). For every finished run (a metrics.json) without a `files` field: per_sample.jsonl and run.json must parse and
 metrics.json's verifiable numbers must be those of per_sample.jsonl; then metrics.json is rewritten atomically
 with the sha256 of both files added and nothing else changed. Runs that already record digests are only
 checked, except a copy that an older runner made of a migrated run (the same `files` as its `copied_from`
 source, beside a run.json it rewrote): that one is migrated again. Safe to rerun, and beside a running suite:
 a run is written in full before its metrics.json, and a metrics.json that changes while it is being migrated
 is left for the next pass. Exit status 1 if a run is damaged (listed; nothing of it is changed).
+
+2. Model roles (docs/design.md §5). A run's config once recorded the profile's whole model section (XPL's
+model B under `b`) for every trainable method; it now records {role: spec} of the method's own roles
+(`current_config`, a pure function of the old config). Every record of the identity is rewritten with the new
+config and its hash: run.json, metrics.json (`config_hash`, and `files` since run.json changed), the run record
+inside best_model.pt, and the checkpoints under ckpt/ (an interrupted run resumes). A checkpoint that records
+neither its config nor the hash of a run.json beside it cannot be migrated: it is named, and the runner will
+refuse it (delete that ckpt/ folder to start the run over).
 """
 from __future__ import annotations
 
@@ -17,9 +25,16 @@ import hashlib
 import sys
 from pathlib import Path
 
+import torch
+
+import methods
+from benchmark.checkpoint import WEIGHTS_RECORD
+from benchmark.io import open_atomic, write_json_atomic
+from benchmark.metadata import config_hash
 from benchmark.run_outputs import write_metrics
-from benchmark.verify import (RECORDED, DamagedRun, check_numbers, finished_runs, load_run, read_per_sample,
-                              read_result_json)
+from benchmark.suites import role_specs
+from benchmark.verify import (RECORDED, DamagedRun, check_numbers, file_digests, finished_runs, load_run,
+                              read_per_sample, read_result_json)
 
 
 def _copied_by_old_code(folder: Path, metrics: dict) -> bool:
@@ -56,6 +71,70 @@ def migrate_run(folder: Path) -> str:
     return "migrated"
 
 
+def current_config(config: dict) -> dict:
+    """`config` with its `model` as today's runner resolves it: {role: spec} of the method's roles, from the
+    profile's whole model section with XPL's B under `b` (a role's entry replaces the base's, as
+    benchmark/suites.py role_specs). Pure; a current config comes back as it is."""
+    model = config.get("model")
+    roles = methods.get_method(config["method"]).model_roles
+    if model is None or set(model) == set(roles):
+        return config
+    base = {k: v for k, v in model.items() if k != "b"}
+    return {**config, "model": role_specs({**base, "roles": {"b": model["b"]} if "b" in model else {}}, roles)}
+
+
+def migrate_identity(folder: Path) -> bool:
+    """Rewrite a verified finished run's records for `current_config`; whether anything changed."""
+    run = read_result_json(folder / "run.json")
+    config = current_config(run["config"])
+    changed = _migrate_checkpoints(folder, run["config"], run["config_hash"])
+    changed |= _migrate_weights_record(folder)
+    if config == run["config"]:
+        return changed
+    metrics_path = folder / "metrics.json"
+    metrics = read_result_json(metrics_path)
+    chash = config_hash(config)
+    write_json_atomic(folder / "run.json", {**run, "config": config, "config_hash": chash})
+    write_json_atomic(metrics_path, {**metrics, "config_hash": chash, "files": file_digests(folder)})  # last
+    return True
+
+
+def _migrate_weights_record(folder: Path) -> bool:
+    path = folder / "best_model.pt"
+    if not path.exists():
+        return False
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    record = state.get(WEIGHTS_RECORD)
+    if not isinstance(record, dict) or current_config(record) == record:
+        return False
+    with open_atomic(path, "wb") as f:
+        torch.save({**state, WEIGHTS_RECORD: current_config(record)}, f)
+    return True
+
+
+def _migrate_checkpoints(folder: Path, config: dict | None, chash: str | None) -> bool:
+    """Checkpoints of the run in `folder`: each one's recorded config (or, for one that records only a hash,
+    the config of the run.json beside it with that hash) and hash, made current."""
+    changed = False
+    for meta_path in sorted(folder.glob("ckpt/step_*/meta.json")):
+        meta = read_result_json(meta_path)
+        old = meta.get("config") or (config if chash is not None and meta.get("config_hash") == chash else None)
+        if old is None:  # written before checkpoints recorded their config, and no run.json of its hash beside
+            raise DamagedRun(f"{meta_path}: records no config to migrate; delete {folder / 'ckpt'} "
+                             "to start the run over")
+        new = {**meta, "config": current_config(old), "config_hash": config_hash(current_config(old))}
+        if new != meta:
+            write_json_atomic(meta_path, new)
+            changed = True
+    return changed
+
+
+def unfinished_runs(results_dir: Path) -> list[Path]:
+    """Folders of runs with checkpoints and no metrics.json (interrupted)."""
+    return sorted({p.parent for p in results_dir.glob("*/runs/*/train-*/**/seed*/ckpt")
+                   if not (p.parent / "metrics.json").exists()})
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--results-dir", type=Path, default=Path("results"))
@@ -65,6 +144,8 @@ def main(argv=None) -> int:
     for folder in finished_runs(args.results_dir):
         try:
             outcome = migrate_run(folder)
+            if outcome in ("migrated", "verified") and migrate_identity(folder):
+                outcome = "migrated"
         except DamagedRun as err:
             print(f"damaged: {err}", file=sys.stderr)
             damaged += 1
@@ -72,6 +153,13 @@ def main(argv=None) -> int:
         counts[outcome] = counts.get(outcome, 0) + 1
         if outcome != "verified":
             print(f"{outcome}: {folder}")
+    for folder in unfinished_runs(args.results_dir):
+        try:
+            if _migrate_checkpoints(folder, None, None):
+                print(f"migrated checkpoint: {folder}")
+        except DamagedRun as err:
+            print(f"damaged: {err}", file=sys.stderr)
+            damaged += 1
     summary = ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "no finished runs"
     print(f"{args.results_dir}: {summary}" + (f", {damaged} damaged (left unchanged)" if damaged else ""))
     return 1 if damaged else 0

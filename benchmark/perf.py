@@ -76,13 +76,10 @@ def perf_domain(suite):
 
 def _setup(name: str, suite, data, accelerator, seed: int = 0):
     """A method ready to step, set up by the trainer's own `prepare_training`."""
-    import methods
-    from benchmark.suites import MethodEntry, method_overrides
+    from benchmark.suites import MethodEntry, new_method
     from benchmark.trainer import prepare_training
-    from methods.base import load_method_config
 
-    cls = methods.get_method(name)
-    method = cls(load_method_config(cls, method_overrides(suite, MethodEntry(name, name))), suite.model_spec)
+    method = new_method(suite, MethodEntry(name, name))
     return (method, *prepare_training(method, data, suite.budget, seed, accelerator))
 
 

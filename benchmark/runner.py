@@ -21,7 +21,7 @@ from benchmark.data.domains import DomainData, load_domain, restrict_classes
 from benchmark.evaluate import evaluate_tests
 from benchmark.io import read_json
 from benchmark.run_outputs import copy_run, write_run
-from benchmark.suites import MethodEntry, Suite, method_overrides
+from benchmark.suites import MethodEntry, Suite, method_overrides, role_specs
 from benchmark.trainer import PROGRESS, train
 from benchmark.verify import DamagedRun, finished_runs, load_run
 from methods.base import build_config, load_method_config
@@ -71,17 +71,19 @@ def resolved_config(suite: Suite, entry: MethodEntry, train_domain: str, tests: 
     return {
         "suite": suite.name, "suite_version": suite.version, "profile": suite.profile, "dataset": suite.dataset,
         "method": entry.name, "label": entry.label, "method_config": dataclasses.asdict(cfg),
-        "model": suite.model_spec if cls.trainable else None, "data": suite.data_cfg,
+        # only the method's own roles: a change to one method's model is not a change of the others' runs
+        "model": role_specs(suite.model_spec, cls.model_roles) if cls.trainable else None, "data": suite.data_cfg,
         "budget": suite.budget if cls.trainable else None, "seed": seed,
         "train": train_domain, "tests": tests, "split_sha256": splits, **extra,
     }
 
 
-def build_method(config: dict, model_spec: dict):
+def build_method(config: dict):
     """The run's method from its resolved config (`resolved_config`): the config is resolved once per run, and
-    the method is the one the config hash describes."""
+    the method is the one the config hash describes (its method config and its roles' model specs)."""
     cls = methods.get_method(config["method"])
-    return cls(build_config(cls.Config, config["method_config"], f"method_config of {config['label']}"), model_spec)
+    return cls(build_config(cls.Config, config["method_config"], f"method_config of {config['label']}"),
+               config["model"] or {})
 
 
 def pretrained_status(method) -> tuple[dict | None, str]:
@@ -204,10 +206,10 @@ def _run_locked(suite: Suite, entry: MethodEntry, train_domain: str, tests: list
         index.add(config, out)
         return metrics or read_json(done)
 
-    method = build_method(config, suite.model_spec)
+    method = build_method(config)
     started, t0 = datetime.now(timezone.utc), time.perf_counter()
     result = train(method, domains(train_domain), budget=suite.budget, seed=seed, accelerator=accelerator,
-                   ckpt_dir=out / "ckpt", run_meta={"config_hash": chash}, log=log)
+                   ckpt_dir=out / "ckpt", run_meta={"config_hash": chash, "config": config}, log=log)
     t_test = time.perf_counter()
     numbers, per_sample, previews = evaluate_tests(method, {d: domains(d) for d in tests}, accelerator,
                                                    suite.budget.get("eval_batch_size", 256))

@@ -22,6 +22,8 @@ CLAIM_METRICS = {"ciou", "auc", "ciou_fixed0.5", "auc_fixed0.5", "ciou_shuffled"
 EVAL_KEYS = {"name", "title", "train", "test", "in_domain"}
 METHOD_KEYS = {"name", "as", "overrides", "control", "lr_of"}
 BUDGET_KEYS = {"steps", "global_batch_size", "eval_every", "ckpt_every", "eval_batch_size", "grad_clip"}
+# a backbone spec: the arguments of methods.common.localizer.LocalizationModel
+SPEC_KEYS = {"visual", "audio", "dim", "audio_head"}
 
 
 class SuiteError(ValueError):
@@ -48,7 +50,7 @@ class Suite:
     evaluations: list[dict]
     seeds: list[int]
     budget: dict
-    model_spec: dict
+    model_spec: dict  # the profile's model section: a base spec + per-role overrides (role_specs)
     data_cfg: dict
     method_overrides: dict  # the profile's, for every method whose config has the field
     paper: dict  # {"source": str, "methods": {name: {eval: {metric: value}}}}
@@ -154,7 +156,7 @@ def load_suite(name: str, profile: str = "default", seeds: list[int] | None = No
         name=raw["suite"], version=int(raw["version"]), description=str(raw.get("description", "")).strip(),
         dataset=prof["data"].get("source", "synthetic"), profile=profile, methods=entries, evaluations=evaluations,
         seeds=list(seeds if seeds is not None else suite_prof.get("seeds", prof["seeds"])),
-        budget=budget, model_spec=prof["model"], data_cfg=prof["data"],
+        budget=budget, model_spec=check_model_section(prof.get("model"), profile), data_cfg=prof["data"],
         method_overrides=dict(prof.get("method_overrides") or {}), paper=paper, path=path,
         mixed_precision=prof.get("mixed_precision", "no"),
         lr_grid=tuple(float(x) for x in prof.get("lr_grid") or ()), tune_seed=int(prof.get("tune_seed", 0)),
@@ -185,24 +187,63 @@ def _claims(raw: list, labels: list[str], kept: set[str], evaluations: list[dict
     return out
 
 
+def check_model_section(section, profile: str) -> dict:
+    """A profile's `model:` section: a base spec (SPEC_KEYS) and `roles: {role: partial spec}`. A role no
+    method declares is allowed (a profile serves every method); anything else is refused, naming the file."""
+    where = f"{PROFILES_PATH}: profile {profile!r}: model"
+    if not isinstance(section, dict):
+        raise SuiteError(f"{where}: expected a mapping, got {type(section).__name__}")
+    _unknown(section, SPEC_KEYS | {"roles"}, where)
+    roles = section.get("roles", {})
+    if not isinstance(roles, dict):
+        raise SuiteError(f"{where}.roles: expected a mapping from role to overrides, got {type(roles).__name__}")
+    for role, override in roles.items():
+        if not isinstance(override, dict):
+            raise SuiteError(f"{where}.roles.{role}: expected a mapping of spec keys, got {override!r}")
+        _unknown(override, SPEC_KEYS, f"{where}.roles.{role}")
+    return section
+
+
+def role_specs(section: dict, roles: tuple[str, ...]) -> dict[str, dict]:
+    """{role: spec} of a profile's model section for `roles`: the base spec with the role's overrides, each
+    of which replaces the base's entry of that key whole (a backbone is swapped, not merged)."""
+    base = {k: v for k, v in section.items() if k != "roles"}
+    overrides = section.get("roles") or {}
+    return {role: {**base, **overrides.get(role, {})} for role in roles}
+
+
+def new_method(suite: Suite, entry: MethodEntry):
+    """The method of a suite row: its config (profile and row overrides) and the model specs of its roles."""
+    cls = methods.get_method(entry.name)
+    return cls(load_method_config(cls, method_overrides(suite, entry)), role_specs(suite.model_spec, cls.model_roles))
+
+
+def _backbones(node) -> list[dict]:
+    """Every backbone spec (a mapping with a `type`) in a model section, at any depth."""
+    if not isinstance(node, dict):
+        return []
+    if "type" in node:
+        return [node]
+    return [b for value in node.values() for b in _backbones(value)]
+
+
 def with_weights(suite: Suite, weights: dict[str, str]) -> Suite:
-    """The suite with local pretrained weight files set on the backbones of those types (run_all --weights).
+    """The suite with local pretrained weight files set on the backbones of those types (run_all --weights),
+    in the base spec and every role's overrides alike.
 
     Every named backbone type must occur in the profile's model, and every file must exist."""
     import copy
     import dataclasses
 
     spec = copy.deepcopy(suite.model_spec)
-    parts = [spec.get(k) for k in ("visual", "audio")] + [(spec.get("b") or {}).get(k) for k in ("visual", "audio")]
-    used = set()
-    for part in (p for p in parts if isinstance(p, dict)):
-        if part.get("type") in weights:
+    parts = _backbones(spec)
+    for part in parts:
+        if part["type"] in weights:
             part["weights"] = str(Path(weights[part["type"]]).resolve())
-            used.add(part["type"])
-    unknown = sorted(set(weights) - used)
+    unknown = sorted(set(weights) - {p["type"] for p in parts})
     if unknown:
         raise SuiteError(f"--weights {unknown}: profile {suite.profile!r} has no backbone of that type "
-                         f"(its backbones: {sorted({p['type'] for p in parts if isinstance(p, dict)})})")
+                         f"(its backbones: {sorted({p['type'] for p in parts})})")
     for kind, path in weights.items():
         if not Path(path).is_file():
             raise SuiteError(f"--weights {kind}={path}: file not found")

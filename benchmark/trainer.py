@@ -21,7 +21,7 @@ from benchmark.checkpoint import load_latest, save_checkpoint
 from benchmark.data.domains import DomainData
 from benchmark.evaluate import compute_maps, score, summarize
 from benchmark.sampling import PoolSampler
-from methods.base import BatchPlan, Method, StepState
+from methods.base import BatchPlan, Method, RunInfo, StepState
 from methods.common.localizer import unwrap
 
 # The columns that carry annotation: the GT map (from the boxes) and the sounding object's class. The trainer
@@ -75,15 +75,12 @@ class TrainResult:
 
 @dataclass
 class TrainContext:
-    """What a method may use beyond its batch: the pools, and eval-mode maps of its models."""
+    """What a step may use beyond its batch: eval-mode maps of the method's current models (curricula,
+    diagnostics); and what the trainer records while stepping."""
 
     method: Method
     data: DomainData
-    accelerator: object
-    labeled_rows: list[int]
-    unlabeled_rows: list[int]
-    eval_batch_size: int
-    global_batch: int
+    run: RunInfo
     select_seconds: float = 0.0  # time spent in maps() (curricula), reported apart from data loading
     # (step, unlabeled rows drawn, rows planned) of every step whose unlabeled pool could not fill its share
     shortfall: list = field(default_factory=list)
@@ -91,7 +88,7 @@ class TrainContext:
     def maps(self, rows: list[int], variant: str, timed: bool = True) -> torch.Tensor:
         """Gathered maps of `variant` over `rows`, models in eval mode, no augmentation, labels withheld."""
         t = time.perf_counter()
-        out = compute_maps(self.method, self.data, rows, [variant], self.accelerator, self.eval_batch_size,
+        out = compute_maps(self.method, self.data, list(rows), [variant], self.run.accelerator, self.run.eval_batch_size,
                            desc=f"maps {variant}", batch_filter=lambda b: WithheldBatch(
                                b, "labels are withheld from the maps a method computes while training"))[variant]
         if timed:
@@ -111,7 +108,8 @@ def draw_batches(method: Method, ctx: TrainContext, samplers: "_Samplers", step:
     Labels are withheld (LABEL_COLUMNS): the unlabeled batch never has them, nor the labeled batch of a method
     that declares uses_labels = False; reading one raises LabelsWithheld.
     """
-    acc = ctx.accelerator
+    run = ctx.run
+    acc = run.accelerator
     rank, world = acc.process_index, acc.num_processes
 
     def fetch(rows, why=None):  # withheld columns are dropped before they are moved to the device
@@ -121,22 +119,22 @@ def draw_batches(method: Method, ctx: TrainContext, samplers: "_Samplers", step:
 
     no_labels = None if method.uses_labels else (f"labels are withheld from every batch of {method.name} "
                                                  "(uses_labels = False)")
-    plan = method.batch_plan(ctx.global_batch, step)
+    plan = method.batch_plan(step)
     lb = ulb = None
     if plan.unlabeled and not method.uses_unlabeled:
         raise ValueError(f"{method.name}: its batch plan at step {step} asks for {plan.unlabeled} unlabeled samples "
                          "but it declares uses_unlabeled = False")
     if plan.unlabeled:
-        key, pool, first = method.unlabeled_pool(step, ctx)
-        if len(pool) < plan.unlabeled:
-            got = len(pool) // world * world
+        pool = method.unlabeled_pool(step, ctx)
+        if len(pool.rows) < plan.unlabeled:
+            got = len(pool.rows) // world * world
             ctx.shortfall.append((step, got, plan.unlabeled))
-            plan = BatchPlan(labeled=ctx.global_batch - got, unlabeled=got)
+            plan = BatchPlan(labeled=run.global_batch - got, unlabeled=got)
         if plan.unlabeled:
-            ulb = fetch(samplers.rows("unlabeled", key, pool, plan.unlabeled, first, step, rank, world),
-                        UNLABELED)
+            ulb = fetch(samplers.rows("unlabeled", pool.key, pool.rows, plan.unlabeled, pool.first_step, step, rank,
+                                      world), UNLABELED)
     if plan.labeled:
-        lb = fetch(samplers.rows("labeled", "all", ctx.labeled_rows, plan.labeled, 0, step, rank, world), no_labels)
+        lb = fetch(samplers.rows("labeled", "all", run.labeled_rows, plan.labeled, 0, step, rank, world), no_labels)
     return lb, ulb
 
 
@@ -146,7 +144,7 @@ def run_step(method: Method, ctx: TrainContext, samplers: "_Samplers", models: d
 
     Adds to timings: data (batches), select (curriculum passes), forward (training_step), backward
     (backward, clipping, optimizer). On a GPU it synchronises so that the split is honest."""
-    acc = ctx.accelerator
+    acc = ctx.run.accelerator
     sync = torch.cuda.synchronize if acc.device.type == "cuda" else (lambda: None)
     t0, selected = time.perf_counter(), ctx.select_seconds
     lb, ulb = draw_batches(method, ctx, samplers, state.step)
@@ -174,9 +172,17 @@ def run_step(method: Method, ctx: TrainContext, samplers: "_Samplers", models: d
 def _pools(method: Method, data: DomainData) -> tuple[list[int], list[int]]:
     labeled = data.rows["labeled"] + (data.rows["unlabeled"] if method.label_pool == "all" else [])
     unlabeled = list(data.rows["unlabeled"])
-    if method.batch_plan(1).unlabeled_includes_labeled:
+    if method.unlabeled_includes_labeled:
         unlabeled = data.rows["labeled"] + unlabeled
     return labeled, unlabeled
+
+
+def run_info(method: Method, data: DomainData, budget: dict, seed: int, accelerator) -> RunInfo:
+    """What `method` is told about this run (Method.setup)."""
+    labeled, unlabeled = _pools(method, data)
+    return RunInfo(steps=budget["steps"], global_batch=budget["global_batch_size"], seed=seed,
+                   labeled_rows=tuple(labeled), unlabeled_rows=tuple(unlabeled), table=data.table,
+                   eval_batch_size=budget.get("eval_batch_size", 256), accelerator=accelerator)
 
 
 class _Samplers:
@@ -206,7 +212,8 @@ def _selection_key(val: dict) -> tuple:
 
 def prepare_training(method: Method, data: DomainData, budget: dict, seed: int, accelerator) -> tuple:
     """(models, optimizers, context, samplers): the method's models built under `seed`, prepared and
-    attached, and everything `run_step` needs (`benchmark.perf` steps the same set-up)."""
+    attached, the method set up for the run, and everything `run_step` needs (`benchmark.perf` steps the
+    same set-up)."""
     set_seed(seed)  # model initialisation: same weights on every process
     models = method.build_models()
     if accelerator.num_processes > 1 and accelerator.device.type == "cuda":
@@ -217,12 +224,10 @@ def prepare_training(method: Method, data: DomainData, budget: dict, seed: int, 
     prepared = accelerator.prepare(*[models[k] for k in names], *[optims[k] for k in names])
     models = dict(zip(names, prepared[:len(names)]))
     optims = dict(zip(names, prepared[len(names):]))
-    method.attach(models, accelerator)
-    lb_pool, ulb_pool = _pools(method, data)
-    ctx = TrainContext(method, data, accelerator, lb_pool, ulb_pool, budget.get("eval_batch_size", 256),
-                       budget["global_batch_size"])
-    method.on_train_start(budget["steps"], ctx)
-    return models, optims, ctx, _Samplers(seed)
+    method.attach(models)
+    run = run_info(method, data, budget, seed, accelerator)
+    method.setup(run)
+    return models, optims, TrainContext(method, data, run), _Samplers(seed)
 
 
 def train(method: Method, data: DomainData, *, budget: dict, seed: int, accelerator, ckpt_dir: Path,

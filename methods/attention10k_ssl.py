@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from methods.base import BatchPlan, Method
-from methods.common.augment import colour_randaugment, normalize, sample_generators
+from methods.common.augment import colour_view, normalize
 from methods.common.localizer import audio_input, build_localizer
 from methods.common.losses import downsample_target
 from methods.common.rng import step_generator
@@ -89,23 +89,15 @@ class Attention10kSSL(Method):
     Config = Attention10kConfig
 
     def build_models(self):
-        return {"a": AttentionLocalizer(self.model_spec, self.config.nonnegative_visual)}
+        return {"a": AttentionLocalizer(self.model_specs["a"], self.config.nonnegative_visual)}
 
-    def batch_plan(self, global_batch, step=0):
-        labeled = int(round(global_batch * self.config.labeled_fraction))  # fixed for the whole budget, no warm-up
-        return BatchPlan(labeled=labeled, unlabeled=global_batch - labeled)
-
-    def _views(self, batch: dict, state) -> torch.Tensor:
-        images = batch["image"]
-        if self.config.augment:
-            gens = sample_generators(state.seed, state.step, batch["index"], "augment")
-            images = colour_randaugment(images.cpu(), gens, self.config.randaug_ops,
-                                        self.config.randaug_max_magnitude).to(images.device)
-        return normalize(images)
+    def batch_plan(self, step):
+        labeled = int(round(self.run.global_batch * self.config.labeled_fraction))  # the whole budget, no warm-up
+        return BatchPlan(labeled=labeled, unlabeled=self.run.global_batch - labeled)
 
     def training_step(self, labeled, unlabeled, state):
         parts = [b for b in (labeled, unlabeled) if b is not None]
-        images = torch.cat([self._views(b, state) for b in parts])
+        images = torch.cat([colour_view(b["image"], b["index"], state, "augment", self.config) for b in parts])
         audio = torch.cat([audio_input(self.models["a"], b) for b in parts])
         out = self.models["a"](images, audio)
         n, n_l = images.shape[0], 0 if labeled is None else labeled["image"].shape[0]

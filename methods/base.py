@@ -9,7 +9,7 @@ import dataclasses
 import typing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Sequence
 
 import torch
 import yaml
@@ -35,7 +35,35 @@ class BatchPlan:
 
     labeled: int  # samples with boxes (from the labeled pool, or every training sample for the oracle)
     unlabeled: int  # samples without boxes
-    unlabeled_includes_labeled: bool = False  # self-supervised methods also see the labeled images, boxes dropped
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """Everything a method may know about its run, fixed before the first step (Method.setup)."""
+
+    steps: int  # the budget, in optimizer steps
+    global_batch: int  # samples per step over all processes
+    seed: int
+    labeled_rows: tuple[int, ...]  # store rows of the labeled pool (every training row for the oracle)
+    unlabeled_rows: tuple[int, ...]  # store rows of the unlabeled pool (with the labeled ones, boxes
+    # withheld, for a method whose unlabeled_includes_labeled is set)
+    table: Any  # the training store (SampleTable): banks are indexed by its rows, caches read its images
+    eval_batch_size: int
+    accelerator: Any  # the run's Accelerator: device, process count, gather for cross-process losses
+
+    @property
+    def store_size(self) -> int:
+        return len(self.table)
+
+
+@dataclass(frozen=True)
+class Pool:
+    """The unlabeled pool in force at a step: the trainer samples `rows` as a pure function of (seed, key,
+    step − first_step); a curriculum returns a new key whenever it re-selects."""
+
+    key: str
+    rows: Sequence[int]
+    first_step: int
 
 
 class ConfigError(ValueError):
@@ -121,13 +149,18 @@ class Method:
     uses_labels: ClassVar[bool] = True  # reads boxes during training
     uses_unlabeled: ClassVar[bool] = False  # reads the unlabeled pool during training
     label_pool: ClassVar[str] = "labeled"  # "all": every training sample with its boxes (oracle only)
+    # self-supervised methods draw their unlabeled batches from the labeled images too (labels withheld)
+    unlabeled_includes_labeled: ClassVar[bool] = False
     trainable: ClassVar[bool] = True
     reference_only: ClassVar[bool] = False  # shown in the leaderboard, not a competitor (floors, oracle)
+    # the models a method builds, each from the profile's base spec with that role's overrides
+    # (benchmark/profiles.yaml `model.roles`); `__init__` gets {role: spec} for exactly these roles
+    model_roles: ClassVar[tuple[str, ...]] = ("a",)
     Config: ClassVar[type] = NoConfig
 
-    def __init__(self, config: Any, model_spec: dict):
+    def __init__(self, config: Any, model_specs: dict[str, dict]):
         self.config = config
-        self.model_spec = model_spec
+        self.model_specs = model_specs
         self.models: dict[str, nn.Module] = {}
 
     # ---- building -------------------------------------------------------------------------
@@ -139,27 +172,27 @@ class Method:
         wd = getattr(self.config, "weight_decay", 0.0)
         return {k: torch.optim.Adam(m.parameters(), lr=lr, weight_decay=wd) for k, m in models.items()}
 
-    def attach(self, models: dict[str, nn.Module], accelerator=None) -> None:
-        """Receive the (possibly wrapped, device-placed) models and the accelerator from the trainer."""
+    def attach(self, models: dict[str, nn.Module]) -> None:
+        """Receive the (possibly wrapped, device-placed) models: for training, or for inference alone."""
         self.models = models
-        self.accelerator = accelerator
 
-    def on_train_start(self, total_steps: int, ctx=None) -> None:
-        """Called once before the first step (also on resume) with the step budget and the TrainContext."""
-        self.total_steps = total_steps
+    def setup(self, run: RunInfo) -> None:
+        """Called by the trainer once per training (also on resume), after `attach`. Not to be overridden:
+        a method's own per-run state goes in `on_setup`, which runs with `self.run` already set."""
+        self.run = run
+        self.on_setup()
 
-    def batch_plan(self, global_batch: int, step: int = 0) -> BatchPlan:
+    def on_setup(self) -> None:
+        """Per-run state derived from `self.run` (step counts, caches, devices)."""
+
+    def batch_plan(self, step: int) -> BatchPlan:
         """Composition of the global batch at `step` (may change between stages, e.g. warm-up)."""
-        return BatchPlan(labeled=global_batch, unlabeled=0)
+        return BatchPlan(labeled=self.run.global_batch, unlabeled=0)
 
-    def unlabeled_pool(self, step: int, ctx) -> tuple[str, list[int], int]:
-        """(key, store rows, first step) of the unlabeled pool in force at `step`.
-
-        The trainer samples it as a pure function of (seed, key, step − first step); a
-        curriculum returns a new key whenever it re-selects. `ctx` (a TrainContext) can
-        compute eval-mode maps of the current models over any rows.
-        """
-        return "all", ctx.unlabeled_rows, 0
+    def unlabeled_pool(self, step: int, ctx) -> Pool:
+        """The unlabeled pool in force at `step`. `ctx` (a TrainContext) can compute eval-mode maps of the
+        current models over any rows (curricula)."""
+        return Pool("all", self.run.unlabeled_rows, 0)
 
     def diagnostics(self, ctx, val_rows: list[int]) -> dict:
         """Numbers logged with each validation point in run.json (e.g. XPL's A–B agreement, its curriculum)."""

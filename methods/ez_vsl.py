@@ -44,12 +44,17 @@ class EZVSL(Method):
     paper = "Mo & Morgado, Localizing Visual Sounds the Easy Way, ECCV 2022"
     uses_labels = False
     uses_unlabeled = True
+    unlabeled_includes_labeled = True
     Config = EZVSLConfig
+
+    def __init__(self, config, model_specs):
+        super().__init__(config, model_specs)
+        self.prior = None  # OGL's frozen object-prior network (build_models), where the profile has one
 
     def model_spec_used(self) -> dict:
         if self.config.audio_encoder == "resnet18_spectrogram":
-            return {**self.model_spec, "audio": {"type": "resnet18_audio"}, "audio_head": "linear"}
-        return self.model_spec
+            return {**self.model_specs["a"], "audio": {"type": "resnet18_audio"}, "audio_head": "linear"}
+        return self.model_specs["a"]
 
     def build_models(self):
         if self.prior_spec() is not None:  # frozen, never trained, not in the optimizer
@@ -58,22 +63,18 @@ class EZVSL(Method):
 
     def prior_spec(self) -> dict | None:
         """The object-prior network for OGL: the profile's visual backbone with its pretrained file, if any."""
-        visual = self.model_spec.get("visual", {})
+        visual = self.model_specs["a"].get("visual", {})
         return visual if visual.get("weights") else None
 
-    def batch_plan(self, global_batch, step=0):
-        return BatchPlan(labeled=0, unlabeled=global_batch, unlabeled_includes_labeled=True)
+    def batch_plan(self, step):
+        return BatchPlan(labeled=0, unlabeled=self.run.global_batch)
 
-    def attach(self, models, accelerator=None):
-        super().attach(models, accelerator)
+    def on_setup(self):
         self.upscaled = UpscaledImages()  # resized training images, kept per sample for this run
-        if getattr(self, "prior", None) is not None and accelerator is not None:
-            self.prior.to(accelerator.device)
-
-    def on_train_start(self, total_steps, ctx=None):
-        super().on_train_start(total_steps, ctx)
-        if self.config.augment and ctx is not None:
-            self.upscaled.prefill(ctx.data.table, ctx.unlabeled_rows)
+        if self.prior is not None:
+            self.prior.to(self.run.accelerator.device)
+        if self.config.augment:
+            self.upscaled.prefill(self.run.table, self.run.unlabeled_rows)
 
     def training_step(self, labeled, unlabeled, state):
         images = unlabeled["image"]
@@ -82,7 +83,7 @@ class EZVSL(Method):
             big = self.upscaled(images.cpu(), unlabeled["index"].cpu())
             images = crop_flip(big, gens, images.shape[-2:]).to(images.device)
         out = self.models["a"](normalize(images), audio_input(self.models["a"], unlabeled))
-        loss = mil_infonce(out["v"], out["a"], self.config.tau, self.accelerator)
+        loss = mil_infonce(out["v"], out["a"], self.config.tau, self.run.accelerator)
         return loss, {"l_nce": loss.detach()}
 
     def report_variants(self):
@@ -95,7 +96,7 @@ class EZVSL(Method):
         av = model(images, audio_input(model, batch))["map"]
         if variant in (None, "main"):
             return av
-        if variant == "ogl" and getattr(self, "prior", None) is not None:
+        if variant == "ogl" and self.prior is not None:
             # Object prior S_OBJ = mean |layer4 activation| of the separate frozen pretrained network
             obj = self.prior(images).abs().mean(1)
             obj = torch.nn.functional.interpolate(obj[:, None], size=av.shape[-2:], mode="bilinear", align_corners=True)[:, 0]

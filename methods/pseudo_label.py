@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import torch
 
-from methods.base import BatchPlan
+from methods.base import BatchPlan, Pool
 from methods.common.localizer import audio_input
-from methods.common.losses import downsample_target, infonce, pixel_bce, score_map
+from methods.common.losses import add_infonce, downsample_target, pixel_bce, score_map
 from methods.common.pseudo_labels import hard_label
 from methods.supervised import SupervisedConfig, SupervisedOnly
 
@@ -36,36 +36,27 @@ class HardPseudoLabel(SupervisedOnly):
     uses_unlabeled = True
     Config = HardPLConfig
 
-    # ---- schedule: pure functions of the step and the budget ------------------------------
-    def warmup_steps(self, total_steps: int) -> int:
-        return int(round(self.config.warmup_fraction * total_steps))
+    # ---- schedule: pure functions of the step and the run --------------------------------
+    def on_setup(self):
+        self.warmup_steps = int(round(self.config.warmup_fraction * self.run.steps))
+        labeled = int(round(self.run.global_batch * self.config.labeled_fraction))
+        self.ssl_plan = BatchPlan(labeled=labeled, unlabeled=self.run.global_batch - labeled)
+        # one SSL epoch = one pass over the unlabeled pool (PoolSampler drops the ragged tail)
+        self.steps_per_epoch = max(1, len(self.run.unlabeled_rows) // self.ssl_plan.unlabeled)
 
-    def _split(self, global_batch: int) -> tuple[int, int]:
-        labeled = int(round(global_batch * self.config.labeled_fraction))
-        return labeled, global_batch - labeled
-
-    def on_train_start(self, total_steps, ctx=None):
-        super().on_train_start(total_steps, ctx)
-        if ctx is not None:  # one SSL epoch = one pass over the unlabeled pool (PoolSampler drops the ragged tail)
-            self.steps_per_epoch = max(1, len(ctx.unlabeled_rows) // self._split(ctx.global_batch)[1])
-
-    def batch_plan(self, global_batch, step=0):
-        total = getattr(self, "total_steps", None)  # set by on_train_start; before it, a warm-up batch
-        if total is None or step < self.warmup_steps(total):
-            return BatchPlan(labeled=global_batch, unlabeled=0)
-        labeled, unlabeled = self._split(global_batch)
-        return BatchPlan(labeled=labeled, unlabeled=unlabeled)
+    def batch_plan(self, step):
+        return super().batch_plan(step) if step < self.warmup_steps else self.ssl_plan
 
     def unlabeled_pool(self, step, ctx):
         # Read only after warm-up; its sampler starts at the first SSL step, so SSL epochs are passes over the pool.
-        return "all", ctx.unlabeled_rows, self.warmup_steps(self.total_steps)
+        return Pool("all", self.run.unlabeled_rows, self.warmup_steps)
 
-    def alpha(self, step: int, total_steps: int, steps_per_epoch: int) -> float:
+    def alpha(self, step: int) -> float:
         """α(t): 0 in warm-up, then linear from 0 to alpha_final over ramp_epochs SSL epochs (Lee's T1 → T2)."""
-        ssl_step = step - self.warmup_steps(total_steps)
+        ssl_step = step - self.warmup_steps
         if ssl_step < 0:
             return 0.0
-        ramp = self.config.ramp_epochs * steps_per_epoch
+        ramp = self.config.ramp_epochs * self.steps_per_epoch
         if ramp <= 0:
             return self.config.alpha_final
         return self.config.alpha_final * min(1.0, ssl_step / ramp)
@@ -84,13 +75,7 @@ class HardPseudoLabel(SupervisedOnly):
         l_sup = pixel_bce(downsample_target(labeled["gt"], prob.shape[-2:]), prob_l)
         span = prob if self.config.pl_on_labeled else prob_u  # unlabeled "gt" is never read
         l_pl = pixel_bce(hard_label(span.detach()), span)
-        if getattr(self, "steps_per_epoch", None) is None:
-            raise RuntimeError("hard_pl: on_train_start(total_steps, ctx) must be called before an SSL step")
-        alpha = self.alpha(state.step, state.total_steps, self.steps_per_epoch)
-        loss = l_sup + alpha * l_pl
+        alpha = self.alpha(state.step)
         logs = {"l_sup": l_sup.detach(), "l_pl": l_pl.detach(), "alpha": torch.tensor(alpha)}
-        if self.config.lambda_u > 0:  # InfoNCE over the whole batch, labeled and unlabeled
-            l_nce = infonce(out, self.config.nce_pool, self.config.tau, self.accelerator)
-            loss = loss + self.config.lambda_u * l_nce
-            logs["l_nce"] = l_nce.detach()
-        return loss, logs
+        # InfoNCE over the whole batch, labeled and unlabeled
+        return add_infonce(l_sup + alpha * l_pl, logs, out, self.config, self.run.accelerator), logs

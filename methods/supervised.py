@@ -11,9 +11,9 @@ from typing import Literal
 import torch
 
 from methods.base import Method
-from methods.common.augment import colour_randaugment, normalize, sample_generators
+from methods.common.augment import colour_view, normalize
 from methods.common.localizer import audio_input, build_localizer
-from methods.common.losses import downsample_target, infonce, pixel_bce, score_map
+from methods.common.losses import add_infonce, downsample_target, pixel_bce, score_map
 
 
 @dataclass(frozen=True)
@@ -35,15 +35,10 @@ class SupervisedOnly(Method):
     Config = SupervisedConfig
 
     def build_models(self):
-        return {"a": build_localizer(self.model_spec)}
+        return {"a": build_localizer(self.model_specs["a"])}
 
-    def _views(self, batch: dict, state, stream: str = "augment") -> torch.Tensor:
-        images = batch["image"]
-        if self.config.augment:
-            gens = sample_generators(state.seed, state.step, batch["index"], stream)
-            images = colour_randaugment(images.cpu(), gens, self.config.randaug_ops,
-                                        self.config.randaug_max_magnitude).to(images.device)
-        return normalize(images)
+    def _views(self, batch: dict, state) -> torch.Tensor:
+        return colour_view(batch["image"], batch["index"], state, "augment", self.config)
 
     def training_step(self, labeled, unlabeled, state):
         model = self.models["a"]
@@ -51,13 +46,8 @@ class SupervisedOnly(Method):
         prob = score_map(out["map"], self.config.score_map)
         target = downsample_target(labeled["gt"], prob.shape[-2:])
         l_sup = pixel_bce(target, prob)
-        loss = l_sup
         logs = {"l_sup": l_sup.detach()}
-        if self.config.lambda_u > 0:
-            l_nce = infonce(out, self.config.nce_pool, self.config.tau, self.accelerator)
-            loss = loss + self.config.lambda_u * l_nce
-            logs["l_nce"] = l_nce.detach()
-        return loss, logs
+        return add_infonce(l_sup, logs, out, self.config, self.run.accelerator), logs
 
     @torch.no_grad()
     def localize(self, batch, variant=None):

@@ -13,10 +13,10 @@ from typing import Literal
 
 import torch
 
-from methods.base import BatchPlan, Method
-from methods.common.augment import colour_randaugment, normalize, sample_generators
+from methods.base import BatchPlan, Method, Pool
+from methods.common.augment import colour_view, normalize
 from methods.common.localizer import AUDIO_KEYS, audio_input, build_localizer
-from methods.common.losses import downsample_target, infonce, pixel_bce, score_map
+from methods.common.losses import add_infonce, downsample_target, pixel_bce, score_map
 from methods.supervised import SupervisedConfig
 from methods.common.pseudo_labels import (MemoryBank, admitted_fraction, hard_label, pearson,
                                           select_by_agreement, sharpen)
@@ -47,61 +47,53 @@ class XPL(Method):
     name = "xpl"
     paper = "Guo, Ma, Zhao, Su, Zou, Cross Pseudo-Labeling for Semi-Supervised Audio-Visual Source Localization, ICASSP 2024"
     uses_unlabeled = True
+    model_roles = MODELS
     Config = XPLConfig
 
-    def __init__(self, config, model_spec):
-        super().__init__(config, model_spec)
+    def __init__(self, config, model_specs):
+        super().__init__(config, model_specs)
+        if model_specs["a"] == model_specs["b"]:
+            raise ValueError("XPL needs distinct backbones: the profile's model roles a and b resolve to the same "
+                             "spec (benchmark/profiles.yaml, model.roles.b)")
         self.banks: dict[str, MemoryBank] = {}
         self.curriculum = {"epoch": -1, "first_step": 0, "length": 0, "rows": [], "admitted": 0, "rho_mean": float("nan")}
-        self.total_steps = 0
-        self.store_size = 0
 
     # ---- models -----------------------------------------------------------------------------
     def build_models(self):
-        spec_b = {k: v for k, v in self.model_spec.items() if k != "b"}
-        spec_b.update(self.model_spec.get("b", {}))
-        if spec_b == {k: v for k, v in self.model_spec.items() if k != "b"}:
-            raise ValueError("XPL needs distinct backbones: the profile's model spec has no differing 'b' entry")
-        return {"a": build_localizer({k: v for k, v in self.model_spec.items() if k != "b"}), "b": build_localizer(spec_b)}
-
-    def on_train_start(self, total_steps, ctx=None):
-        self.total_steps = total_steps
-        if ctx is not None:  # banks are indexed by store row
-            self.store_size = len(ctx.data.table)
+        return {k: build_localizer(self.model_specs[k]) for k in MODELS}
 
     @property
     def beta(self) -> float:
         return self.config.beta if self.config.pl_ema else 0.0
 
-    @property
-    def warmup_steps(self) -> int:
-        return round(self.config.warmup_fraction * self.total_steps)
+    def on_setup(self):
+        self.warmup_steps = round(self.config.warmup_fraction * self.run.steps)
 
-    def batch_plan(self, global_batch, step=0):
+    def batch_plan(self, step):
         if step < self.warmup_steps:
-            return BatchPlan(labeled=global_batch, unlabeled=0)
-        n_lab = round(global_batch * self.config.labeled_fraction)
-        return BatchPlan(labeled=n_lab, unlabeled=global_batch - n_lab)
+            return super().batch_plan(step)
+        n_lab = round(self.run.global_batch * self.config.labeled_fraction)
+        return BatchPlan(labeled=n_lab, unlabeled=self.run.global_batch - n_lab)
 
     # ---- curriculum (docs/methods.md §2.2) ----------------------------------------------------------------
     def unlabeled_pool(self, step, ctx):
         if not self.config.data_selection:
-            return "all", ctx.unlabeled_rows, self.warmup_steps
+            return Pool("all", self.run.unlabeled_rows, self.warmup_steps)
         c = self.curriculum
         if c["epoch"] < 0 or step >= c["first_step"] + c["length"]:
             self._new_epoch(step, ctx)
-        return f"epoch{self.curriculum['epoch']}", self.curriculum["rows"], self.curriculum["first_step"]
+        return Pool(f"epoch{self.curriculum['epoch']}", self.curriculum["rows"], self.curriculum["first_step"])
 
     @torch.no_grad()
     def _new_epoch(self, step: int, ctx) -> None:
         """Re-score every unlabeled sample by the agreement of A and B; admit the top r_e above the floor."""
-        pool = ctx.unlabeled_rows
+        pool = self.run.unlabeled_rows
         rho = pearson(ctx.maps(pool, "a"), ctx.maps(pool, "b"))
         epoch = self.curriculum["epoch"] + 1
         keep = select_by_agreement(rho, admitted_fraction(epoch, self.config.ramp_r0, self.config.ramp_epochs),
                                    self.config.rho_floor)
         rows = [pool[i] for i in keep.tolist()]
-        batch_u = self.batch_plan(ctx.global_batch, step).unlabeled
+        batch_u = self.batch_plan(step).unlabeled
         # Fewer admitted than one batch share: the trainer draws each once and fills up with labeled rows
         # (never a repeat within a step), and records the shortfall in run.json.
         self.curriculum = {"epoch": epoch, "first_step": step, "rows": rows, "admitted": len(rows),
@@ -117,11 +109,10 @@ class XPL(Method):
 
     def _update_banks(self, index: torch.Tensor, instant: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Write every process's (index, label) pairs into every process's banks; return this batch's rows."""
-        acc = self.accelerator
-        if not self.banks:
-            size = self.store_size
+        acc = self.run.accelerator
+        if not self.banks:  # indexed by store row
             for k in MODELS:
-                self.banks[k] = MemoryBank(size, tuple(instant[k].shape[-2:]), self.beta)
+                self.banks[k] = MemoryBank(self.run.store_size, tuple(instant[k].shape[-2:]), self.beta)
         if acc is not None and acc.num_processes > 1:
             all_index = acc.gather(index.contiguous())
             gathered = {k: acc.gather(instant[k].contiguous()) for k in MODELS}
@@ -132,20 +123,15 @@ class XPL(Method):
         return {k: self.banks[k].read(index).to(instant[k].device) for k in MODELS}
 
     # ---- training ---------------------------------------------------------------------------------
-    def _view(self, images, index, state, model_key):
-        if self.config.augment:  # independent draws per model: the "distinct augmentations"
-            gens = sample_generators(state.seed, state.step, index, f"augment-{model_key}")
-            images = colour_randaugment(images.cpu(), gens, self.config.randaug_ops,
-                                        self.config.randaug_max_magnitude).to(images.device)
-        return normalize(images)
-
     def training_step(self, labeled, unlabeled, state):
         parts = [b for b in (labeled, unlabeled) if b is not None]
         batch = {k: torch.cat([b[k] for b in parts]) for k in ("image", "index", *AUDIO_KEYS) if k in parts[0]}
         n_lab = labeled["image"].shape[0] if labeled is not None else 0
         outs, probs = {}, {}
         for k in MODELS:
-            outs[k] = self.models[k](self._view(batch["image"], batch["index"], state, k), audio_input(self.models[k], batch))
+            # independent colour draws per model: the "distinct augmentations"
+            view = colour_view(batch["image"], batch["index"], state, f"augment-{k}", self.config)
+            outs[k] = self.models[k](view, audio_input(self.models[k], batch))
             probs[k] = score_map(outs[k]["map"], self.config.score_map)
         loss, logs = 0.0, {}
         if unlabeled is not None:  # SSL stage: pseudo-labels
@@ -164,10 +150,7 @@ class XPL(Method):
                 l_sup = pixel_bce(target, probs[k][:n_lab])
                 loss = loss + l_sup
                 logs[f"l_sup_{k}"] = l_sup.detach()
-            if self.config.lambda_u > 0:
-                l_nce = infonce(outs[k], self.config.nce_pool, self.config.tau, self.accelerator)
-                loss = loss + self.config.lambda_u * l_nce
-                logs[f"l_nce_{k}"] = l_nce.detach()
+            loss = add_infonce(loss, logs, outs[k], self.config, self.run.accelerator, f"l_nce_{k}")
         return loss, logs
 
     @torch.no_grad()

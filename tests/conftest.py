@@ -47,13 +47,21 @@ def smoke_method(name: str, suite):
 
 
 def make_method(name: str, suite, overrides: dict | None = None):
-    import methods
-    from benchmark.suites import MethodEntry, method_overrides
-    from methods.base import load_method_config
+    from benchmark.suites import MethodEntry, new_method
 
-    cls = methods.get_method(name)
-    cfg = load_method_config(cls, {**method_overrides(suite, MethodEntry(name, name)), **(overrides or {})})
-    return cls(cfg, suite.model_spec)
+    return new_method(suite, MethodEntry(name, name, dict(overrides or {})))
+
+
+def set_up(method, data, steps: int, global_batch: int = 8, seed: int = 0, accelerator=None):
+    """`method` (models attached) set up as the trainer would for a run of `steps` on `data`; returns the RunInfo."""
+    from accelerate import Accelerator
+
+    from benchmark.trainer import run_info
+
+    run = run_info(method, data, {"steps": steps, "global_batch_size": global_batch, "eval_batch_size": 32}, seed,
+                   accelerator or Accelerator(cpu=True))
+    method.setup(run)
+    return run
 
 
 @pytest.fixture()

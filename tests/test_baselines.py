@@ -2,28 +2,32 @@
 from __future__ import annotations
 
 import math
-from types import SimpleNamespace
 
 import pytest
 import torch
 
+from benchmark.suites import role_specs
 from methods.attention10k_ssl import Attention10kSSL, attention_ce, derangement, triplet_softmax_loss
-from methods.base import BatchPlan, StepState, load_method_config
+from methods.common.augment import colour_view
+from methods.base import BatchPlan, RunInfo, StepState, load_method_config
 from methods.common.losses import pixel_bce, score_map
 from methods.common.pseudo_labels import hard_label
 from methods.pseudo_label import HardPseudoLabel
 from methods.supervised import SupervisedOnly
 
 
-def _build(cls, suite, overrides=None, seed=0):
+def _build(cls, suite, overrides=None, seed=0, steps=10, global_batch=8):
     torch.manual_seed(seed)
-    m = cls(load_method_config(cls, {"lr": 1e-3, **(overrides or {})}), suite.model_spec)
+    m = cls(load_method_config(cls, {"lr": 1e-3, **(overrides or {})}), role_specs(suite.model_spec, cls.model_roles))
     m.attach(m.build_models())
+    m.setup(_run(steps, global_batch=global_batch))
     return m
 
 
-def _ctx(n_unlabeled=96, global_batch=8):
-    return SimpleNamespace(unlabeled_rows=list(range(n_unlabeled)), global_batch=global_batch)
+def _run(steps, n_unlabeled=96, global_batch=8):
+    """A run of `steps` on one process, with `n_unlabeled` unlabeled rows (no store: these tests pass batches)."""
+    return RunInfo(steps=steps, global_batch=global_batch, seed=0, labeled_rows=(),
+                   unlabeled_rows=tuple(range(n_unlabeled)), table=None, eval_batch_size=32, accelerator=None)
 
 
 def _batches(data, n_l, n_u):
@@ -36,23 +40,21 @@ def _batches(data, n_l, n_u):
 
 def test_hard_pl_alpha_ramp(smoke_suite):
     m = _build(HardPseudoLabel, smoke_suite, {"ramp_epochs": 2, "alpha_final": 1.0, "warmup_fraction": 0.4})
-    m.on_train_start(100, _ctx(n_unlabeled=96, global_batch=8))  # 2 L + 6 U: one SSL epoch = 96 // 6 = 16 steps
-    assert m.warmup_steps(100) == 40 and m.steps_per_epoch == 16
+    m.setup(_run(100, n_unlabeled=96, global_batch=8))  # 2 L + 6 U: one SSL epoch = 96 // 6 = 16 steps
+    assert m.warmup_steps == 40 and m.steps_per_epoch == 16
     expected = {0: 0.0, 39: 0.0, 40: 0.0, 48: 0.25, 56: 0.5, 64: 0.75, 72: 1.0, 99: 1.0}
     for step, alpha in expected.items():
-        assert m.alpha(step, 100, m.steps_per_epoch) == pytest.approx(alpha), step
-    lee = _build(HardPseudoLabel, smoke_suite, {"ramp_epochs": 2, "alpha_final": 3.0})
-    assert lee.alpha(56, 100, 16) == pytest.approx(1.5)
-    assert lee.alpha(56, 100, 16) == lee.alpha(56, 100, 16)  # pure: no state advanced by asking
+        assert m.alpha(step) == pytest.approx(alpha), step
+    lee = _build(HardPseudoLabel, smoke_suite, {"ramp_epochs": 2, "alpha_final": 3.0}, steps=100)
+    assert lee.alpha(56) == pytest.approx(1.5)
+    assert lee.alpha(56) == lee.alpha(56)  # pure: no state advanced by asking
 
 
 def test_hard_pl_batch_plan_stages(smoke_suite):
-    m = _build(HardPseudoLabel, smoke_suite)
-    assert m.batch_plan(128, 0) == BatchPlan(128, 0)  # before on_train_start: a warm-up batch
-    m.on_train_start(1000, _ctx(global_batch=128))
-    assert m.batch_plan(128, 0) == m.batch_plan(128, 399) == BatchPlan(labeled=128, unlabeled=0)
-    assert m.batch_plan(128, 400) == m.batch_plan(128, 999) == BatchPlan(labeled=32, unlabeled=96)
-    assert m.unlabeled_pool(400, _ctx())[2] == 400  # the unlabeled sampler starts at the first SSL step
+    m = _build(HardPseudoLabel, smoke_suite, steps=1000, global_batch=128)
+    assert m.batch_plan(0) == m.batch_plan(399) == BatchPlan(labeled=128, unlabeled=0)
+    assert m.batch_plan(400) == m.batch_plan(999) == BatchPlan(labeled=32, unlabeled=96)
+    assert m.unlabeled_pool(400, None).first_step == 400  # the unlabeled sampler starts at the first SSL step
 
 
 def test_hard_pl_warmup_is_the_supervised_recipe(smoke_suite, smoke_domains):
@@ -68,7 +70,6 @@ def test_hard_pl_label_from_same_forward(smoke_suite, smoke_domains, monkeypatch
     import methods.pseudo_label as mod
 
     m = _build(HardPseudoLabel, smoke_suite, {"pl_on_labeled": on_labeled, "ramp_epochs": 10})
-    m.on_train_start(10, _ctx(n_unlabeled=96, global_batch=8))
     lb, ulb = _batches(smoke_domains["flickr"], 2, 6)
     state = StepState(9, 10, 0)
     seen = []
@@ -92,10 +93,9 @@ def test_hard_pl_label_from_same_forward(smoke_suite, smoke_domains, monkeypatch
 
 def test_hard_pl_default_schedule_is_xpls(smoke_suite):
     """Parity (docs/methods.md §8): weight 1 on the pseudo-label loss from the first SSL step, like L_cross."""
-    m = _build(HardPseudoLabel, smoke_suite)
-    m.on_train_start(100, _ctx(n_unlabeled=96, global_batch=8))
+    m = _build(HardPseudoLabel, smoke_suite, steps=100)
     assert m.config.alpha_final == 1.0 and m.config.pl_on_labeled
-    assert [m.alpha(s, 100, m.steps_per_epoch) for s in (39, 40, 41, 99)] == [0.0, 1.0, 1.0, 1.0]
+    assert [m.alpha(s) for s in (39, 40, 41, 99)] == [0.0, 1.0, 1.0, 1.0]
 
 
 # ---- Attention10k-SSL ---------------------------------------------------------------------------
@@ -143,16 +143,17 @@ def test_attention_ce_known_value():
 
 
 def test_attention_ce_only_on_labeled(smoke_suite, smoke_domains):
+    assert _build(Attention10kSSL, smoke_suite, global_batch=128).batch_plan(0) == BatchPlan(labeled=32, unlabeled=96)
     m = _build(Attention10kSSL, smoke_suite)
-    assert m.batch_plan(128, 0) == m.batch_plan(128, 10_000) == BatchPlan(labeled=32, unlabeled=96)
+    assert m.batch_plan(0) == m.batch_plan(10_000) == BatchPlan(labeled=2, unlabeled=6)
     lb, ulb = _batches(smoke_domains["flickr"], 2, 6)
     state = StepState(3, 10, 0)
     loss, logs = m.training_step(lb, ulb, state)
     assert loss.item() == pytest.approx((logs["l_t"] + logs["l_ce"]).item(), rel=1e-6) and logs["l_ce"] > 0
     # Senocak's weighting: per-sample weight (1 with boxes), mean over the *whole* batch of 8, not the 2 labeled
     with torch.no_grad():
-        out = m.models["a"](torch.cat([m._views(lb, state), m._views(ulb, state)]),
-                            torch.cat([lb["audio"], ulb["audio"]]))
+        views = [colour_view(b["image"], b["index"], state, "augment", m.config) for b in (lb, ulb)]
+        out = m.models["a"](torch.cat(views), torch.cat([lb["audio"], ulb["audio"]]))
     from methods.common.losses import downsample_target
     per = attention_ce(downsample_target(lb["gt"], out["att"].shape[-2:]), out["log_att"][:2])
     assert logs["l_ce"].item() == pytest.approx(per.sum().item() / 8, rel=1e-5)

@@ -10,27 +10,25 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from benchmark.trainer import TrainContext, _pools, _Samplers, draw_batches, train
-from methods.base import BatchPlan, StepState
+from benchmark.trainer import TrainContext, _Samplers, draw_batches, train
+from methods.base import BatchPlan, Pool, StepState
 from methods.common.localizer import audio_input
 from methods.common.losses import gmp_infonce, infonce
-from tests.conftest import make_method, write_run
+from tests.conftest import make_method, set_up, write_run
 
 
 def test_small_pool_is_drawn_once_and_labeled_rows_fill_the_batch(smoke_suite, smoke_domains, accelerator):
     """A curriculum that admitted 3 rows for an unlabeled share of 6: each once, 5 labeled, logged."""
     m = make_method("xpl", smoke_suite)
     data = smoke_domains["flickr"]
-    labeled, unlabeled = _pools(m, data)
-    ctx = TrainContext(m, data, accelerator, labeled, unlabeled, 32, 8)
-    m.on_train_start(10, ctx)
-    admitted = unlabeled[:3]
-    m.unlabeled_pool = lambda step, ctx: ("epoch0", admitted, 4)
-    m.batch_plan = lambda gb, step=0: BatchPlan(labeled=2, unlabeled=6)
+    ctx = TrainContext(m, data, set_up(m, data, 10, accelerator=accelerator))
+    admitted = list(ctx.run.unlabeled_rows[:3])
+    m.unlabeled_pool = lambda step, ctx: Pool("epoch0", admitted, 4)
+    m.batch_plan = lambda step: BatchPlan(labeled=2, unlabeled=6)
     lb, ulb = draw_batches(m, ctx, _Samplers(0), 5)
     assert sorted(ulb["index"].tolist()) == sorted(admitted)  # every admitted row once, no repeat
     assert lb["index"].shape[0] == 5 and ulb["index"].shape[0] + lb["index"].shape[0] == 8
-    m.unlabeled_pool = lambda step, ctx: ("epoch0", [], 4)
+    m.unlabeled_pool = lambda step, ctx: Pool("epoch0", [], 4)
     lb, ulb = draw_batches(m, ctx, _Samplers(0), 6)
     assert ulb is None and lb["index"].shape[0] == 8  # nothing admitted: a labeled-only step
     assert ctx.shortfall == [(5, 3, 6), (6, 0, 6)]
@@ -39,11 +37,9 @@ def test_small_pool_is_drawn_once_and_labeled_rows_fill_the_batch(smoke_suite, s
 def test_xpl_curriculum_never_repeats_rows(smoke_suite, smoke_domains, accelerator):
     m = make_method("xpl", smoke_suite, {"rho_floor": -1.0, "ramp_r0": 0.02})
     data = smoke_domains["flickr"]
-    m.attach(m.build_models(), accelerator)
-    labeled, unlabeled = _pools(m, data)
-    ctx = TrainContext(m, data, accelerator, labeled, unlabeled, 32, 8)
-    m.on_train_start(10, ctx)
-    _, rows, _ = m.unlabeled_pool(9, ctx)
+    m.attach(m.build_models())
+    ctx = TrainContext(m, data, set_up(m, data, 10, accelerator=accelerator))
+    rows = m.unlabeled_pool(9, ctx).rows
     assert 0 < len(rows) < 6 and len(set(rows)) == len(rows) == m.curriculum["admitted"]
 
 
@@ -83,12 +79,13 @@ def test_gmp_infonce_known_answer():
         infonce(out, "avg", 0.03)
 
 
-def test_nce_pool_switch_changes_the_loss(smoke_suite, tiny_batch):
+def test_nce_pool_switch_changes_the_loss(smoke_suite, smoke_domains, tiny_batch):
     losses = {}
     for kind in ("mil", "gmp"):
         torch.manual_seed(0)
         m = make_method("supervised", smoke_suite, {"nce_pool": kind, "augment": False})
         m.attach(m.build_models())
+        set_up(m, smoke_domains["flickr"], 10)
         losses[kind] = m.training_step(tiny_batch, None, StepState(0, 10, 0))[1]["l_nce"].item()
     assert losses["mil"] != pytest.approx(losses["gmp"])
 

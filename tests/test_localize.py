@@ -9,9 +9,11 @@ import soundfile as sf
 import torch
 from PIL import Image
 
+import methods
 from benchmark import localize
 from benchmark.checkpoint import WEIGHTS_RECORD
 from benchmark.data import synthetic
+from benchmark.suites import role_specs
 from tests.conftest import make_method
 
 
@@ -25,7 +27,8 @@ def pair(tmp_path, smoke_suite):
 
 
 def _record(name, suite):
-    return {"method": name, "method_config": None, "model": suite.model_spec, "data": suite.data_cfg,
+    model = role_specs(suite.model_spec, methods.get_method(name).model_roles)
+    return {"method": name, "method_config": None, "model": model, "data": suite.data_cfg,
             "profile": "smoke", "dataset": "synthetic", "budget": suite.budget, "tests": None}
 
 
@@ -47,6 +50,17 @@ def test_overlay_written(pair):
     assert localize.main(_args(pair)) == 0
     assert (pair / "overlay.png").stat().st_size > 1000
     assert localize.main(_args(pair, **{"--variant": "ensemble"})) == 0
+
+
+def test_checkpoint_recorded_before_model_roles_loads(pair, smoke_suite):
+    """A record whose model is the profile's whole section with XPL's B under `b` (older runs) still loads."""
+    state = torch.load(pair / "best_model.pt", weights_only=True)
+    section = smoke_suite.model_spec
+    legacy = {**{k: v for k, v in section.items() if k != "roles"}, "b": section["roles"]["b"]}
+    state[WEIGHTS_RECORD] = {**state[WEIGHTS_RECORD], "model": legacy}
+    torch.save(state, pair / "best_model.pt")
+    method, config = localize.build("xpl", pair / "best_model.pt", "smoke")
+    assert config["model"] == role_specs(section, ("a", "b")) == method.model_specs
 
 
 @pytest.mark.parametrize("what, content, message", [

@@ -15,7 +15,7 @@ from benchmark.evaluate import evaluate_tests
 from benchmark.trainer import (LABEL_COLUMNS, LabelsWithheld, TrainContext, _pools, _Samplers, draw_batches,
                                prepare_training, run_step, train)
 from methods.base import BatchPlan, StepState
-from tests.conftest import assert_same_nested, make_method, same_state, smoke_method
+from tests.conftest import assert_same_nested, make_method, same_state, set_up, smoke_method
 
 ALL = methods.list_methods()
 TRAINABLE = [n for n in ALL if methods.get_method(n).trainable]
@@ -27,17 +27,13 @@ TOTAL = 10  # a tiny budget: steps 0 and TOTAL-1 cover both stages of staged met
 BUDGET = {"steps": 6, "global_batch_size": 8, "eval_every": 2, "ckpt_every": 3, "eval_batch_size": 16}
 
 
-def _context(method, data, accelerator):
-    labeled, unlabeled = _pools(method, data)
-    return TrainContext(method, data, accelerator, labeled, unlabeled, 32, 8)
+def _context(method, data, accelerator=None):
+    """The method set up for a TOTAL-step run on `data`, and its TrainContext."""
+    return TrainContext(method, data, set_up(method, data, TOTAL, accelerator=accelerator))
 
 
 def _batches(method, data, accelerator=None, step=0):
-    from accelerate import Accelerator
-
-    ctx = _context(method, data, accelerator or Accelerator(cpu=True))
-    method.on_train_start(TOTAL, ctx)
-    return draw_batches(method, ctx, _Samplers(0), step)
+    return draw_batches(method, _context(method, data, accelerator), _Samplers(0), step)
 
 
 def _built(name, suite, seed=0):
@@ -217,7 +213,7 @@ def test_label_free_method_gets_no_labels_anywhere(smoke_suite, smoke_domains, a
     """uses_labels = False: no label column in its labeled batch either; `.get` is a read too."""
     m = smoke_method("ezvsl", smoke_suite)
     ctx = _context(m, smoke_domains["flickr"], accelerator)
-    m.batch_plan = lambda gb, step=0: BatchPlan(labeled=2, unlabeled=6, unlabeled_includes_labeled=True)
+    m.batch_plan = lambda step: BatchPlan(labeled=2, unlabeled=6)
     lb, ulb = draw_batches(m, ctx, _Samplers(0), 0)
     with pytest.raises(LabelsWithheld, match="'gt' is a label and labels are withheld from every batch of ezvsl"):
         lb.get("gt")
@@ -233,12 +229,12 @@ def test_maps_while_training_withhold_labels(smoke_suite, smoke_domains, acceler
     _, _, ctx, _ = prepare_training(m, smoke_domains["flickr"], BUDGET, 0, accelerator)
     m.localize = lambda batch, variant=None: batch["gt"]
     with pytest.raises(LabelsWithheld, match="'gt' is a label and labels are withheld from the maps"):
-        ctx.maps(ctx.unlabeled_rows[:4], "main")
+        ctx.maps(ctx.run.unlabeled_rows[:4], "main")
 
 
 def test_unlabeled_batches_only_for_a_method_that_declares_them(smoke_suite, smoke_domains, accelerator):
     m = smoke_method("supervised", smoke_suite)
     ctx = _context(m, smoke_domains["flickr"], accelerator)
-    m.batch_plan = lambda gb, step=0: BatchPlan(labeled=2, unlabeled=6)
+    m.batch_plan = lambda step: BatchPlan(labeled=2, unlabeled=6)
     with pytest.raises(ValueError, match="uses_unlabeled = False"):
         draw_batches(m, ctx, _Samplers(0), 0)

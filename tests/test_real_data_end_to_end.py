@@ -17,7 +17,7 @@ TINY_REAL = {  # the paper profile's data and shapes, light models, a few steps
     "data": {"source": "real", "image_size": SIZE, "clip_seconds": 3.0},
     "model": {"visual": {"type": "light_cnn", "width": 8, "depth": 1},
               "audio": {"type": "mel_cnn1d", "n_mels": 64, "width": 16, "depth": 2}, "dim": 32,
-              "b": {"audio": {"type": "soundnet8"}}},
+              "roles": {"b": {"audio": {"type": "soundnet8"}}}},
     "budget": {"steps": 4, "global_batch_size": 8, "eval_every": 2, "ckpt_every": 2, "eval_batch_size": 16},
     "method_overrides": {"lr": 1.0e-3}, "mixed_precision": "bf16", "seeds": [0],
 }

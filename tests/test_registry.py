@@ -49,11 +49,13 @@ def test_paper_profile_and_local_weights(tmp_path):
 
     suite = load_suite("table1", "paper")
     assert suite.dataset == "real" and suite.mixed_precision == "bf16"
-    assert suite.model_spec["visual"]["type"] == "resnet18" and suite.model_spec["b"]["audio"]["type"] == "soundnet8"
+    assert suite.model_spec["visual"]["type"] == "resnet18"
+    assert suite.model_spec["roles"]["b"]["audio"]["type"] == "soundnet8"
     weights = tmp_path / "vggish.pth"
     weights.write_bytes(b"x")
-    spec = with_weights(suite, {"vggish": str(weights)}).model_spec
-    assert spec["audio"]["weights"] == str(weights.resolve()) and "weights" not in spec["b"]["audio"]
+    spec = with_weights(suite, {"vggish": str(weights), "soundnet8": str(weights)}).model_spec
+    assert spec["audio"]["weights"] == spec["roles"]["b"]["audio"]["weights"] == str(weights.resolve())
+    assert "weights" not in with_weights(suite, {"vggish": str(weights)}).model_spec["roles"]["b"]["audio"]
     assert "weights" not in suite.model_spec["audio"]  # the loaded suite is not modified
     with pytest.raises(SuiteError, match=r"--weights \['resnet50'\]: profile 'paper' has no backbone"):
         with_weights(suite, {"resnet50": str(weights)})
@@ -63,17 +65,49 @@ def test_paper_profile_and_local_weights(tmp_path):
         with_weights(load_suite("table1", "smoke"), {"vggish": str(weights)})  # light profile: nothing to load
 
 
-def test_pretrained_status_flags_random_init(smoke_suite):
+def test_profile_model_section_is_validated_naming_profiles_yaml():
+    import pytest
+
+    from benchmark.suites import PROFILES_PATH, SuiteError, check_model_section, role_specs
+
+    base = {"visual": {"type": "light_cnn"}, "audio": {"type": "mel_cnn1d"}, "dim": 8}
+    section = {**base, "roles": {"b": {"audio": {"type": "wave_cnn1d"}}, "c": {"dim": 4}}}  # c: no method's role
+    assert check_model_section(section, "p") is section
+    assert role_specs(section, ("a",)) == {"a": base}  # a method gets its own roles only
+    assert role_specs(section, ("a", "b"))["b"] == {**base, "audio": {"type": "wave_cnn1d"}}  # replaced whole
+    for bad, message in [({**base, "b": {}}, r"model: unknown key\(s\) \['b'\]"),
+                         ({**base, "roles": {"b": "wave"}}, r"model.roles.b: expected a mapping"),
+                         ({**base, "roles": {"b": {"audi": {}}}}, r"model.roles.b: unknown key"),
+                         ({**base, "roles": ["b"]}, r"model.roles: expected a mapping")]:
+        with pytest.raises(SuiteError, match=f"{PROFILES_PATH}: profile 'p': {message}"):
+            check_model_section(bad, "p")
+
+
+def test_xpl_refuses_identical_roles(smoke_suite):
+    import pytest
+
     import methods
-    from benchmark.runner import pretrained_status
+    from benchmark.suites import role_specs
     from methods.base import load_method_config
 
     xpl = methods.get_method("xpl")
-    light = xpl(load_method_config(xpl, {}), smoke_suite.model_spec)
+    section = {k: v for k, v in smoke_suite.model_spec.items() if k != "roles"}
+    with pytest.raises(ValueError, match="distinct backbones"):
+        xpl(load_method_config(xpl, {}), role_specs(section, xpl.model_roles))
+
+
+def test_pretrained_status_flags_random_init(smoke_suite):
+    import methods
+    from benchmark.runner import pretrained_status
+    from benchmark.suites import role_specs
+    from methods.base import load_method_config
+
+    xpl = methods.get_method("xpl")
+    light = xpl(load_method_config(xpl, {}), role_specs(smoke_suite.model_spec, xpl.model_roles))
     light.models = light.build_models()
     assert pretrained_status(light) == (None, "n/a")  # light backbones never take weights
-    spec = {**smoke_suite.model_spec, "b": {"audio": {"type": "soundnet8"}}}
-    paper_b = xpl(load_method_config(xpl, {}), spec)
+    section = {**smoke_suite.model_spec, "roles": {"b": {"audio": {"type": "soundnet8"}}}}
+    paper_b = xpl(load_method_config(xpl, {}), role_specs(section, xpl.model_roles))
     paper_b.models = paper_b.build_models()
     records, status = pretrained_status(paper_b)
     assert status == "none" and records["b"] == {"audio": None}

@@ -41,6 +41,15 @@ def test_precision_device_and_processes_change_the_hash(smoke_suite, smoke_domai
         _config(smoke_suite, "center", _accelerator(), smoke_domains)
 
 
+def test_a_model_role_is_in_the_identity_of_its_methods_only(smoke_suite, smoke_domains):
+    """The run's `model` holds the specs of its method's roles: another B changes XPL's runs, not supervised's."""
+    b = {"audio": {"type": "wave_cnn1d", "filters": 8, "width": 16, "depth": 2}}
+    other = dataclasses.replace(smoke_suite, model_spec={**smoke_suite.model_spec, "roles": {"b": b}})
+    for label, roles in (("supervised", ["a"]), ("xpl", ["a", "b"])):
+        before, after = (_config(s, label, _accelerator(), smoke_domains) for s in (smoke_suite, other))
+        assert list(before["model"]) == roles and (before == after) == (label == "supervised")
+
+
 def test_committed_runs_keep_their_hash():
     """A committed bench run's recorded config is what resolved_config gives today at the reference setting."""
     runs = sorted(Path("results").glob("table1/runs/bench/train-flickr/supervised/seed*/run.json"))
@@ -86,4 +95,4 @@ def test_the_runner_builds_the_method_its_config_hash_describes(smoke_domains):
             config = _config(suite, entry.label, _accelerator(), smoke_domains)
             cls = methods.get_method(entry.name)
             expected = load_method_config(cls, method_overrides(suite, entry))
-            assert build_method(config, suite.model_spec).config == expected, (name, entry.label)
+            assert build_method(config).config == expected, (name, entry.label)

@@ -143,3 +143,60 @@ def test_migration_fixes_a_copy_an_older_runner_made_of_a_migrated_run(tmp_path,
     assert f"migrated: {copy}" in capsys.readouterr().out
     load_run(copy)
     assert migrate_results.main(["--results-dir", str(tmp_path)]) == 0 and "2 verified" in capsys.readouterr().out
+
+
+def _legacy(config: dict) -> dict:
+    """`config` as the runner recorded it before model roles: the profile's whole model section, B under `b`."""
+    section = load_suite(config["suite"], config["profile"]).model_spec
+    return {**config, "model": {**{k: v for k, v in section.items() if k != "roles"}, "b": section["roles"]["b"]}}
+
+
+@pytest.mark.parametrize("label", ["supervised", "xpl"])
+def test_identity_migration_rewrites_every_record_once(tmp_path, capsys, label):
+    """A run recorded before model roles (run.json, metrics.json, best_model.pt's record, a checkpoint) gets
+    today's config and hash in each; the numbers stay; a second pass changes nothing."""
+    import torch
+
+    from benchmark.checkpoint import WEIGHTS_RECORD
+    from benchmark.io import write_json_atomic
+    from benchmark.metadata import config_hash
+    from benchmark.verify import file_digests
+
+    committed = COMMITTED.parent.parent / label / "seed0"
+    run = tmp_path / committed.relative_to(REPO / "results")
+    shutil.copytree(committed, run)
+    today = json.loads((committed / "run.json").read_text())
+    old = _legacy(today["config"])
+    old_hash = config_hash(old)
+    write_json_atomic(run / "run.json", {**today, "config": old, "config_hash": old_hash})
+    _edit(run / "metrics.json", lambda m: m.update(config_hash=old_hash, files=file_digests(run)))
+    torch.save({"a": {"w": torch.ones(1)}, WEIGHTS_RECORD: old}, run / "best_model.pt")
+    (run / "ckpt" / "step_00000500").mkdir(parents=True)
+    write_json_atomic(run / "ckpt" / "step_00000500" / "meta.json", {"config_hash": old_hash, "step": 500})
+    unfinished = run.parent / "seed9"  # an interrupted run whose checkpoint records its config
+    (unfinished / "ckpt" / "step_00000500").mkdir(parents=True)
+    write_json_atomic(unfinished / "ckpt" / "step_00000500" / "meta.json",
+                      {"config_hash": old_hash, "config": old, "step": 500})
+
+    assert migrate_results.main(["--results-dir", str(tmp_path)]) == 0
+    assert f"migrated: {run}" in capsys.readouterr().out
+    metrics, new = load_run(run)  # verifies: digests and numbers
+    assert new["config"] == today["config"] and new["config_hash"] == metrics["config_hash"] == today["config_hash"]
+    assert metrics["tests"] == json.loads((committed / "metrics.json").read_text())["tests"]
+    assert torch.load(run / "best_model.pt", weights_only=True)[WEIGHTS_RECORD] == today["config"]
+    for folder in (run, unfinished):
+        meta = json.loads((folder / "ckpt" / "step_00000500" / "meta.json").read_text())
+        assert meta == {"config_hash": today["config_hash"], "config": today["config"], "step": 500}
+    files = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    assert migrate_results.main(["--results-dir", str(tmp_path)]) == 0  # idempotent
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == files
+
+
+def test_identity_migration_names_a_checkpoint_it_cannot_migrate(tmp_path, capsys):
+    from benchmark.io import write_json_atomic
+
+    ckpt = tmp_path / "table1" / "runs" / "bench" / "train-flickr" / "xpl" / "seed0" / "ckpt" / "step_00000500"
+    ckpt.mkdir(parents=True)
+    write_json_atomic(ckpt / "meta.json", {"config_hash": "old", "step": 500})
+    assert migrate_results.main(["--results-dir", str(tmp_path)]) == 1
+    assert f"{ckpt / 'meta.json'}: records no config to migrate; delete {ckpt.parent}" in capsys.readouterr().err

@@ -9,7 +9,7 @@ import torch
 from methods.common.pseudo_labels import (MemoryBank, admitted_fraction, hard_label, pearson,
                                           select_by_agreement, sharpen)
 from methods.base import StepState
-from tests.conftest import make_method
+from tests.conftest import make_method, set_up
 
 
 def test_sharpen_known_values():
@@ -79,8 +79,8 @@ def test_cross_and_self_pseudo_label_wiring(cross, smoke_suite, smoke_domains):
                                          "augment": False, "beta": 0.0})
     maps = {"a": torch.tensor([[[0.9, -0.9], [-0.9, -0.9]]] * 4), "b": torch.tensor([[[-0.9, 0.9], [-0.9, -0.9]]] * 4)}
     m.attach({k: _FixedMap(v) for k, v in maps.items()})
-    m.store_size, m.total_steps = 200, 10
     data = smoke_domains["flickr"]
+    set_up(m, data, 10)
     ulb = data.table.get(data.rows["unlabeled"][:4])
     _, logs = m.training_step(None, ulb, StepState(9, 10, 0))
     # minmax score maps are one-hot; without sharpening or EMA the labels equal them

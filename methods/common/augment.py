@@ -161,6 +161,16 @@ def sample_generators(seed: int, step: int, rows: torch.Tensor, stream: str) -> 
     return [step_generator(seed, step, int(r), stream) for r in rows.tolist()]
 
 
+def colour_view(images: torch.Tensor, rows: torch.Tensor, state, stream: str, config) -> torch.Tensor:
+    """The normalised training view of uint8 `images`: colour RandAugment drawn per sample from (seed, step,
+    row, stream) when config.augment (config: augment, randaug_ops, randaug_max_magnitude; state: a StepState)."""
+    if config.augment:
+        gens = sample_generators(state.seed, state.step, rows, stream)
+        images = colour_randaugment(images.cpu(), gens, config.randaug_ops,
+                                    config.randaug_max_magnitude).to(images.device)
+    return normalize(images)
+
+
 class UpscaledImages:
     """EZ-VSL's training resize (×246/224, bicubic, before the random crop) gives the same pixels at every
     visit of an image, so it is done once per sample row and kept, rounded to uint8: the crop and flip

@@ -78,6 +78,16 @@ def infonce(out: dict, kind: str, tau: float, accelerator=None) -> torch.Tensor:
     raise ValueError(f"unknown InfoNCE form {kind!r}; use mil or gmp")
 
 
+def add_infonce(loss, logs: dict, out: dict, config, accelerator, log_key: str = "l_nce"):
+    """`loss` + λu·InfoNCE(out) when config.lambda_u > 0 (its value logged as `log_key`), else `loss`: the
+    auxiliary audio-visual term of the supervised recipe (config: lambda_u, nce_pool, tau)."""
+    if config.lambda_u <= 0:
+        return loss
+    l_nce = infonce(out, config.nce_pool, config.tau, accelerator)
+    logs[log_key] = l_nce.detach()
+    return loss + config.lambda_u * l_nce
+
+
 def _symmetric_ce(logits: torch.Tensor) -> torch.Tensor:
     """logits[i, j] = similarity of visual i and audio j over τ; positives on the diagonal."""
     labels = torch.arange(logits.shape[0], device=logits.device)
