@@ -25,6 +25,7 @@ from benchmark.checkpoint import WEIGHTS_RECORD
 from benchmark.data.domains import DomainData, load_domain, restrict_classes
 from benchmark.io import copy_file_atomic, open_atomic, read_json, write_json_atomic, write_text_atomic
 from benchmark.suites import MethodEntry, Suite, method_overrides
+from benchmark.tracking import run_name, tracked
 from benchmark.trainer import PROGRESS, evaluate_tests, train
 from benchmark.verify import DamagedRun, file_digests, load_run
 from methods.base import load_method_config
@@ -218,8 +219,10 @@ def _run_locked(suite: Suite, entry: MethodEntry, train_domain: str, tests: list
     cls = methods.get_method(entry.name)
     method = cls(load_method_config(cls, method_overrides(suite, entry)), suite.model_spec)
     started, t0 = datetime.now(timezone.utc), time.perf_counter()
-    result = train(method, domains(train_domain), budget=suite.budget, seed=seed, accelerator=accelerator,
-                   ckpt_dir=out / "ckpt", run_meta={"config_hash": chash}, log=log)
+    name = run_name(out, results_dir)
+    with tracked(accelerator, name, {**config, "config_hash": chash}):  # trackers: only with run_all --log-with
+        result = train(method, domains(train_domain), budget=suite.budget, seed=seed, accelerator=accelerator,
+                       ckpt_dir=out / "ckpt", run_meta={"config_hash": chash}, log=log, name=name)
     t_test = time.perf_counter()
     numbers, per_sample, previews = evaluate_tests(method, {d: domains(d) for d in tests}, accelerator,
                                                    suite.budget.get("eval_batch_size", 256))
