@@ -14,6 +14,7 @@ from pathlib import Path
 
 from benchmark.io import remove_stale_temporaries, unwritable
 from benchmark.suites import SuiteError, list_suites, load_suite, validate_suite, with_weights
+from benchmark.tracking import TRACKERS, missing_tracker
 from benchmark.verify import DamagedRun, UnverifiedRun, damaged_runs, finished_runs
 
 
@@ -39,6 +40,9 @@ def parse_args(argv=None):
                    help="real-data profiles: folder with the prepared stores (benchmark.prepare --out); "
                         "default: the cache folder")
     p.add_argument("--cpu", action="store_true", help="force the CPU even if a GPU is present")
+    p.add_argument("--log-with", choices=TRACKERS,
+                   help="also log each run (config, losses, validation points) to TensorBoard (under "
+                        "<results-dir>/trackers/) or Weights & Biases; needs the extra of the same name")
     return p.parse_args(argv)
 
 
@@ -83,6 +87,10 @@ def main(argv=None) -> int:
 
 def _main(argv=None) -> int:
     args = parse_args(argv)
+    problem = args.log_with and missing_tracker(args.log_with)
+    if problem:  # before anything runs
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     names = list_suites() if args.suite == "all" else [args.suite]
     suites = []
     try:  # every suite is checked before any training starts
@@ -131,7 +139,8 @@ def _main(argv=None) -> int:
     if precision == "fp16" and not on_gpu:  # it would be recorded while changing nothing on a CPU
         print("error: --mixed-precision fp16 needs a GPU; on a CPU use no (or bf16)", file=sys.stderr)
         return 2
-    accelerator = Accelerator(cpu=args.cpu, mixed_precision=precision)
+    accelerator = Accelerator(cpu=args.cpu, mixed_precision=precision, log_with=args.log_with,
+                              project_dir=args.results_dir / "trackers" if args.log_with else None)
     log = print if accelerator.is_main_process else (lambda *a, **k: None)
     if accelerator.is_main_process:  # temporaries of killed writes beside the suite's tables and figures
         for suite, _ in suites:

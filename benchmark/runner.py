@@ -22,6 +22,7 @@ from benchmark.evaluate import evaluate_tests
 from benchmark.io import read_json
 from benchmark.run_outputs import copy_run, write_run
 from benchmark.suites import MethodEntry, Suite, method_overrides, role_specs
+from benchmark.tracking import run_name, tracked
 from benchmark.trainer import PROGRESS, train
 from benchmark.verify import DamagedRun, finished_runs, load_run
 from methods.base import build_config, load_method_config
@@ -208,8 +209,10 @@ def _run_locked(suite: Suite, entry: MethodEntry, train_domain: str, tests: list
 
     method = build_method(config)
     started, t0 = datetime.now(timezone.utc), time.perf_counter()
-    result = train(method, domains(train_domain), budget=suite.budget, seed=seed, accelerator=accelerator,
-                   ckpt_dir=out / "ckpt", run_meta={"config_hash": chash, "config": config}, log=log)
+    name = run_name(out, results_dir)
+    with tracked(accelerator, name, {**config, "config_hash": chash}):  # trackers: only with run_all --log-with
+        result = train(method, domains(train_domain), budget=suite.budget, seed=seed, accelerator=accelerator,
+                       ckpt_dir=out / "ckpt", run_meta={"config_hash": chash, "config": config}, log=log, name=name)
     t_test = time.perf_counter()
     numbers, per_sample, previews = evaluate_tests(method, {d: domains(d) for d in tests}, accelerator,
                                                    suite.budget.get("eval_batch_size", 256))

@@ -21,6 +21,7 @@ from benchmark.checkpoint import load_latest, save_checkpoint
 from benchmark.data.domains import DomainData
 from benchmark.evaluate import compute_maps, score, summarize
 from benchmark.sampling import PoolSampler
+from benchmark.tracking import LOG_EVERY, log_step, log_validation, progress_line
 from methods.base import BatchPlan, Method, RunInfo, StepState
 from methods.common.localizer import unwrap
 
@@ -139,11 +140,12 @@ def draw_batches(method: Method, ctx: TrainContext, samplers: "_Samplers", step:
 
 
 def run_step(method: Method, ctx: TrainContext, samplers: "_Samplers", models: dict, optims: dict,
-             state: StepState, grad_clip: float, timings: dict) -> torch.Tensor:
+             state: StepState, grad_clip: float, timings: dict, logs_out: dict | None = None) -> torch.Tensor:
     """One optimizer step of `method` (the body of the training loop; `benchmark.perf` times it too).
 
     Adds to timings: data (batches), select (curriculum passes), forward (training_step), backward
-    (backward, clipping, optimizer). On a GPU it synchronises so that the split is honest."""
+    (backward, clipping, optimizer). On a GPU it synchronises so that the split is honest. `logs_out`, if
+    given, receives the method's logs of the step (tensors, not read here)."""
     acc = ctx.run.accelerator
     sync = torch.cuda.synchronize if acc.device.type == "cuda" else (lambda: None)
     t0, selected = time.perf_counter(), ctx.select_seconds
@@ -151,6 +153,8 @@ def run_step(method: Method, ctx: TrainContext, samplers: "_Samplers", models: d
     t1 = time.perf_counter()
     with acc.accumulate(*models.values()):
         loss, logs = method.training_step(lb, ulb, state)
+        if logs_out is not None:
+            logs_out.update(logs)
         if not torch.isfinite(loss):
             raise NonFiniteLoss(f"{method.name}: loss is {loss.item()} at step {state.step} (seed {state.seed}); "
                                 f"logs {({k: float(v) for k, v in logs.items()})}")
@@ -231,8 +235,9 @@ def prepare_training(method: Method, data: DomainData, budget: dict, seed: int, 
 
 
 def train(method: Method, data: DomainData, *, budget: dict, seed: int, accelerator, ckpt_dir: Path,
-          run_meta: dict, log=print) -> TrainResult:
-    """Train `method` on `data` under `budget`; leaves the best-on-val weights loaded."""
+          run_meta: dict, log=print, name: str | None = None) -> TrainResult:
+    """Train `method` on `data` under `budget`; leaves the best-on-val weights loaded. `name` (default: the
+    method's) names the run in the progress lines printed when tqdm is off."""
     rank, world = accelerator.process_index, accelerator.num_processes
     steps, gbatch = budget["steps"], budget["global_batch_size"]
     if gbatch % world:
@@ -253,6 +258,7 @@ def train(method: Method, data: DomainData, *, budget: dict, seed: int, accelera
 
     if not method.trainable:
         val = validate(0)
+        log_validation(accelerator, val)
         return TrainResult(best_step=0, best_val=val, history=[val], timings=timings)
 
     models, optims, ctx, samplers = prepare_training(method, data, budget, seed, accelerator)
@@ -273,16 +279,23 @@ def train(method: Method, data: DomainData, *, budget: dict, seed: int, accelera
 
     bar = tqdm(range(start, steps), desc=f"train {method.name}", initial=start, total=steps, leave=False,
                disable=None if accelerator.is_local_main_process else True)
+    t_start = time.perf_counter()
     for step in bar:
         PROGRESS["step"] = step
+        logs: dict = {}
         loss = run_step(method, ctx, samplers, models, optims, StepState(step, steps, seed, rank, world),
-                        budget.get("grad_clip", 10.0), timings)
-        if step % 20 == 0:
-            bar.set_postfix(loss=f"{loss.item():.3f}")
+                        budget.get("grad_clip", 10.0), timings, logs)
         done = step + 1
+        if step % LOG_EVERY == 0:  # the only steps that read the loss back
+            value = loss.item()
+            bar.set_postfix(loss=f"{value:.3f}")
+            log_step(accelerator, done, value, logs)
         if done % budget["eval_every"] == 0 or done == steps:
             val = validate(done, ctx)
             history.append(val)
+            log_validation(accelerator, val)
+            if bar.disable and accelerator.is_main_process:  # no progress bar (not a terminal): one line instead
+                log(progress_line(name or method.name, done, steps, start, time.perf_counter() - t_start, val))
             if best_val is None or _selection_key(val) > _selection_key(best_val):
                 best_step, best_val = done, val
                 best_state = {"models": _model_states(method), "extra": method.extra_state()}
