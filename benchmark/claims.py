@@ -100,20 +100,19 @@ def min_detectable_dz(n: int, alpha: float, power: float = POWER) -> float:
     return float(optimize.brentq(shortfall, 1e-6, hi))
 
 
-def claims_table(long: pd.DataFrame, claims: list[dict],
+def claims_table(long: pd.DataFrame, claims: list,
                  collapsed: dict | None = None) -> tuple[pd.DataFrame, list[dict]]:
     """One row per claim. `collapsed` ({(label, evaluation): runs below the centre floor}, None if unchecked) adds a
     column: a verdict that involves collapsed runs is about the setup, not the methods (docs/protocol.md §5)."""
-    results = [paired(long, c["evaluation"], c["a"], c["b"], c.get("metric", "ciou"), c.get("relative_to"))
-               for c in claims]
+    results = [paired(long, c.evaluation, c.a, c.b, c.metric, c.relative_to) for c in claims]
     adjusted = holm([r.get("p_two_sided", float("nan")) for r in results])
     rows = []
     for c, res, p_adj in zip(claims, results, adjusted):
-        metric = c.get("metric", "ciou")
+        metric = c.metric
         tested = "t" in res
-        on = c["evaluation"] + (f" − {c['relative_to']}" if c.get("relative_to") else "")
+        on = c.evaluation + (f" − {c.relative_to}" if c.relative_to else "")
         rows.append({
-            "Claim": c.get("text", f"{c['a']} > {c['b']}"),
+            "Claim": c.text,
             "Evaluation": on if metric == "ciou" else f"{on} ({metric})",
             "Ours: mean Δ [95 % CI] (n)": (f"{res['mean']:+.2f} [{res['ci'][0]:+.2f}, {res['ci'][1]:+.2f}] ({res['n']})"
                                            if tested else f"{res['mean']:+.2f} ({res['n']})" if res.get("n") else "—"),
@@ -123,8 +122,8 @@ def claims_table(long: pd.DataFrame, claims: list[dict],
             "Verdict": verdict(res, p_adj if tested else None),
         })
         if collapsed is not None:
-            evals = [c["evaluation"]] + ([c["relative_to"]] if c.get("relative_to") else [])
-            bad = [f"{lab} on {ev}: {collapsed[(lab, ev)]} of {res.get('n', 0)}" for lab in (c["a"], c["b"])
+            evals = [c.evaluation] + ([c.relative_to] if c.relative_to else [])
+            bad = [f"{lab} on {ev}: {collapsed[(lab, ev)]} of {res.get('n', 0)}" for lab in (c.a, c.b)
                    for ev in evals if collapsed.get((lab, ev))]
             rows[-1]["Runs below the centre floor"] = "; ".join(bad) if bad else "none"
     return pd.DataFrame(rows), results
@@ -148,7 +147,7 @@ def power_note(results: list[dict], n_claims: int) -> str:
     return line + "."
 
 
-def write_claims(path: Path, suite_name: str, long: pd.DataFrame, claims: list[dict], synthetic: bool,
+def write_claims(path: Path, suite_name: str, long: pd.DataFrame, claims: list, synthetic: bool,
                  collapsed: dict | None = None, banner: list[str] = ()) -> Path:
     table, results = claims_table(long, claims, collapsed)
     lines = [f"# Claims check: {suite_name}", "",
@@ -161,9 +160,9 @@ def write_claims(path: Path, suite_name: str, long: pd.DataFrame, claims: list[d
         lines += ["> Synthetic data and light backbones: a claim that does not hold here says nothing about the "
                   "paper's real-data result, only about this setting.", ""]
     notes = ["- Evaluation `E − R`: the claim compares each method's change from R to E (e.g. the cross-dataset "
-             "drop), per seed: Δ = (A_E − A_R) − (B_E − B_R)."] if any(c.get("relative_to") for c in claims) else []
+             "drop), per seed: Δ = (A_E − A_R) − (B_E − B_R)."] if any(c.relative_to for c in claims) else []
     notes += [f"- {METRIC_NOTES[m]}; Δ is signed so that a positive value favours the first method."
-              for m in sorted({c.get("metric", "ciou") for c in claims} & set(METRIC_NOTES))]
+              for m in sorted({c.metric for c in claims} & set(METRIC_NOTES))]
     if collapsed is None:
         notes.append("- Collapsed runs are not checked here: the suite has no `center` floor.")
     elif any(v for v in collapsed.values()):

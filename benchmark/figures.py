@@ -35,13 +35,13 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def stability_figure(suite, results_dir: Path, evaluation: dict) -> Path | None:
+def stability_figure(suite, results_dir: Path, evaluation) -> Path | None:
     """Validation CIoU through training, mean ± std over seeds, one line per method."""
     fig, ax = plt.subplots(figsize=(6, 3.5))
     drawn = False
     for entry in suite.methods:
         curves = [read_json(d / "run.json").get("val_history", []) for d in
-                  _runs(suite, results_dir, evaluation["train"], entry.label).values() if (d / "run.json").exists()]
+                  _runs(suite, results_dir, evaluation.train, entry.label).values() if (d / "run.json").exists()]
         curves = [c for c in curves if len(c) > 1]
         if not curves:
             continue
@@ -54,20 +54,20 @@ def stability_figure(suite, results_dir: Path, evaluation: dict) -> Path | None:
     if not drawn:
         plt.close(fig)
         return None
-    ax.set(xlabel="optimizer step", ylabel="validation CIoU (%)", title=f"{suite.name}: {evaluation['title']}")
+    ax.set(xlabel="optimizer step", ylabel="validation CIoU (%)", title=f"{suite.name}: {evaluation.title}")
     ax.legend(fontsize=8)
-    return _save(fig, results_dir / suite.name / "figures" / f"stability-{evaluation['name']}{_suffix(suite)}.png")
+    return _save(fig, results_dir / suite.name / "figures" / f"stability-{evaluation.name}{_suffix(suite)}.png")
 
 
-def overlay_figure(suite, results_dir: Path, evaluation: dict, domain) -> Path | None:
+def overlay_figure(suite, results_dir: Path, evaluation, domain) -> Path | None:
     """Test images with their GT, and each method's headline map (first seed) overlaid, side by side."""
     cols = []
     for entry in suite.methods:
-        runs = _runs(suite, results_dir, evaluation["train"], entry.label)
+        runs = _runs(suite, results_dir, evaluation.train, entry.label)
         path = next((d / "previews.json" for d in runs.values() if (d / "previews.json").exists()), None)
         if path is None:
             continue
-        prev = read_json(path).get(evaluation["test"])
+        prev = read_json(path).get(evaluation.test)
         primary = read_json(path.parent / "metrics.json")["primary_variant"]
         if prev:
             cols.append((entry.label, prev, primary))
@@ -93,4 +93,4 @@ def overlay_figure(suite, results_dir: Path, evaluation: dict, domain) -> Path |
             axes[i, 0].set_title("image + GT", fontsize=7)
     for ax in axes.flat:
         ax.axis("off")
-    return _save(fig, results_dir / suite.name / "figures" / f"overlays-{evaluation['name']}{_suffix(suite)}.png")
+    return _save(fig, results_dir / suite.name / "figures" / f"overlays-{evaluation.name}{_suffix(suite)}.png")

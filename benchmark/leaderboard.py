@@ -16,7 +16,7 @@ import pandas as pd
 import methods
 from benchmark import metadata
 from benchmark.io import atomic_path, read_json, write_text_atomic
-from benchmark.suites import Suite
+from benchmark.suites import Evaluation, Suite
 from benchmark.verify import load_run
 
 METRICS = ("ciou", "auc")
@@ -30,21 +30,21 @@ def collect(suite: Suite, results_dir: Path) -> pd.DataFrame:
     rows = []
     for path in _run_files(suite, results_dir, "metrics.json"):
         m, _ = load_run(path.parent)
-        fluctuation = val_fluctuation(path.parent / "run.json", suite.budget["steps"])
+        fluctuation = val_fluctuation(path.parent / "run.json", suite.budget.steps)
         for ev in suite.evaluations:
-            if ev["train"] != m["train"] or ev["test"] not in m["tests"]:
+            if ev.train != m["train"] or ev.test not in m["tests"]:
                 continue
             if fluctuation is not None:  # a property of the training run, shown under each of its evaluations
-                rows.append({"evaluation": ev["name"], "label": m["label"], "method": m["method"],
+                rows.append({"evaluation": ev.name, "label": m["label"], "method": m["method"],
                              "variant": m["primary_variant"], "primary": True, "seed": m["seed"],
                              "metric": "val_fluctuation", "value": fluctuation})
-            for variant, numbers in m["tests"][ev["test"]].items():
+            for variant, numbers in m["tests"][ev.test].items():
                 flat = dict(numbers)
                 if isinstance(numbers.get("shuffled_audio"), dict):
                     flat["ciou_shuffled"] = numbers["shuffled_audio"]["ciou"]
                 for metric in (*METRICS, *SECONDARY, "ciou_shuffled"):
                     if metric in flat:
-                        rows.append({"evaluation": ev["name"], "label": m["label"], "method": m["method"],
+                        rows.append({"evaluation": ev.name, "label": m["label"], "method": m["method"],
                                      "variant": variant, "primary": variant == m["primary_variant"],
                                      "seed": m["seed"], "metric": metric, "value": flat[metric]})
     return pd.DataFrame(rows, columns=["evaluation", "label", "method", "variant", "primary", "seed", "metric", "value"])
@@ -98,8 +98,8 @@ def _row_name(label: str, method: str, variant: str, primary: bool, control: boo
     return f"{name} *(reference)*" if cls.reference_only else f"{name} *(control)*" if control else name
 
 
-def evaluation_table(suite: Suite, agg: pd.DataFrame, ev: dict, metrics=METRICS, with_paper=True) -> str:
-    sub = agg[agg.evaluation == ev["name"]]
+def evaluation_table(suite: Suite, agg: pd.DataFrame, ev: Evaluation, metrics=METRICS, with_paper=True) -> str:
+    sub = agg[agg.evaluation == ev.name]
     paper = suite.paper.get("methods", {})
     lines, means = [], {}
     order = [(e.label, e.name, e.control) for e in suite.methods]
@@ -116,7 +116,7 @@ def evaluation_table(suite: Suite, agg: pd.DataFrame, ev: dict, metrics=METRICS,
                 c = cells[cells.metric == metric]
                 mean, ci, n = (c["mean"].iloc[0], c["ci"].iloc[0], c["count"].iloc[0]) if len(c) else (float("nan"),) * 3
                 if with_paper:
-                    p = paper.get(label if primary else "", {}).get(ev["name"], {}).get(metric)
+                    p = paper.get(label if primary else "", {}).get(ev.name, {}).get(metric)
                     row[f"Paper {SHOWN[metric]}"] = f"{p:.2f}" if p is not None else "—"
                 row[f"Ours {SHOWN[metric]}"] = _fmt(mean, ci, n)
                 if primary and not cls.reference_only and not control and not pd.isna(mean):
@@ -124,8 +124,8 @@ def evaluation_table(suite: Suite, agg: pd.DataFrame, ev: dict, metrics=METRICS,
             if metrics == METRICS:
                 c = cells[cells.metric == "ciou_shuffled"]
                 row["CIoU, audio shuffled"] = _fmt(*c[["mean", "ci", "count"]].iloc[0]) if len(c) else "—"
-            if ev.get("in_domain"):
-                ind = agg[(agg.evaluation == ev["in_domain"]) & (agg.label == label) & (agg.variant == variant)
+            if ev.in_domain:
+                ind = agg[(agg.evaluation == ev.in_domain) & (agg.label == label) & (agg.variant == variant)
                           & (agg.metric == "ciou")]
                 c = sub[(sub.label == label) & (sub.variant == variant) & (sub.metric == "ciou")]
                 row["Δ CIoU vs in-domain"] = (f"{c['mean'].iloc[0] - ind['mean'].iloc[0]:+.2f}"
@@ -163,21 +163,21 @@ def run_commits(runs: list[dict]) -> str:
     return ", ".join(f"{k} ({n} runs)" for k, n in sorted(counts.items()))
 
 
-def _figures(suite: Suite, results_dir: Path, ev: dict, domains) -> list:
+def _figures(suite: Suite, results_dir: Path, ev: Evaluation, domains) -> list:
     """Draw this evaluation's figures; a figure needs data that older runs may lack, so it may be absent."""
     from benchmark import figures
 
     found = [("stability", figures.stability_figure(suite, results_dir, ev))]
     if domains is not None:
-        found.append(("overlays", figures.overlay_figure(suite, results_dir, ev, domains(ev["test"]))))
+        found.append(("overlays", figures.overlay_figure(suite, results_dir, ev, domains(ev.test))))
     return [(kind, f) for kind, f in found if f is not None]
 
 
 def missing_runs(suite: Suite, long: pd.DataFrame) -> list[str]:
     """`label seed k on evaluation` for every run the suite asks for that has not finished yet."""
     done = set(zip(long.label, long.seed, long.evaluation))
-    return [f"{e.label} seed {s} on {ev['name']}" for ev in suite.evaluations for e in suite.methods
-            for s in suite.seeds if (e.label, s, ev["name"]) not in done]
+    return [f"{e.label} seed {s} on {ev.name}" for ev in suite.evaluations for e in suite.methods
+            for s in suite.seeds if (e.label, s, ev.name) not in done]
 
 
 def _incomplete_note(suite: Suite, long: pd.DataFrame) -> list[str]:
@@ -286,15 +286,37 @@ def _checks(suite: Suite, long: pd.DataFrame) -> list[str]:
                         for r in low.itertuples())
         lines.append(f"- **Collapsed runs** (test CIoU below the centre floor): {bad}.")
     oracle = [e.label for e in suite.methods if e.name == "oracle"]
-    for ev in (e for e in suite.evaluations if not e.get("in_domain")) if oracle else []:
-        means = ciou[ciou.evaluation == ev["name"]].groupby("label")["value"].mean()
+    for ev in (e for e in suite.evaluations if not e.in_domain) if oracle else []:
+        means = ciou[ciou.evaluation == ev.name].groupby("label")["value"].mean()
         if oracle[0] not in means:
             continue
         above = means[(means > means[oracle[0]]) & means.index.isin(trained - set(oracle))]
-        lines.append(f"- Oracle on {ev['name']}: " + ("the in-domain ceiling (no method's mean is above it)."
+        lines.append(f"- Oracle on {ev.name}: " + ("the in-domain ceiling (no method's mean is above it)."
                      if above.empty else "**not the ceiling**: " + ", ".join(f"{k} {v:.1f}" for k, v in above.items())
                      + f" > oracle {means[oracle[0]]:.1f}."))
     return lines
+
+
+def _adapters(suite: Suite) -> list:
+    """The adapter of every domain the suite trains or tests on, once each."""
+    from benchmark.data.adapters import adapter_for
+
+    domains = [d for ev in suite.evaluations for d in (ev.train, ev.test)]
+    return list({a.name: a for a in (adapter_for(suite.data, d) for d in domains)}.values())
+
+
+def stand_in(suite: Suite) -> bool:
+    """Generated stand-ins only: the paper's numbers are from other data."""
+    return all(a.generated for a in _adapters(suite))
+
+
+def data_note(suite: Suite) -> str:
+    paper = suite.paper.get("source") or "n/a"
+    notes = " ".join(a.note(suite.data) for a in _adapters(suite))
+    if stand_in(suite):
+        return (f"> {notes} The *Paper* columns are from a different dataset and setup — {paper} — and are shown for "
+                "orientation only: **the two are not comparable**.")
+    return f"> {notes} Split lists and their hashes are in `datasets/` and each run.json. Paper columns: {paper}."
 
 
 def write_leaderboard(suite: Suite, results_dir: Path, wall_seconds: float | None = None,
@@ -307,26 +329,15 @@ def write_leaderboard(suite: Suite, results_dir: Path, wall_seconds: float | Non
     name = "leaderboard.md" if suite.published else f"leaderboard.{suite.profile}.md"
     git, hw = metadata.git_info(), metadata.hardware()
     runs = [read_json(path) for path in _run_files(suite, results_dir, "run.json")]
-    synthetic = suite.dataset == "synthetic"
-    out = [f"# Leaderboard: {suite.name} (suite version {suite.version}, profile `{suite.profile}`)", ""]
-    if synthetic:
-        out += ["> **Synthetic data.** Our columns come from the embedded procedurally generated audio-visual "
-                "dataset (see `datasets/synthetic/README.md`) with light CPU backbones. The *Paper* columns are "
-                f"from a different dataset and setup — {suite.paper.get('source') or 'n/a'} — and are shown for "
-                "orientation only: **the two are not comparable**.", ""]
-    else:
-        out += ["> **Real data** (Flickr-SoundNet, VGG-SoundSource; split lists and their hashes in `datasets/` and "
-                "each run.json). Flickr test list: "
-                f"`{suite.data_cfg.get('flickr_test', '249')}` ids (datasets/flickr/README.md); our VGG-SS labeled / val / test sets are drawn from "
-                "the annotated set (see `datasets/vggss/README.md`), so the VGG-SS test set differs from the "
-                f"standard one. Paper columns: {suite.paper.get('source') or 'n/a'}.", ""]
+    out = [f"# Leaderboard: {suite.name} (suite version {suite.version}, profile `{suite.profile}`)", "",
+           data_note(suite), ""]
     out += [suite.description, "",
             f"- Seeds: {suite.seeds}; cells are the mean over seeds ± the half-width of its 95 % confidence "
             "interval (Student t), with n in brackets. "
             "CIoU = % of test samples with cIoU ≥ 0.5, AUC = area under the success curve, both under the "
             "`ezvsl` protocol (bilinear upsampling, pixels ≥ the median selected; docs/protocol.md §2; "
             "`python -m benchmark.score` rescores exported maps under the others).",
-            f"- Budget: {suite.budget['steps']} optimizer steps, global batch {suite.budget['global_batch_size']}; "
+            f"- Budget: {suite.budget.steps} optimizer steps, global batch {suite.budget.global_batch_size}; "
             "checkpoint chosen on the validation split (never test)" + _lr_protocol(suite) + ".",
             f"- Runs trained at commit {run_commits(runs)}; tables written at "
             f"{(git['commit'] or 'unknown')[:12]}{' (dirty)' if git['dirty'] else ''}; "
@@ -341,14 +352,14 @@ def write_leaderboard(suite: Suite, results_dir: Path, wall_seconds: float | Non
             "that localizes sounds drops towards the floors; one that only finds salient objects does not.", ""]
     out += _incomplete_note(suite, long) + _weights_note(suite, results_dir)
     for ev in suite.evaluations:
-        out += [f"## {ev['title']}", "", evaluation_table(suite, agg, ev), ""]
-        out += [f"![{kind} {ev['name']}](figures/{f.name})" for kind, f in _figures(suite, results_dir, ev, domains)]
+        out += [f"## {ev.title}", "", evaluation_table(suite, agg, ev), ""]
+        out += [f"![{kind} {ev.name}](figures/{f.name})" for kind, f in _figures(suite, results_dir, ev, domains)]
         out += [""]
     out += training_report(suite, results_dir, long)
     out += ["## Secondary: fixed threshold 0.5 on the min–max normalised map", "",
             "Not the paper's protocol; shown because the median rule favours large objects.", ""]
     for ev in suite.evaluations:
-        out += [f"### {ev['title']}", "", evaluation_table(suite, agg, ev, SECONDARY, with_paper=False), ""]
+        out += [f"### {ev.title}", "", evaluation_table(suite, agg, ev, SECONDARY, with_paper=False), ""]
     if suite.claims:
         from benchmark.claims import write_claims
 
@@ -356,7 +367,7 @@ def write_leaderboard(suite: Suite, results_dir: Path, wall_seconds: float | Non
         trained = {e.label for e in suite.methods if methods.get_method(e.name).trainable}
         floor_of, low = below_floor(long, trained)
         collapsed = {key: len(g) for key, g in low.groupby(["label", "evaluation"])} if floor_of else None
-        write_claims(base / claims_name, suite.name, long, suite.claims, synthetic, collapsed,
+        write_claims(base / claims_name, suite.name, long, suite.claims, stand_in(suite), collapsed,
                      _incomplete_note(suite, long))
         out[2:2] = [f"Claims of the paper tested on these runs: [{claims_name}]({claims_name}).", ""]
     path = base / name

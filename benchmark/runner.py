@@ -28,6 +28,7 @@ from benchmark.suites import MethodEntry, Suite, method_overrides
 from benchmark.trainer import PROGRESS, evaluate_tests, train
 from benchmark.verify import DamagedRun, file_digests, load_run
 from methods.base import load_method_config
+from methods.config import given
 from methods.common.localizer import unwrap
 
 
@@ -41,7 +42,7 @@ class DomainCache:
 
     def _load(self, name: str) -> DomainData:
         # synthetic stores are built on first use, one process at a time; real ones by benchmark.prepare
-        return load_domain(self.suite.dataset, self.suite.profile, name, self.suite.data_cfg, self.data_root,
+        return load_domain(self.suite.data, self.suite.profile, name, self.data_root,
                            self.accelerator.main_process_first)
 
     def __call__(self, domain: str) -> DomainData:
@@ -74,8 +75,9 @@ def resolved_config(suite: Suite, entry: MethodEntry, train_domain: str, tests: 
     return {
         "suite": suite.name, "suite_version": suite.version, "profile": suite.profile, "dataset": suite.dataset,
         "method": entry.name, "label": entry.label, "method_config": dataclasses.asdict(cfg),
-        "model": suite.model_spec if cls.trainable else None, "data": suite.data_cfg,
-        "budget": suite.budget if cls.trainable else None, "seed": seed,
+        # data and budget: the keys the profile and suite set, as identities have always recorded them
+        "model": suite.model_spec if cls.trainable else None, "data": given(suite.data),
+        "budget": given(suite.budget) if cls.trainable else None, "seed": seed,
         "train": train_domain, "tests": tests, "split_sha256": splits, **extra,
     }
 
@@ -222,7 +224,7 @@ def _run_locked(suite: Suite, entry: MethodEntry, train_domain: str, tests: list
                    ckpt_dir=out / "ckpt", run_meta={"config_hash": chash}, log=log)
     t_test = time.perf_counter()
     numbers, per_sample, previews = evaluate_tests(method, {d: domains(d) for d in tests}, accelerator,
-                                                   suite.budget.get("eval_batch_size", 256))
+                                                   suite.budget.eval_batch_size)
     wall = time.perf_counter() - t0
     weights, weights_status = pretrained_status(method)
     metrics = {

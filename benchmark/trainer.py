@@ -7,7 +7,6 @@ validation split only; each test set is scored once, with the best-on-val weight
 from __future__ import annotations
 
 import copy
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +19,7 @@ from benchmark.checkpoint import load_latest, save_checkpoint
 from benchmark.data.domains import DomainData
 from benchmark.evaluate import compute_maps, score, shuffled_audio_rows, summarize
 from benchmark.sampling import PoolSampler
+from benchmark.suites import Budget
 from methods.base import BatchPlan, Method, StepState
 from methods.common.localizer import unwrap
 
@@ -203,7 +203,7 @@ def _selection_key(val: dict) -> tuple:
     return (val["ciou"], val["auc"])
 
 
-def prepare_training(method: Method, data: DomainData, budget: dict, seed: int, accelerator) -> tuple:
+def prepare_training(method: Method, data: DomainData, budget: Budget, seed: int, accelerator) -> tuple:
     """(models, optimizers, context, samplers): the method's models built under `seed`, prepared and
     attached, and everything `run_step` needs (`benchmark.perf` steps the same set-up)."""
     set_seed(seed)  # model initialisation: same weights on every process
@@ -218,21 +218,20 @@ def prepare_training(method: Method, data: DomainData, budget: dict, seed: int, 
     optims = dict(zip(names, prepared[len(names):]))
     method.attach(models, accelerator)
     lb_pool, ulb_pool = _pools(method, data)
-    ctx = TrainContext(method, data, accelerator, lb_pool, ulb_pool, budget.get("eval_batch_size", 256),
-                       budget["global_batch_size"])
-    method.on_train_start(budget["steps"], ctx)
+    ctx = TrainContext(method, data, accelerator, lb_pool, ulb_pool, budget.eval_batch_size, budget.global_batch_size)
+    method.on_train_start(budget.steps, ctx)
     return models, optims, ctx, _Samplers(seed)
 
 
-def train(method: Method, data: DomainData, *, budget: dict, seed: int, accelerator, ckpt_dir: Path,
+def train(method: Method, data: DomainData, *, budget: Budget, seed: int, accelerator, ckpt_dir: Path,
           run_meta: dict, log=print) -> TrainResult:
     """Train `method` on `data` under `budget`; leaves the best-on-val weights loaded."""
     rank, world = accelerator.process_index, accelerator.num_processes
-    steps, gbatch = budget["steps"], budget["global_batch_size"]
+    steps, gbatch = budget.steps, budget.global_batch_size
     if gbatch % world:
         raise ValueError(f"global batch {gbatch} does not divide over {world} processes")
     variants = method.report_variants()
-    eval_bs = budget.get("eval_batch_size", 256)
+    eval_bs = budget.eval_batch_size
     # where the time goes: batches, forward (the method's training_step), backward + optimizer,
     # curriculum selection passes, validation
     timings = {"data": 0.0, "forward": 0.0, "backward": 0.0, "select": 0.0, "eval": 0.0}
@@ -270,17 +269,17 @@ def train(method: Method, data: DomainData, *, budget: dict, seed: int, accelera
     for step in bar:
         PROGRESS["step"] = step
         loss = run_step(method, ctx, samplers, models, optims, StepState(step, steps, seed, rank, world),
-                        budget.get("grad_clip", 10.0), timings)
+                        budget.grad_clip, timings)
         if step % 20 == 0:
             bar.set_postfix(loss=f"{loss.item():.3f}")
         done = step + 1
-        if done % budget["eval_every"] == 0 or done == steps:
+        if done % budget.eval_every == 0 or done == steps:
             val = validate(done, ctx)
             history.append(val)
             if best_val is None or _selection_key(val) > _selection_key(best_val):
                 best_step, best_val = done, val
                 best_state = {"models": _model_states(method), "extra": method.extra_state()}
-        if done % budget.get("ckpt_every", math.inf) == 0 and done < steps:
+        if budget.ckpt_every and done % budget.ckpt_every == 0 and done < steps:
             accelerator.wait_for_everyone()
             if accelerator.is_main_process:
                 save_checkpoint(ckpt_dir, done, {

@@ -12,6 +12,7 @@ from PIL import Image
 from benchmark import localize
 from benchmark.checkpoint import WEIGHTS_RECORD
 from benchmark.data import synthetic
+from methods.config import given
 from tests.conftest import make_method
 
 
@@ -25,8 +26,8 @@ def pair(tmp_path, smoke_suite):
 
 
 def _record(name, suite):
-    return {"method": name, "method_config": None, "model": suite.model_spec, "data": suite.data_cfg,
-            "profile": "smoke", "dataset": "synthetic", "budget": suite.budget, "tests": None}
+    return {"method": name, "method_config": None, "model": suite.model_spec, "data": given(suite.data),
+            "profile": "smoke", "dataset": "synthetic", "budget": given(suite.budget), "tests": None}
 
 
 def _save(method, name, suite, path, record=True):
@@ -93,7 +94,7 @@ def test_checkpoint_method_must_be_confirmed(pair, capsys, smoke_suite):
 
 
 @pytest.mark.parametrize("case, message", [
-    ("profile", "no profile 'nope'"),
+    ("profile", "Unknown profile 'nope'"),
     ("out", "is not a folder"),
     ("export", "is not a folder"),
     ("run_json", "not a valid run.json"),

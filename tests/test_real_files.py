@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from benchmark.data.domains import flickr_test_split
+from benchmark.data.flickr import test_split as flickr_test_split
 from benchmark.data.export import export_flickr, export_vggss, flickr_key, vggss_key
 from benchmark.data.flickr import EXTRA_TEST_IDS, read_flickr
 from benchmark.data.real_common import DataError

@@ -82,3 +82,37 @@ def read_flickr(root, *, subset: str | None = None, keys=None, skip_bad: bool = 
         return RealSample(key, image, audio, annotators, BOX_SCALE, None)
 
     return collect(root, wanted, record, Skips(skip_bad))
+
+
+# ----------------------------------------------------------------------------- the dataset adapter
+from benchmark.data.adapters import RealAdapter  # noqa: E402
+from benchmark.data.real_splits import make_flickr_splits  # noqa: E402
+
+
+def test_split(choice: str) -> str:
+    """The split file of a Flickr test-list choice (a profile's `data.flickr_test`)."""
+    from benchmark.data.splits import SplitError
+
+    if choice not in TEST_LISTS:
+        raise SplitError(f"unknown Flickr test list {choice!r}; choose one of {sorted(TEST_LISTS)}")
+    return TEST_LISTS[choice]
+
+
+class Flickr(RealAdapter):
+    name, title = "flickr", "Flickr-SoundNet"
+    split_stream = 1001
+
+    read, make_splits = staticmethod(read_flickr), staticmethod(make_flickr_splits)
+
+    def test_list(self, data):
+        return test_split(data.flickr_test)
+
+    def gt_map(self, domain, annotators, size, box_scale=None):
+        """The consensus of the annotators' boxes (docs/methods.md §1.5)."""
+        from benchmark.metrics import consensus_gt_map
+
+        return consensus_gt_map(annotators, size, box_scale=box_scale)
+
+    def note(self, data):
+        return (f"**Real data: Flickr-SoundNet**, scored on the `{data.flickr_test}`-id test list "
+                "(`datasets/flickr/README.md`).")

@@ -20,12 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmark.data.adapters import get_adapter
 from benchmark.data.real_common import DataError, Skips, read_id_list
 from benchmark.data.splits import DATASETS_DIR, SPLIT_SEED, SplitError, sha256_file, verify_against_manifest
 from benchmark.io import read_json, write_json_atomic, write_text_atomic
 
 SPLIT_SIZES = {"labeled": 2500, "val": 250}  # docs/methods.md §1.1
-_STREAM = {"flickr": 1001, "vggss": 1002}  # RNG stream beside SPLIT_SEED (synthetic uses 0, 1)
 MAKE_HINT = "make them once with `python -m benchmark.prepare --make-splits --dataset {d} --root PATH`"
 
 
@@ -73,7 +73,7 @@ def _draw(dataset: str, pool: list[str], sizes: dict) -> dict[str, list[str]]:
         raise SplitError(f"{dataset}: only {len(pool)} annotated samples to draw {sizes['labeled']} labeled + "
                          f"{sizes['val']} val from")
     pool = sorted(pool)
-    perm = np.random.default_rng([SPLIT_SEED, _STREAM[dataset]]).permutation(len(pool))
+    perm = np.random.default_rng([SPLIT_SEED, get_adapter(dataset).split_stream]).permutation(len(pool))
     lists = {"labeled": perm[:sizes["labeled"]], "val": perm[sizes["labeled"]:need], "rest": perm[need:]}
     return {name: sorted(pool[i] for i in idx) for name, idx in lists.items()}
 
@@ -126,7 +126,7 @@ def make_flickr_splits(root, base=None, sizes: dict = SPLIT_SIZES, force: bool =
     lists.update(labeled=drawn["labeled"], val=drawn["val"])
     unlabeled, removed = _unlabeled(root, SUBSET_LISTS, set(test) | set(drawn["labeled"]) | set(drawn["val"]), subsets)
     lists.update(unlabeled)
-    made = {"dataset": "flickr", "seed": SPLIT_SEED, "stream": _STREAM["flickr"], "sizes": dict(sizes),
+    made = {"dataset": "flickr", "seed": SPLIT_SEED, "stream": get_adapter("flickr").split_stream, "sizes": dict(sizes),
             "annotated": len(annotated), "annotated_sha256": _digest(annotated),
             "test_without_annotation": sorted(set(test) - set(annotated)),
             "unlabeled_removed_held_out": removed, "bad_annotations": skips.items}
@@ -158,7 +158,7 @@ def make_vggss_splits(root, base=None, sizes: dict = SPLIT_SIZES, force: bool = 
         lists.update(heard_classes=classes["heard"], unheard_classes=classes["unheard"])
     unlabeled, removed = _unlabeled(root, SUBSET_LISTS, set(boxed), subsets)
     lists.update(unlabeled)
-    made = {"dataset": "vggss", "seed": SPLIT_SEED, "stream": _STREAM["vggss"], "sizes": dict(sizes),
+    made = {"dataset": "vggss", "seed": SPLIT_SEED, "stream": get_adapter("vggss").split_stream, "sizes": dict(sizes),
             "annotated": len(boxed), "annotated_sha256": _digest(boxed),
             "test_note": "drawn from vggss.json with the fixed seed: differs from the standard vggss_test.csv",
             "unlabeled_removed_held_out": removed, "bad_annotations": skips.items}

@@ -133,3 +133,26 @@ def read_vggss(root, *, subset: str | None = None, keys=None, skip_bad: bool = F
     result = collect(root, wanted - bad, record, skips)
     result.clipped_boxes = clipped
     return result
+
+
+# ----------------------------------------------------------------------------- the dataset adapter
+from benchmark.data.adapters import RealAdapter  # noqa: E402
+from benchmark.data.real_splits import make_vggss_splits  # noqa: E402
+
+
+class VGGSS(RealAdapter):
+    name, title = "vggss", "VGG-SoundSource"
+    split_stream = 1002
+    class_subsets = ("heard", "unheard")  # splits/{heard,unheard}_classes.txt: the open set
+
+    read, make_splits = staticmethod(read_vggss), staticmethod(make_vggss_splits)
+
+    def gt_map(self, domain, annotators, size, box_scale=None):
+        """The union of every box (docs/methods.md §1.5)."""
+        from benchmark.metrics import union_gt_map
+
+        return union_gt_map([b for a in annotators for b in a], size, box_scale=box_scale)
+
+    def note(self, data):
+        return ("**Real data: VGG-SoundSource**: our labeled / val / test sets are drawn from the annotated set "
+                "(`datasets/vggss/README.md`), so its test set differs from the standard one.")
