@@ -314,8 +314,8 @@ def data_note(suite: Suite) -> str:
     paper = suite.paper.get("source") or "n/a"
     notes = " ".join(a.note(suite.data) for a in _adapters(suite))
     if stand_in(suite):
-        return (f"> {notes} The *Paper* columns are from a different dataset and setup — {paper} — and are shown for "
-                "orientation only: **the two are not comparable**.")
+        return (f"> {notes} The *Paper* columns are from a different dataset and setup — {paper} — and are shown "
+                "for orientation only: **the two are not comparable**.")
     return f"> {notes} Split lists and their hashes are in `datasets/` and each run.json. Paper columns: {paper}."
 
 

@@ -99,8 +99,8 @@ def _stepped(name, suite, data, accelerator, steps=BUDGET.steps, batches=None):
         step_fn = m.training_step
         m.training_step = lambda lb, ulb, state: batches.append((lb, ulb)) or step_fn(lb, ulb, state)
     timings = dict.fromkeys(("data", "forward", "backward", "select"), 0.0)
-    losses = [run_step(m, ctx, samplers, models, optims, StepState(s, BUDGET.steps, 0), BUDGET.grad_clip, timings).item()
-              for s in range(steps)]
+    losses = [run_step(m, ctx, samplers, models, optims, StepState(s, BUDGET.steps, 0), BUDGET.grad_clip,
+                       timings).item() for s in range(steps)]
     return m, losses
 
 

@@ -129,7 +129,6 @@ class RealAdapter(Adapter):
 
     source = "real"
     default_profile = "paper"
-    split_stream: ClassVar[int]  # RNG stream beside splits.SPLIT_SEED for drawing its lists (synthetic uses 0, 1)
 
     @property
     def domains(self) -> tuple[str, ...]:
