@@ -24,6 +24,7 @@ import pandas as pd
 from scipy import optimize, stats
 
 from benchmark.io import write_text_atomic
+from benchmark.suites import Claim
 
 ALPHA = 0.05
 POWER = 0.8
@@ -100,7 +101,7 @@ def min_detectable_dz(n: int, alpha: float, power: float = POWER) -> float:
     return float(optimize.brentq(shortfall, 1e-6, hi))
 
 
-def claims_table(long: pd.DataFrame, claims: list,
+def claims_table(long: pd.DataFrame, claims: list[Claim],
                  collapsed: dict | None = None) -> tuple[pd.DataFrame, list[dict]]:
     """One row per claim. `collapsed` ({(label, evaluation): runs below the centre floor}, None if unchecked) adds a
     column: a verdict that involves collapsed runs is about the setup, not the methods (docs/protocol.md §5)."""
@@ -147,7 +148,7 @@ def power_note(results: list[dict], n_claims: int) -> str:
     return line + "."
 
 
-def write_claims(path: Path, suite_name: str, long: pd.DataFrame, claims: list, synthetic: bool,
+def write_claims(path: Path, suite_name: str, long: pd.DataFrame, claims: list[Claim], synthetic: bool,
                  collapsed: dict | None = None, banner: list[str] = ()) -> Path:
     table, results = claims_table(long, claims, collapsed)
     lines = [f"# Claims check: {suite_name}", "",

@@ -12,6 +12,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from benchmark.io import atomic_path, read_json  # noqa: E402
+from benchmark.suites import Evaluation  # noqa: E402
 
 
 def _runs(suite, results_dir: Path, train: str, label: str):
@@ -35,7 +36,7 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def stability_figure(suite, results_dir: Path, evaluation) -> Path | None:
+def stability_figure(suite, results_dir: Path, evaluation: Evaluation) -> Path | None:
     """Validation CIoU through training, mean ± std over seeds, one line per method."""
     fig, ax = plt.subplots(figsize=(6, 3.5))
     drawn = False
@@ -59,7 +60,7 @@ def stability_figure(suite, results_dir: Path, evaluation) -> Path | None:
     return _save(fig, results_dir / suite.name / "figures" / f"stability-{evaluation.name}{_suffix(suite)}.png")
 
 
-def overlay_figure(suite, results_dir: Path, evaluation, domain) -> Path | None:
+def overlay_figure(suite, results_dir: Path, evaluation: Evaluation, domain) -> Path | None:
     """Test images with their GT, and each method's headline map (first seed) overlaid, side by side."""
     cols = []
     for entry in suite.methods:

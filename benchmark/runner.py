@@ -28,8 +28,8 @@ from benchmark.suites import MethodEntry, Suite, method_overrides
 from benchmark.trainer import PROGRESS, evaluate_tests, train
 from benchmark.verify import DamagedRun, file_digests, load_run
 from methods.base import load_method_config
-from methods.config import given
 from methods.common.localizer import unwrap
+from methods.config import given
 
 
 def run_dir(results_dir: Path, suite: Suite, train_domain: str, label: str, seed: int) -> Path:

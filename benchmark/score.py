@@ -32,11 +32,9 @@ COLUMNS = {"ciou": "CIoU", "auc": "AUC", "ciou_mean": "mean cIoU", "ciou_small":
            "ciou_medium": "CIoU medium", "ciou_large": "CIoU large", "n": "n"}
 
 
-def load_test_set(dataset: str, domain: str | None, profile: str | None, data_root: Path | None) -> DomainData:
-    """The test domain: `--domain` of the dataset (a :<class subset> suffix restricts it) in the profile's data
-    (default: the dataset's own default profile)."""
+def load_test_set(dataset: str, domain: str | None, profile: str, data_root: Path | None) -> DomainData:
+    """The test domain: `--domain` of the dataset (a :<class subset> suffix restricts it) in the profile's data."""
     adapter = get_adapter(dataset)
-    profile = profile or adapter.default_profile
     prof = load_profile(profile)
     if prof.data.source != adapter.source:
         raise PredictionError(f"profile {profile!r} is for {prof.data.source} data, not {dataset!r}")

@@ -186,6 +186,7 @@ def load_suite(name: str, profile: str = "default", seeds: list[int] | None = No
             raise SuiteError(f"--methods {missing} not in suite {name} (it has {labels})")
         entries = [e for e in entries if e.label in only_methods]
     _check_evaluations(raw.evaluations, path)
+    _check_claims(raw, labels, path)
     kept = {e.label for e in entries}
     return Suite(
         name=raw.suite, version=raw.version, description=raw.description.strip(), profile=profile,
@@ -196,7 +197,7 @@ def load_suite(name: str, profile: str = "default", seeds: list[int] | None = No
         lr_grid=prof.lr_grid, tune_seed=prof.tune_seed, published=prof.publish,
         lr_sources={e.lr_of: next(f for f in raw.methods if f.label == e.lr_of) for e in entries if e.lr_of},
         # a --methods subset keeps only the claims it can test
-        claims=tuple(c for c in _checked_claims(raw, labels, path) if c.a in kept and c.b in kept),
+        claims=tuple(c for c in raw.claims if c.a in kept and c.b in kept),
     )
 
 
@@ -218,7 +219,7 @@ def _check_evaluations(evaluations: tuple[Evaluation, ...], path: Path) -> None:
             raise SuiteError(f"{path}: evaluations[{i}]: in_domain {ev.in_domain!r} not in {sorted(names)}")
 
 
-def _checked_claims(raw: SuiteFile, labels: list[str], path: Path) -> tuple[Claim, ...]:
+def _check_claims(raw: SuiteFile, labels: list[str], path: Path) -> None:
     evals = {ev.name for ev in raw.evaluations}
     for i, c in enumerate(raw.claims):
         for key in ("evaluation", "relative_to"):
@@ -228,7 +229,6 @@ def _checked_claims(raw: SuiteFile, labels: list[str], path: Path) -> tuple[Clai
             if getattr(c, key) not in labels:
                 raise SuiteError(f"{path}: claims[{i}]: {key} = {getattr(c, key)!r} is not a method label of the "
                                  "suite")
-    return raw.claims
 
 
 def _paper(table: str | None, path: Path) -> dict:

@@ -108,6 +108,6 @@ def build_config(config_cls: type, values: Any, source: str) -> Any:
 
 
 def given(config: Any) -> dict:
-    """The fields its file set (all of them for a config not built from a file)."""
+    """The fields its file set (all of them for a config not built from a file, or a `dataclasses.replace` copy)."""
     names = getattr(config, "_given", [f.name for f in dataclasses.fields(config)])
     return {k: getattr(config, k) for k in names}
