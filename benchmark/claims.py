@@ -25,7 +25,7 @@ from scipy import optimize, stats
 
 import methods
 from benchmark.io import write_text_atomic
-from benchmark.suites import Suite
+from benchmark.suites import Claim, Suite, stand_in
 
 ALPHA = 0.05
 POWER = 0.8
@@ -102,20 +102,19 @@ def min_detectable_dz(n: int, alpha: float, power: float = POWER) -> float:
     return float(optimize.brentq(shortfall, 1e-6, hi))
 
 
-def claims_table(long: pd.DataFrame, claims: list[dict],
+def claims_table(long: pd.DataFrame, claims: list[Claim],
                  collapsed: dict | None = None) -> tuple[pd.DataFrame, list[dict]]:
     """One row per claim. `collapsed` ({(label, evaluation): runs below the centre floor}, None if unchecked) adds a
     column: a verdict that involves collapsed runs is about the setup, not the methods (docs/protocol.md §5)."""
-    results = [paired(long, c["evaluation"], c["a"], c["b"], c.get("metric", "ciou"), c.get("relative_to"))
-               for c in claims]
+    results = [paired(long, c.evaluation, c.a, c.b, c.metric, c.relative_to) for c in claims]
     adjusted = holm([r.get("p_two_sided", float("nan")) for r in results])
     rows = []
     for c, res, p_adj in zip(claims, results, adjusted):
-        metric = c.get("metric", "ciou")
+        metric = c.metric
         tested = "t" in res
-        on = c["evaluation"] + (f" − {c['relative_to']}" if c.get("relative_to") else "")
+        on = c.evaluation + (f" − {c.relative_to}" if c.relative_to else "")
         rows.append({
-            "Claim": c.get("text", f"{c['a']} > {c['b']}"),
+            "Claim": c.text,
             "Evaluation": on if metric == "ciou" else f"{on} ({metric})",
             "Ours: mean Δ [95 % CI] (n)": (f"{res['mean']:+.2f} [{res['ci'][0]:+.2f}, {res['ci'][1]:+.2f}] ({res['n']})"
                                            if tested else f"{res['mean']:+.2f} ({res['n']})" if res.get("n") else "—"),
@@ -125,8 +124,8 @@ def claims_table(long: pd.DataFrame, claims: list[dict],
             "Verdict": verdict(res, p_adj if tested else None),
         })
         if collapsed is not None:
-            evals = [c["evaluation"]] + ([c["relative_to"]] if c.get("relative_to") else [])
-            bad = [f"{lab} on {ev}: {collapsed[(lab, ev)]} of {res.get('n', 0)}" for lab in (c["a"], c["b"])
+            evals = [c.evaluation] + ([c.relative_to] if c.relative_to else [])
+            bad = [f"{lab} on {ev}: {collapsed[(lab, ev)]} of {res.get('n', 0)}" for lab in (c.a, c.b)
                    for ev in evals if collapsed.get((lab, ev))]
             rows[-1]["Runs below the centre floor"] = "; ".join(bad) if bad else "none"
     return pd.DataFrame(rows), results
@@ -175,13 +174,13 @@ def write_claims(path: Path, suite: Suite, long: pd.DataFrame, banner: list[str]
              "method, in CIoU points unless stated, with the 95 % confidence interval of its mean; "
              "d_z = mean(Δ)/std(Δ). A claim is *supported* or *contradicted* only if its Holm-corrected p < α.", "",
              power_note(results, len(claims)), ""] + list(banner)
-    if suite.dataset == "synthetic":
+    if stand_in(suite):
         lines += ["> Synthetic data and light backbones: a claim that does not hold here says nothing about the "
                   "paper's real-data result, only about this setting.", ""]
     notes = ["- Evaluation `E − R`: the claim compares each method's change from R to E (e.g. the cross-dataset "
-             "drop), per seed: Δ = (A_E − A_R) − (B_E − B_R)."] if any(c.get("relative_to") for c in claims) else []
+             "drop), per seed: Δ = (A_E − A_R) − (B_E − B_R)."] if any(c.relative_to for c in claims) else []
     notes += [f"- {METRIC_NOTES[m]}; Δ is signed so that a positive value favours the first method."
-              for m in sorted({c.get("metric", "ciou") for c in claims} & set(METRIC_NOTES))]
+              for m in sorted({c.metric for c in claims} & set(METRIC_NOTES))]
     if collapsed is None:
         notes.append("- Collapsed runs are not checked here: the suite has no `center` floor.")
     elif any(v for v in collapsed.values()):

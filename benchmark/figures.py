@@ -13,6 +13,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from benchmark.io import atomic_path, read_json  # noqa: E402
+from benchmark.suites import Evaluation  # noqa: E402
 
 
 def _runs(suite, runs: list, train: str, label: str) -> list:
@@ -44,21 +45,21 @@ def draw_heat(ax, image: np.ndarray, heat: torch.Tensor) -> None:
     ax.imshow(m.numpy(), cmap="jet", alpha=0.5)
 
 
-def draw(suite, results_dir: Path, evaluation: dict, runs: list, domains=None) -> list[tuple[str, Path]]:
+def draw(suite, results_dir: Path, evaluation: Evaluation, runs: list, domains=None) -> list[tuple[str, Path]]:
     """(kind, file) of this evaluation's figures; a figure needs data that older runs may lack, so it may be
     absent, and the overlays need the test domain's images (`domains`)."""
     found = [("stability", stability_figure(suite, results_dir, evaluation, runs))]
     if domains is not None:
-        found.append(("overlays", overlay_figure(suite, results_dir, evaluation, runs, domains(evaluation["test"]))))
+        found.append(("overlays", overlay_figure(suite, results_dir, evaluation, runs, domains(evaluation.test))))
     return [(kind, f) for kind, f in found if f is not None]
 
 
-def stability_figure(suite, results_dir: Path, evaluation: dict, runs: list) -> Path | None:
+def stability_figure(suite, results_dir: Path, evaluation: Evaluation, runs: list) -> Path | None:
     """Validation CIoU through training, mean ± std over seeds, one line per method."""
     fig, ax = plt.subplots(figsize=(6, 3.5))
     drawn = False
     for entry in suite.methods:
-        curves = [r.run.get("val_history", []) for r in _runs(suite, runs, evaluation["train"], entry.label)]
+        curves = [r.run.get("val_history", []) for r in _runs(suite, runs, evaluation.train, entry.label)]
         curves = [c for c in curves if len(c) > 1]
         if not curves:
             continue
@@ -71,20 +72,20 @@ def stability_figure(suite, results_dir: Path, evaluation: dict, runs: list) -> 
     if not drawn:
         plt.close(fig)
         return None
-    ax.set(xlabel="optimizer step", ylabel="validation CIoU (%)", title=f"{suite.name}: {evaluation['title']}")
+    ax.set(xlabel="optimizer step", ylabel="validation CIoU (%)", title=f"{suite.name}: {evaluation.title}")
     ax.legend(fontsize=8)
-    return save(fig, results_dir / suite.name / "figures" / f"stability-{evaluation['name']}{_suffix(suite)}.png")
+    return save(fig, results_dir / suite.name / "figures" / f"stability-{evaluation.name}{_suffix(suite)}.png")
 
 
-def overlay_figure(suite, results_dir: Path, evaluation: dict, runs: list, domain) -> Path | None:
+def overlay_figure(suite, results_dir: Path, evaluation: Evaluation, runs: list, domain) -> Path | None:
     """Test images with their GT, and each method's headline map (first seed) overlaid, side by side."""
     cols = []
     for entry in suite.methods:
-        first = next((r for r in _runs(suite, runs, evaluation["train"], entry.label)
+        first = next((r for r in _runs(suite, runs, evaluation.train, entry.label)
                       if (r.folder / "previews.json").exists()), None)
         if first is None:
             continue
-        prev = read_json(first.folder / "previews.json").get(evaluation["test"])
+        prev = read_json(first.folder / "previews.json").get(evaluation.test)
         if prev:
             cols.append((entry.label, prev, first.metrics["primary_variant"]))
     if not cols:
@@ -105,4 +106,4 @@ def overlay_figure(suite, results_dir: Path, evaluation: dict, runs: list, domai
             axes[i, 0].set_title("image + GT", fontsize=7)
     for ax in axes.flat:
         ax.axis("off")
-    return save(fig, results_dir / suite.name / "figures" / f"overlays-{evaluation['name']}{_suffix(suite)}.png")
+    return save(fig, results_dir / suite.name / "figures" / f"overlays-{evaluation.name}{_suffix(suite)}.png")

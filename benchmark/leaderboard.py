@@ -21,7 +21,7 @@ from benchmark import figures, metadata
 from benchmark.claims import below_floor, trained_labels, write_claims
 from benchmark.io import write_text_atomic
 from benchmark.suite_results import METRICS, SECONDARY, FinishedRun, collect, load_runs, write_csv
-from benchmark.suites import Suite
+from benchmark.suites import Evaluation, Suite, suite_adapters, stand_in
 
 SHOWN = {"ciou": "CIoU", "auc": "AUC", "ciou_fixed0.5": "CIoU@0.5", "auc_fixed0.5": "AUC@0.5"}
 
@@ -55,8 +55,8 @@ def _row_name(label: str, method: str, variant: str, primary: bool, control: boo
     return f"{name} *(reference)*" if cls.reference_only else f"{name} *(control)*" if control else name
 
 
-def evaluation_table(suite: Suite, agg: pd.DataFrame, ev: dict, metrics=METRICS, with_paper=True) -> str:
-    sub = agg[agg.evaluation == ev["name"]]
+def evaluation_table(suite: Suite, agg: pd.DataFrame, ev: Evaluation, metrics=METRICS, with_paper=True) -> str:
+    sub = agg[agg.evaluation == ev.name]
     paper = suite.paper.get("methods", {})
     lines, means = [], {}
     order = [(e.label, e.name, e.control) for e in suite.methods]
@@ -73,7 +73,7 @@ def evaluation_table(suite: Suite, agg: pd.DataFrame, ev: dict, metrics=METRICS,
                 c = cells[cells.metric == metric]
                 mean, ci, n = (c["mean"].iloc[0], c["ci"].iloc[0], c["count"].iloc[0]) if len(c) else (float("nan"),) * 3
                 if with_paper:
-                    p = paper.get(label if primary else "", {}).get(ev["name"], {}).get(metric)
+                    p = paper.get(label if primary else "", {}).get(ev.name, {}).get(metric)
                     row[f"Paper {SHOWN[metric]}"] = f"{p:.2f}" if p is not None else "—"
                 row[f"Ours {SHOWN[metric]}"] = _fmt(mean, ci, n)
                 if primary and not cls.reference_only and not control and not pd.isna(mean):
@@ -81,8 +81,8 @@ def evaluation_table(suite: Suite, agg: pd.DataFrame, ev: dict, metrics=METRICS,
             if metrics == METRICS:
                 c = cells[cells.metric == "ciou_shuffled"]
                 row["CIoU, audio shuffled"] = _fmt(*c[["mean", "ci", "count"]].iloc[0]) if len(c) else "—"
-            if ev.get("in_domain"):
-                ind = agg[(agg.evaluation == ev["in_domain"]) & (agg.label == label) & (agg.variant == variant)
+            if ev.in_domain:
+                ind = agg[(agg.evaluation == ev.in_domain) & (agg.label == label) & (agg.variant == variant)
                           & (agg.metric == "ciou")]
                 c = sub[(sub.label == label) & (sub.variant == variant) & (sub.metric == "ciou")]
                 row["Δ CIoU vs in-domain"] = (f"{c['mean'].iloc[0] - ind['mean'].iloc[0]:+.2f}"
@@ -115,8 +115,8 @@ def run_commits(runs: list[dict]) -> str:
 def missing_runs(suite: Suite, long: pd.DataFrame) -> list[str]:
     """`label seed k on evaluation` for every run the suite asks for that has not finished yet."""
     done = set(zip(long.label, long.seed, long.evaluation))
-    return [f"{e.label} seed {s} on {ev['name']}" for ev in suite.evaluations for e in suite.methods
-            for s in suite.seeds if (e.label, s, ev["name"]) not in done]
+    return [f"{e.label} seed {s} on {ev.name}" for ev in suite.evaluations for e in suite.methods
+            for s in suite.seeds if (e.label, s, ev.name) not in done]
 
 
 def _incomplete_note(suite: Suite, long: pd.DataFrame) -> list[str]:
@@ -216,15 +216,24 @@ def _checks(suite: Suite, long: pd.DataFrame) -> list[str]:
                         for r in low.itertuples())
         lines.append(f"- **Collapsed runs** (test CIoU below the centre floor): {bad}.")
     oracle = [e.label for e in suite.methods if e.name == "oracle"]
-    for ev in (e for e in suite.evaluations if not e.get("in_domain")) if oracle else []:
-        means = ciou[ciou.evaluation == ev["name"]].groupby("label")["value"].mean()
+    for ev in (e for e in suite.evaluations if not e.in_domain) if oracle else []:
+        means = ciou[ciou.evaluation == ev.name].groupby("label")["value"].mean()
         if oracle[0] not in means:
             continue
         above = means[(means > means[oracle[0]]) & means.index.isin(trained - set(oracle))]
-        lines.append(f"- Oracle on {ev['name']}: " + ("the in-domain ceiling (no method's mean is above it)."
+        lines.append(f"- Oracle on {ev.name}: " + ("the in-domain ceiling (no method's mean is above it)."
                      if above.empty else "**not the ceiling**: " + ", ".join(f"{k} {v:.1f}" for k, v in above.items())
                      + f" > oracle {means[oracle[0]]:.1f}."))
     return lines
+
+
+def data_note(suite: Suite) -> str:
+    paper = suite.paper.get("source") or "n/a"
+    notes = " ".join(a.note(suite.data) for a in suite_adapters(suite))
+    if stand_in(suite):
+        return (f"> {notes} The *Paper* columns are from a different dataset and setup — {paper} — and are shown "
+                "for orientation only: **the two are not comparable**.")
+    return f"> {notes} Split lists and their hashes are in `datasets/` and each run.json. Paper columns: {paper}."
 
 
 def write_leaderboard(suite: Suite, results_dir: Path, wall_seconds: float | None = None,
@@ -238,25 +247,15 @@ def write_leaderboard(suite: Suite, results_dir: Path, wall_seconds: float | Non
     name = "leaderboard.md" if suite.published else f"leaderboard.{suite.profile}.md"
     git, hw = metadata.git_info(), metadata.hardware()
     runs = [r.run for r in finished]
-    out = [f"# Leaderboard: {suite.name} (suite version {suite.version}, profile `{suite.profile}`)", ""]
-    if suite.dataset == "synthetic":
-        out += ["> **Synthetic data.** Our columns come from the embedded procedurally generated audio-visual "
-                "dataset (see `datasets/synthetic/README.md`) with light CPU backbones. The *Paper* columns are "
-                f"from a different dataset and setup — {suite.paper.get('source') or 'n/a'} — and are shown for "
-                "orientation only: **the two are not comparable**.", ""]
-    else:
-        out += ["> **Real data** (Flickr-SoundNet, VGG-SoundSource; split lists and their hashes in `datasets/` and "
-                "each run.json). Flickr test list: "
-                f"`{suite.data_cfg.get('flickr_test', '249')}` ids (datasets/flickr/README.md); our VGG-SS labeled / val / test sets are drawn from "
-                "the annotated set (see `datasets/vggss/README.md`), so the VGG-SS test set differs from the "
-                f"standard one. Paper columns: {suite.paper.get('source') or 'n/a'}.", ""]
+    out = [f"# Leaderboard: {suite.name} (suite version {suite.version}, profile `{suite.profile}`)", "",
+           data_note(suite), ""]
     out += [suite.description, "",
             f"- Seeds: {suite.seeds}; cells are the mean over seeds ± the half-width of its 95 % confidence "
             "interval (Student t), with n in brackets. "
             "CIoU = % of test samples with cIoU ≥ 0.5, AUC = area under the success curve, both under the "
             "`ezvsl` protocol (bilinear upsampling, pixels ≥ the median selected; docs/protocol.md §2; "
             "`python -m benchmark.score` rescores exported maps under the others).",
-            f"- Budget: {suite.budget['steps']} optimizer steps, global batch {suite.budget['global_batch_size']}; "
+            f"- Budget: {suite.budget.steps} optimizer steps, global batch {suite.budget.global_batch_size}; "
             "checkpoint chosen on the validation split (never test)" + _lr_protocol(suite) + ".",
             f"- Runs trained at commit {run_commits(runs)}; tables written at "
             f"{(git['commit'] or 'unknown')[:12]}{' (dirty)' if git['dirty'] else ''}; "
@@ -271,15 +270,15 @@ def write_leaderboard(suite: Suite, results_dir: Path, wall_seconds: float | Non
             "that localizes sounds drops towards the floors; one that only finds salient objects does not.", ""]
     out += _incomplete_note(suite, long) + _weights_note(finished)
     for ev in suite.evaluations:
-        out += [f"## {ev['title']}", "", evaluation_table(suite, agg, ev), ""]
-        out += [f"![{kind} {ev['name']}](figures/{f.name})"
+        out += [f"## {ev.title}", "", evaluation_table(suite, agg, ev), ""]
+        out += [f"![{kind} {ev.name}](figures/{f.name})"
                 for kind, f in figures.draw(suite, results_dir, ev, finished, domains)]
         out += [""]
     out += training_report(suite, runs, long)
     out += ["## Secondary: fixed threshold 0.5 on the min–max normalised map", "",
             "Not the paper's protocol; shown because the median rule favours large objects.", ""]
     for ev in suite.evaluations:
-        out += [f"### {ev['title']}", "", evaluation_table(suite, agg, ev, SECONDARY, with_paper=False), ""]
+        out += [f"### {ev.title}", "", evaluation_table(suite, agg, ev, SECONDARY, with_paper=False), ""]
     if suite.claims:
         claims_name = name.replace("leaderboard", "claims")
         write_claims(base / claims_name, suite, long, _incomplete_note(suite, long))

@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 
 import torch
-import yaml
+import torch.nn.functional as F
 
 import methods
 from benchmark.data.real_common import DataError
@@ -31,9 +31,11 @@ from benchmark.data.splits import SplitError
 from benchmark.data.store import StoreError
 from benchmark.checkpoint import WEIGHTS_RECORD
 from benchmark.io import atomic_path, read_json, unwritable
+from benchmark.data.adapters import build_data
 from benchmark.migrate_results import current_config
-from benchmark.suites import PROFILES_PATH, SuiteError, check_model_section, role_specs
+from benchmark.suites import Budget, check_model_section, load_profile, role_specs
 from methods.base import load_method_config
+from methods.config import ConfigError, build_config, given
 
 
 class InputError(ValueError):
@@ -45,27 +47,6 @@ def load_image(path: Path, size: int) -> torch.Tensor:
     from benchmark.data.real_media import load_frame
 
     return torch.from_numpy(load_frame(path, size))[None]
-
-
-def load_audio(path: Path, data_cfg: dict) -> dict[str, torch.Tensor]:
-    """The batch's audio columns for one WAV (any rate, mixed to mono, centre clip), computed as the
-    profile's store computes them: log-mel and the waveform at the profile's rate for the synthetic profiles
-    (both rounded to float16 as stored); VGGish log-mel (16 kHz) and the 22.05 kHz waveform (SoundNet) for
-    the real-data ones."""
-    from benchmark.data.real_media import load_centre_clip
-
-    if data_cfg.get("source", "synthetic") == "synthetic":
-        from benchmark.data.features import logmel
-
-        rate = data_cfg["sample_rate"]
-        clips, _ = load_centre_clip(path, (rate,), data_cfg["clip_seconds"])
-        wave = torch.as_tensor(clips[rate])[None]
-        return {"audio": logmel(wave, rate).half().float(), "waveform": wave[:, None].half().float()}
-    from benchmark.data.real_store import audio_columns
-    from methods.common.audio_frontends import SOUNDNET_SAMPLE_RATE, VGGISH_SAMPLE_RATE
-
-    clips, _ = load_centre_clip(path, (VGGISH_SAMPLE_RATE, SOUNDNET_SAMPLE_RATE), data_cfg["clip_seconds"])
-    return audio_columns([clips])
 
 
 def _run_record(run_json: Path) -> dict:
@@ -88,14 +69,10 @@ def build(method_name: str, checkpoint: Path | None, profile: str, run_json: Pat
     checkpoint), else from the record the runner saves inside best_model.pt; a checkpoint with neither is
     refused: its method cannot be confirmed."""
     cls = methods.get_method(method_name)
-    profiles = yaml.safe_load(PROFILES_PATH.read_text())
-    if profile not in profiles:
-        raise InputError(f"{PROFILES_PATH}: no profile {profile!r}; profiles: {', '.join(profiles)}")
-    prof = profiles[profile]
-    model = role_specs(check_model_section(prof.get("model"), profile), cls.model_roles)
-    config = {"model": model, "data": prof["data"], "method_config": None, "profile": profile,
-              "dataset": prof["data"].get("source", "synthetic"),
-              "budget": prof["budget"], "tests": None}
+    prof = load_profile(profile)
+    model = role_specs(check_model_section(prof.model, profile), cls.model_roles)
+    config = {"model": model, "data": given(prof.data), "method_config": None, "profile": profile,
+              "dataset": prof.data.source, "budget": given(prof.budget), "tests": None}
     if not cls.trainable:  # floors: nothing to load
         if checkpoint is not None:
             raise InputError(f"method {method_name!r} has no trained weights to load")
@@ -142,19 +119,17 @@ def export_predictions(method, variant: str, config: dict, domain: str | None, p
     """Write the test maps of `domain` (default: the run's first test set) to `path`; returns their number."""
     from types import SimpleNamespace
 
-    from benchmark.data.domains import load_domain, restrict_classes
+    from benchmark.data.domains import load_domain
     from benchmark.evaluate import compute_maps
     from benchmark.predictions import split_ids, write_predictions
 
     name = domain or (config["tests"] or [None])[0]
     if name is None:
         raise InputError("--domain is needed (which test set to export)")
-    base, _, classes = name.partition(":")
-    data = load_domain(config["dataset"], config["profile"], base, config["data"], data_root)
-    data = restrict_classes(data, classes) if classes else data
+    data = load_domain(build_data(config["data"], "the run's data"), config["profile"], name, data_root)
     one_process = SimpleNamespace(process_index=0, num_processes=1, device=torch.device("cpu"),
                                   is_local_main_process=True)
-    batch_size = (config["budget"] or {}).get("eval_batch_size", 256)
+    batch_size = build_config(Budget, config["budget"], "the run's budget").eval_batch_size
     maps = compute_maps(method, data, data.rows["test"], [variant], one_process, batch_size)[variant]
     write_predictions(path, split_ids(data), maps.numpy())
     return len(maps)
@@ -201,9 +176,9 @@ def main(argv=None) -> int:
             print(f"wrote {n} maps to {args.export_predictions}")
             return 0
         image = load_image(args.image, config["data"]["image_size"])
-        audio = load_audio(args.audio, config["data"])
+        audio = build_data(config["data"], "the run's data").audio_columns(args.audio)
         heat = method.localize({"image": image, **audio, "index": torch.zeros(1, dtype=torch.long)}, variant)
-    except (InputError, DataError, SplitError, StoreError, SuiteError, methods.UnknownMethodError) as err:
+    except (InputError, ConfigError, DataError, SplitError, StoreError, methods.UnknownMethodError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     try:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import io
 import statistics
 import time
@@ -36,11 +37,11 @@ class RandomTable:
     """Stand-in store with a real-data profile's shapes (the paper profile without its data): random
     pixels, features and boxes-like maps, drawn once. Speed does not depend on the pixel values."""
 
-    def __init__(self, n: int, data_cfg: dict):
+    def __init__(self, n: int, data):
         from methods.common.audio_frontends import SOUNDNET_SAMPLE_RATE, VGGISH_EXAMPLE_FRAMES
 
         g = torch.Generator().manual_seed(0)
-        size, seconds = data_cfg["image_size"], data_cfg["clip_seconds"]
+        size, seconds = data.image_size, data.clip_seconds
         frames = int(seconds / 0.96) * VGGISH_EXAMPLE_FRAMES  # whole VGGish examples: 288 for 3 s
         self.columns = {
             "image": torch.randint(0, 256, (n, 3, size, size), dtype=torch.uint8, generator=g),
@@ -62,15 +63,17 @@ class RandomTable:
 
 
 def perf_domain(suite):
-    """The profile's Flickr(-like) training domain: the synthetic store, or random tensors of a real-data
-    profile's shapes."""
-    from benchmark.data.domains import DomainData, load_synthetic_domain
+    """The profile's Flickr(-like) training domain: a generated store, or random tensors of a real-data
+    profile's shapes (real stores need a download)."""
+    from benchmark.data.adapters import adapter_for
+    from benchmark.data.domains import DomainData
 
-    if suite.dataset == "synthetic":
-        return load_synthetic_domain(suite.profile, "flickr", suite.data_cfg)
-    n = 4 * suite.budget["global_batch_size"]
+    adapter = adapter_for(suite.data, "flickr")
+    if adapter.generated:
+        return adapter.load(suite.data, suite.profile, "flickr")
+    n = 4 * suite.budget.global_batch_size
     rows = list(range(n))
-    return DomainData("random", "flickr", RandomTable(n, suite.data_cfg),
+    return DomainData("random", "flickr", RandomTable(n, suite.data),
                       {"labeled": rows[: n // 2], "unlabeled": rows[n // 2:], "val": rows[:8], "test": rows[:8]})
 
 
@@ -111,11 +114,11 @@ def _time_steps(method, models, optims, ctx, samplers, suite, n: int, warm: int,
     from benchmark.trainer import draw_batches, run_step
     from methods.base import StepState
 
-    total = suite.budget["steps"]
+    total = suite.budget.steps
     first = int(SSL_POINT * total)
     timings = dict.fromkeys(("data", "forward", "backward", "select"), 0.0)
     for step in range(first - warm, first):  # untimed: allocator warm-up, curriculum pass of this epoch
-        run_step(method, ctx, samplers, models, optims, StepState(step, total, 0), 10.0, timings)
+        run_step(method, ctx, samplers, models, optims, StepState(step, total, 0), suite.budget.grad_clip, timings)
     lb, ulb = draw_batches(method, ctx, samplers, first)
     shapes = {k: tuple(v.shape[1:]) for k, v in (lb or ulb).items() if k in ("image", "audio", "waveform")}
     batch = sum(len(b["index"]) for b in (lb, ulb) if b is not None)
@@ -127,7 +130,7 @@ def _time_steps(method, models, optims, ctx, samplers, suite, n: int, warm: int,
     real, floor = [], []
     for step in range(first, first + n):
         before = dict(timings)
-        run_step(method, ctx, samplers, models, optims, StepState(step, total, 0), 10.0, timings)
+        run_step(method, ctx, samplers, models, optims, StepState(step, total, 0), suite.budget.grad_clip, timings)
         real.append(sum(timings[k] - before[k] for k in ("data", "forward", "backward")))
         sync()
         t = time.perf_counter()
@@ -163,7 +166,8 @@ def augmentation_speed(suite, data, repeats: int = 10) -> pd.DataFrame:
     """Median ms per training batch of the augmentations as the methods run them."""
     from methods.common.augment import UpscaledImages, colour_randaugment, crop_flip, sample_generators
 
-    rows = torch.as_tensor(data.rows["unlabeled"][: suite.budget["global_batch_size"]])
+    pool = data.rows["unlabeled"]
+    rows = torch.as_tensor(pool[: suite.budget.global_batch_size])
     images = data.table.get(rows.tolist())["image"]
     kept = UpscaledImages()
     kept.prefill(data.table, rows.tolist())  # as EZ-VSL does at the start of a run
@@ -235,7 +239,7 @@ def main(argv=None) -> int:
     on_gpu = torch.cuda.is_available()
     accelerator = Accelerator(mixed_precision=suite.mixed_precision if on_gpu else "no")
     if args.batch:  # e.g. the paper profile's shapes on a CPU, with a batch it can afford
-        suite.budget = {**suite.budget, "global_batch_size": args.batch}
+        suite = dataclasses.replace(suite, budget=dataclasses.replace(suite.budget, global_batch_size=args.batch))
     data = perf_domain(suite)
     gpu = f" ({torch.cuda.get_device_name()})" if on_gpu else ""
     print(f"# avsl-bench perf: profile {args.profile}, device {accelerator.device}{gpu}, precision "

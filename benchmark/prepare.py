@@ -20,18 +20,19 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
+from benchmark.data.adapters import RealAdapter, get_adapter, list_adapters
 from benchmark.data.real_common import DataError
 from benchmark.io import read_json
 
 
-def _reader(dataset: str):
-    if dataset == "flickr":
-        from benchmark.data.flickr import read_flickr
-        return read_flickr
-    if dataset == "vggss":
-        from benchmark.data.vggss import read_vggss
-        return read_vggss
-    raise ValueError(f"unknown dataset {dataset!r}; use flickr or vggss")
+def real_datasets() -> list[str]:
+    return [n for n in list_adapters() if isinstance(get_adapter(n), RealAdapter)]
+
+
+def _adapter(dataset: str) -> RealAdapter:
+    if dataset not in real_datasets():
+        raise ValueError(f"unknown dataset {dataset!r}; use one of {', '.join(real_datasets())}")
+    return get_adapter(dataset)
 
 
 def prepare(dataset: str, root, *, out=None, image_size: int = 224, skip_bad: bool = False, subset: str | None = None,
@@ -42,7 +43,7 @@ def prepare(dataset: str, root, *, out=None, image_size: int = 224, skip_bad: bo
 
     root = Path(root).resolve()
     # Media are fully decoded (and rate-checked) while building, so the reader skips header checks.
-    read = _reader(dataset)(root, subset=subset, skip_bad=skip_bad, require_rate=require_rate, check_media=False)
+    read = _adapter(dataset).read(root, subset=subset, skip_bad=skip_bad, require_rate=require_rate, check_media=False)
     path = real_store_path(dataset, subset, image_size, root=out)
     log(f"{dataset}: {len(read.records)} samples to decode from {root} ({len(read.skipped)} skipped so far)")
     info = {"root": str(root), "subset": subset, "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
@@ -62,8 +63,7 @@ def make_splits(dataset: str, root, *, splits_dir=None, force: bool = False, sub
     trains on 144k), others are written when their list file is at the root."""
     from benchmark.data import real_splits
 
-    maker = {"flickr": real_splits.make_flickr_splits, "vggss": real_splits.make_vggss_splits}[dataset]
-    made = maker(root, splits_dir, force=force, subsets=tuple(subsets))
+    made = _adapter(dataset).make_splits(root, splits_dir, force=force, subsets=tuple(subsets))
     log(f"wrote the {dataset} split lists to {splits_dir or real_splits.real_split_dir(dataset)} "
         f"({made['annotated']} annotated samples, seed {made['seed']})")
     return made
@@ -71,7 +71,7 @@ def make_splits(dataset: str, root, *, splits_dir=None, force: bool = False, sub
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--dataset", choices=("flickr", "vggss"), required=True)
+    p.add_argument("--dataset", choices=real_datasets(), required=True)
     p.add_argument("--root", type=Path, required=True, help="the dataset tree (frames/, audio/, annotations, lists)")
     p.add_argument("--out", type=Path, metavar="CACHE",
                    help="folder of prepared stores; the store goes to CACHE/<dataset>/<subset>-<size>px "

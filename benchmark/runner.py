@@ -27,6 +27,7 @@ from benchmark.trainer import PROGRESS, train
 from benchmark.verify import DamagedRun, finished_runs, load_run
 from methods.base import build_config, load_method_config
 from methods.common.localizer import unwrap
+from methods.config import given
 
 
 def run_dir(results_dir: Path, suite: Suite, train_domain: str, label: str, seed: int) -> Path:
@@ -39,7 +40,7 @@ class DomainCache:
 
     def _load(self, name: str) -> DomainData:
         # synthetic stores are built on first use, one process at a time; real ones by benchmark.prepare
-        return load_domain(self.suite.dataset, self.suite.profile, name, self.suite.data_cfg, self.data_root,
+        return load_domain(self.suite.data, self.suite.profile, name, self.data_root,
                            self.accelerator.main_process_first)
 
     def __call__(self, domain: str) -> DomainData:
@@ -72,9 +73,10 @@ def resolved_config(suite: Suite, entry: MethodEntry, train_domain: str, tests: 
     return {
         "suite": suite.name, "suite_version": suite.version, "profile": suite.profile, "dataset": suite.dataset,
         "method": entry.name, "label": entry.label, "method_config": dataclasses.asdict(cfg),
-        # only the method's own roles: a change to one method's model is not a change of the others' runs
-        "model": role_specs(suite.model_spec, cls.model_roles) if cls.trainable else None, "data": suite.data_cfg,
-        "budget": suite.budget if cls.trainable else None, "seed": seed,
+        # only the method's own roles: a change to one method's model is not a change of the others' runs;
+        # data and budget: the keys the profile and suite set, as identities have always recorded them
+        "model": role_specs(suite.model_spec, cls.model_roles) if cls.trainable else None, "data": given(suite.data),
+        "budget": given(suite.budget) if cls.trainable else None, "seed": seed,
         "train": train_domain, "tests": tests, "split_sha256": splits, **extra,
     }
 
@@ -215,7 +217,7 @@ def _run_locked(suite: Suite, entry: MethodEntry, train_domain: str, tests: list
                        ckpt_dir=out / "ckpt", run_meta={"config_hash": chash, "config": config}, log=log, name=name)
     t_test = time.perf_counter()
     numbers, per_sample, previews = evaluate_tests(method, {d: domains(d) for d in tests}, accelerator,
-                                                   suite.budget.get("eval_batch_size", 256))
+                                                   suite.budget.eval_batch_size)
     wall = time.perf_counter() - t0
     weights, weights_status = pretrained_status(method)
     metrics = {

@@ -15,10 +15,10 @@ import sys
 from pathlib import Path
 
 import torch
-import yaml
 
 from benchmark import metrics
-from benchmark.data.domains import DomainData, load_domain, restrict_classes
+from benchmark.data.adapters import get_adapter, list_adapters
+from benchmark.data.domains import DomainData, load_domain
 from benchmark.data.real_common import DataError
 from benchmark.data.splits import SplitError
 from benchmark.data.store import StoreError
@@ -26,34 +26,24 @@ from benchmark.evaluate import summarize
 from benchmark.io import write_json_atomic
 from benchmark.predictions import PredictionError, match_test_set, read_predictions, split_ids
 from benchmark.protocols import DEFAULT, PROTOCOLS, get_protocol
-from benchmark.suites import PROFILES_PATH
+from benchmark.suites import load_profile
 
-DATASETS = ("synthetic", "flickr", "vggss")
 COLUMNS = {"ciou": "CIoU", "auc": "AUC", "ciou_mean": "mean cIoU", "ciou_small": "CIoU small",
            "ciou_medium": "CIoU medium", "ciou_large": "CIoU large", "n": "n"}
 
 
-def default_profile(dataset: str) -> str:
-    return "default" if dataset == "synthetic" else "paper"
-
-
 def load_test_set(dataset: str, domain: str | None, profile: str, data_root: Path | None) -> DomainData:
-    """The test domain: `--domain` (synthetic: flickr / vggss, optionally :heard / :unheard) of the profile's data."""
-    if dataset not in DATASETS:
-        raise PredictionError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
-    profiles = yaml.safe_load(PROFILES_PATH.read_text())
-    if profile not in profiles:
-        raise PredictionError(f"{PROFILES_PATH}: no profile {profile!r}; choose one of {', '.join(profiles)}")
-    cfg = profiles[profile]["data"]
-    if (cfg.get("source", "synthetic") == "synthetic") != (dataset == "synthetic"):
-        raise PredictionError(f"profile {profile!r} is for {cfg.get('source', 'synthetic')} data, not {dataset!r}")
-    if domain is None and dataset == "synthetic":
-        raise PredictionError("--domain is needed for the synthetic dataset (flickr or vggss)")
-    base, _, classes = (domain or dataset).partition(":")
-    if dataset != "synthetic" and base != dataset:
+    """The test domain: `--domain` of the dataset (a :<class subset> suffix restricts it) in the profile's data."""
+    adapter = get_adapter(dataset)
+    prof = load_profile(profile)
+    if prof.data.source != adapter.source:
+        raise PredictionError(f"profile {profile!r} is for {prof.data.source} data, not {dataset!r}")
+    if domain is None and len(adapter.domains) > 1:
+        raise PredictionError(f"--domain is needed for the {dataset} dataset ({' or '.join(adapter.domains)})")
+    domain = domain or adapter.domains[0]
+    if domain.partition(":")[0] not in adapter.domains:
         raise PredictionError(f"domain {domain!r} is not of dataset {dataset!r}")
-    data = load_domain(dataset, profile, base, cfg, data_root)
-    return restrict_classes(data, classes) if classes else data
+    return load_domain(prof.data, profile, domain, data_root)
 
 
 def score_predictions(path, ids: list[str], maps, data: DomainData, protocols: list[str],
@@ -80,7 +70,7 @@ def table(result: dict) -> str:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--predictions", required=True, type=Path, help=".npz with sample_ids and maps")
-    p.add_argument("--dataset", required=True, choices=DATASETS)
+    p.add_argument("--dataset", required=True, choices=list_adapters())
     p.add_argument("--domain", help="synthetic: flickr or vggss; a :heard / :unheard suffix scores that class subset")
     p.add_argument("--profile", help="whose data and split lists (default: default for synthetic, paper for real)")
     p.add_argument("--data-root", type=Path, help="folder of the prepared real-data stores (benchmark.prepare --out)")
@@ -88,7 +78,7 @@ def main(argv=None) -> int:
     p.add_argument("--allow-missing", action="store_true", help="score the test samples that have a map")
     p.add_argument("--out", type=Path, help="write the numbers as JSON here")
     args = p.parse_args(argv)
-    profile = args.profile or default_profile(args.dataset)
+    profile = args.profile or get_adapter(args.dataset).default_profile
     try:
         names = list(PROTOCOLS) if args.protocol == "all" else [get_protocol(args.protocol).name]
         ids, maps = read_predictions(args.predictions)

@@ -39,21 +39,21 @@ def collect(suite: Suite, runs: list[FinishedRun]) -> pd.DataFrame:
     rows = []
     for finished in runs:
         m = finished.metrics
-        fluctuation = val_fluctuation(finished.run.get("val_history", []), suite.budget["steps"])
+        fluctuation = val_fluctuation(finished.run.get("val_history", []), suite.budget.steps)
         for ev in suite.evaluations:
-            if ev["train"] != m["train"] or ev["test"] not in m["tests"]:
+            if ev.train != m["train"] or ev.test not in m["tests"]:
                 continue
             if fluctuation is not None:  # a property of the training run, shown under each of its evaluations
-                rows.append({"evaluation": ev["name"], "label": m["label"], "method": m["method"],
+                rows.append({"evaluation": ev.name, "label": m["label"], "method": m["method"],
                              "variant": m["primary_variant"], "primary": True, "seed": m["seed"],
                              "metric": "val_fluctuation", "value": fluctuation})
-            for variant, numbers in m["tests"][ev["test"]].items():
+            for variant, numbers in m["tests"][ev.test].items():
                 flat = dict(numbers)
                 if isinstance(numbers.get("shuffled_audio"), dict):
                     flat["ciou_shuffled"] = numbers["shuffled_audio"]["ciou"]
                 for metric in (*METRICS, *SECONDARY, "ciou_shuffled"):
                     if metric in flat:
-                        rows.append({"evaluation": ev["name"], "label": m["label"], "method": m["method"],
+                        rows.append({"evaluation": ev.name, "label": m["label"], "method": m["method"],
                                      "variant": variant, "primary": variant == m["primary_variant"],
                                      "seed": m["seed"], "metric": metric, "value": flat[metric]})
     return pd.DataFrame(rows, columns=COLUMNS)

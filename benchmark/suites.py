@@ -1,74 +1,149 @@
-"""Suite files (benchmark/suites/*.yaml) and profiles, resolved and validated before any training."""
+"""Suite files (benchmark/suites/*.yaml) and profiles (benchmark/profiles.yaml), typed and checked by the
+method configs' loader (methods/config.py) before any training: unknown keys and wrong types are refused,
+naming the file and key, and every default lives in its dataclass here (docs/design.md §5)."""
 from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import yaml
+from typing import ClassVar, Literal
 
 import methods
-from benchmark.data.splits import SplitError, load_split
-from methods.base import ConfigError, load_method_config
+from benchmark.data.adapters import RealData, SyntheticData, adapter_for, build_data
+from benchmark.data.splits import SplitError
+from methods.base import load_method_config
+from methods.config import ConfigError, build_config, given, load_yaml
 
 SUITES_DIR = Path(__file__).parent / "suites"
 PROFILES_PATH = Path(__file__).parent / "profiles.yaml"
 PAPER_PATH = Path(__file__).parent / "paper_numbers.yaml"
-SUITE_KEYS = {"suite", "version", "description", "paper_numbers", "methods", "evaluations", "profiles",
-              "claims"}
-CLAIM_KEYS = {"text", "a", "b", "evaluation", "metric", "relative_to"}
-# what a claim may compare (benchmark/suite_results.py::collect produces these)
-CLAIM_METRICS = {"ciou", "auc", "ciou_fixed0.5", "auc_fixed0.5", "ciou_shuffled", "val_fluctuation"}
-EVAL_KEYS = {"name", "title", "train", "test", "in_domain"}
-METHOD_KEYS = {"name", "as", "overrides", "control", "lr_of"}
-BUDGET_KEYS = {"steps", "global_batch_size", "eval_every", "ckpt_every", "eval_batch_size", "grad_clip"}
+SuiteError = ConfigError  # one error for every config file: suites, profiles, method configs
 # a backbone spec: the arguments of methods.common.localizer.LocalizationModel
 SPEC_KEYS = {"visual", "audio", "dim", "audio_head"}
 
 
-class SuiteError(ValueError):
-    pass
+@dataclass(frozen=True)
+class Budget:
+    steps: int  # optimizer steps at the global batch
+    global_batch_size: int  # split across processes
+    eval_every: int  # validation every so many steps (and at the end)
+    ckpt_every: int | None = None  # checkpoint every so many steps; none: never
+    eval_batch_size: int = 256
+    grad_clip: float = 10.0  # max gradient norm per model
+
+    def __post_init__(self):
+        if self.global_batch_size <= 0 or self.steps < 0 or self.eval_every <= 0:
+            raise ValueError("budget must have positive steps, batch and eval_every")
 
 
 @dataclass(frozen=True)
 class MethodEntry:
+    KEY_ALIASES: ClassVar[dict] = {"as": "label"}
     name: str  # registry name
-    label: str  # name in results and tables
+    label: str = ""  # name in results and tables (`as:`); default: the registry name
     overrides: dict = field(default_factory=dict)
     control: bool = False  # a control row (attributes a gain), not a competitor: never bold, named as such
     lr_of: str | None = None  # take the learning rate tuned for this other label (ablations hold it fixed)
 
+    def __post_init__(self):
+        object.__setattr__(self, "label", self.label or self.name)
 
-@dataclass
+
+@dataclass(frozen=True)
+class Evaluation:
+    name: str
+    train: str  # training domain: `name` or `name:<class subset>`
+    test: str  # test domain
+    title: str = ""  # table heading; default: the name
+    in_domain: str | None = None  # another evaluation: the leaderboard shows the change from it
+
+    def __post_init__(self):
+        object.__setattr__(self, "title", self.title or self.name)
+
+
+@dataclass(frozen=True)
+class Claim:
+    a: str  # method label: the claim is a > b
+    b: str
+    evaluation: str
+    text: str = ""  # default: "a > b"
+    # what a claim may compare (benchmark/leaderboard.py::collect produces these)
+    metric: Literal["ciou", "auc", "ciou_fixed0.5", "auc_fixed0.5", "ciou_shuffled", "val_fluctuation"] = "ciou"
+    relative_to: str | None = None  # an evaluation: compare each method's change from it
+
+    def __post_init__(self):
+        object.__setattr__(self, "text", self.text or f"{self.a} > {self.b}")
+
+
+@dataclass(frozen=True)
+class SuiteProfile:
+    """A suite's own settings for one profile."""
+    budget: dict = field(default_factory=dict)  # keys of Budget, over the profile's
+    seeds: tuple[int, ...] | None = None
+
+
+@dataclass(frozen=True)
+class SuiteFile:
+    """One benchmark/suites/<name>.yaml."""
+    suite: str
+    version: int
+    methods: tuple[MethodEntry, ...]
+    evaluations: tuple[Evaluation, ...]
+    description: str = ""
+    paper_numbers: str | None = None  # a table of benchmark/paper_numbers.yaml
+    profiles: dict[str, SuiteProfile] = field(default_factory=dict)
+    claims: tuple[Claim, ...] = ()
+
+
+@dataclass(frozen=True)
+class Profile:
+    """One profile of benchmark/profiles.yaml: every method of a suite gets the same data, model, budget, seeds."""
+    data: SyntheticData | RealData
+    model: dict  # the model spec (methods/common/localizer.py)
+    budget: Budget
+    seeds: tuple[int, ...]
+    method_overrides: dict = field(default_factory=dict)  # for every method whose config has the field
+    mixed_precision: Literal["no", "fp16", "bf16"] = "no"  # on GPU only
+    lr_grid: tuple[float, ...] = ()  # learning rates tried per (method, training domain), chosen on validation
+    tune_seed: int = 0  # the seed the grid is run at
+    publish: bool = False  # its tables are results/<suite>/leaderboard.md (others: leaderboard.<profile>.md)
+
+
+@dataclass(frozen=True)
 class Suite:
+    """A suite file resolved against a profile (fields as there): what the runner, leaderboard and claims read."""
     name: str
     version: int
     description: str
-    dataset: str
     profile: str
-    methods: list[MethodEntry]
-    evaluations: list[dict]
+    methods: tuple[MethodEntry, ...]
+    evaluations: tuple[Evaluation, ...]
     seeds: list[int]
-    budget: dict
+    budget: Budget
+    data: SyntheticData | RealData
     model_spec: dict  # the profile's model section: a base spec + per-role overrides (role_specs)
-    data_cfg: dict
     method_overrides: dict  # the profile's, for every method whose config has the field
     paper: dict  # {"source": str, "methods": {name: {eval: {metric: value}}}}
     path: Path
-    claims: list[dict] = field(default_factory=list)
-    mixed_precision: str = "no"  # the profile's choice on GPU
-    lr_grid: tuple = ()  # learning rates tried per (method, training domain), chosen on validation (runner)
-    lr_sources: dict = field(default_factory=dict)  # label -> MethodEntry of every label some lr_of names
-    tune_seed: int = 0  # the seed the grid is run at
-    published: bool = False  # the profile whose tables are results/<suite>/leaderboard.md (others: .<profile>.md)
+    claims: tuple[Claim, ...]
+    mixed_precision: str
+    lr_grid: tuple[float, ...]
+    lr_sources: dict  # label -> MethodEntry of every label some lr_of names
+    tune_seed: int
+    published: bool
+
+    @property
+    def dataset(self) -> str:
+        """The profile's data source (a run's identity records it)."""
+        return self.data.source
 
     def trainings(self) -> dict[str, list[str]]:
         """train domain -> test domains: evaluations with the same training share one run."""
         out: dict[str, list[str]] = {}
         for ev in self.evaluations:
-            tests = out.setdefault(ev["train"], [])
-            if ev["test"] not in tests:
-                tests.append(ev["test"])
+            tests = out.setdefault(ev.train, [])
+            if ev.test not in tests:
+                tests.append(ev.test)
         return out
 
 
@@ -76,20 +151,22 @@ def list_suites() -> list[str]:
     return sorted(p.stem for p in SUITES_DIR.glob("*.yaml") if not p.stem.startswith("_"))
 
 
-def _load_yaml(path: Path) -> dict:
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise SuiteError(f"{path}: not valid YAML: {err}") from None
-    if not isinstance(data, dict):
-        raise SuiteError(f"{path}: expected a mapping at top level")
-    return data
+def load_profile(name: str) -> Profile:
+    profiles = load_yaml(PROFILES_PATH)
+    if name not in profiles:
+        raise SuiteError(f"Unknown profile {name!r}; profiles in {PROFILES_PATH}: {sorted(profiles)}")
+    raw = profiles[name]
+    where = f"{PROFILES_PATH}: {name}"
+    if isinstance(raw, dict) and "data" in raw:
+        raw = {**raw, "data": build_data(raw["data"], f"{where}: key 'data'")}
+    return build_config(Profile, raw, where)
 
 
-def _unknown(keys, allowed, where):
-    extra = sorted(set(keys) - allowed)
-    if extra:
-        raise SuiteError(f"{where}: unknown key(s) {extra}; allowed: {sorted(allowed)}")
+def _suite_file(path: Path) -> SuiteFile:
+    raw = load_yaml(path)
+    if isinstance(raw.get("methods"), list):  # a bare name is {name: <name>}
+        raw["methods"] = [{"name": m} if isinstance(m, str) else m for m in raw["methods"]]
+    return build_config(SuiteFile, raw, str(path))
 
 
 def load_suite(name: str, profile: str = "default", seeds: list[int] | None = None,
@@ -99,92 +176,71 @@ def load_suite(name: str, profile: str = "default", seeds: list[int] | None = No
         close = difflib.get_close_matches(name, list_suites(), n=3)
         hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
         raise SuiteError(f"Unknown suite {name!r}.{hint} Suites: {', '.join(list_suites())}.")
-    raw = _load_yaml(path)
-    _unknown(raw, SUITE_KEYS, str(path))
-    for key in ("suite", "version", "methods", "evaluations"):
-        if key not in raw:
-            raise SuiteError(f"{path}: missing key {key!r}")
-    profiles = _load_yaml(PROFILES_PATH)
-    if profile not in profiles:
-        raise SuiteError(f"Unknown profile {profile!r}; profiles in {PROFILES_PATH}: {sorted(profiles)}")
-    prof = profiles[profile]
-    suite_prof = (raw.get("profiles") or {}).get(profile, {})
-    _unknown(suite_prof, {"budget", "seeds"}, f"{path}: profiles.{profile}")
-    budget = {**prof["budget"], **suite_prof.get("budget", {})}
-    _unknown(budget, BUDGET_KEYS, f"{path}: budget of profile {profile}")
-
-    entries = []
-    for i, m in enumerate(raw["methods"]):
-        m = {"name": m} if isinstance(m, str) else m
-        if not isinstance(m, dict) or "name" not in m:
-            raise SuiteError(f"{path}: methods[{i}] must be a name or a mapping with 'name'")
-        _unknown(m, METHOD_KEYS, f"{path}: methods[{i}]")
-        if not isinstance(m.get("control", False), bool):
-            raise SuiteError(f"{path}: methods[{i}]: control must be true or false")
-        entries.append(MethodEntry(m["name"], m.get("as", m["name"]), dict(m.get("overrides") or {}),
-                                   bool(m.get("control", False)), m.get("lr_of")))
-    all_entries = {e.label: e for e in entries}  # lr_of may name a label left out by --methods
+    raw, prof = _suite_file(path), load_profile(profile)
+    own = raw.profiles.get(profile, SuiteProfile())
+    budget = build_config(Budget, {**given(prof.budget), **own.budget}, f"{path}: budget of profile {profile}")
+    entries = list(raw.methods)
     labels = [e.label for e in entries]
-    if len(set(labels)) != len(labels):
-        raise SuiteError(f"{path}: duplicate method labels {labels}")
-    for i, e in enumerate(entries):
-        if e.lr_of is not None and (e.lr_of not in labels or e.lr_of == e.label or
-                                    entries[labels.index(e.lr_of)].lr_of is not None):
-            raise SuiteError(f"{path}: methods[{i}]: lr_of {e.lr_of!r} must name another label of the suite that "
-                             f"is tuned itself (labels: {labels})")
+    _check_entries(entries, path)
     if only_methods:
         missing = sorted(set(only_methods) - set(labels))
         if missing:
             raise SuiteError(f"--methods {missing} not in suite {name} (it has {labels})")
         entries = [e for e in entries if e.label in only_methods]
-
-    evaluations = []
-    for i, ev in enumerate(raw["evaluations"]):
-        _unknown(ev, EVAL_KEYS, f"{path}: evaluations[{i}]")
-        for key in ("name", "train", "test"):
-            if key not in ev:
-                raise SuiteError(f"{path}: evaluations[{i}] missing {key!r}")
-        evaluations.append({"title": ev["name"], **ev})
-
-    paper = {"source": None, "methods": {}}
-    if raw.get("paper_numbers"):
-        table = _load_yaml(PAPER_PATH).get(raw["paper_numbers"])
-        if table is None:
-            raise SuiteError(f"{path}: paper_numbers {raw['paper_numbers']!r} is not a table in {PAPER_PATH}")
-        paper = table
+    _check_evaluations(raw.evaluations, path)
+    _check_claims(raw, labels, path)
+    kept = {e.label for e in entries}
     return Suite(
-        name=raw["suite"], version=int(raw["version"]), description=str(raw.get("description", "")).strip(),
-        dataset=prof["data"].get("source", "synthetic"), profile=profile, methods=entries, evaluations=evaluations,
-        seeds=list(seeds if seeds is not None else suite_prof.get("seeds", prof["seeds"])),
-        budget=budget, model_spec=check_model_section(prof.get("model"), profile), data_cfg=prof["data"],
-        method_overrides=dict(prof.get("method_overrides") or {}), paper=paper, path=path,
-        mixed_precision=prof.get("mixed_precision", "no"),
-        lr_grid=tuple(float(x) for x in prof.get("lr_grid") or ()), tune_seed=int(prof.get("tune_seed", 0)),
-        lr_sources={e.lr_of: all_entries[e.lr_of] for e in entries if e.lr_of},
-        published=bool(prof.get("publish", False)),
-        claims=_claims(raw.get("claims") or [], labels, {e.label for e in entries}, evaluations, path),
+        name=raw.suite, version=raw.version, description=raw.description.strip(), profile=profile,
+        methods=tuple(entries), evaluations=raw.evaluations,
+        seeds=list(seeds if seeds is not None else own.seeds or prof.seeds),
+        budget=budget, data=prof.data, model_spec=check_model_section(prof.model, profile),
+        method_overrides=prof.method_overrides, paper=_paper(raw.paper_numbers, path), path=path,
+        mixed_precision=prof.mixed_precision, lr_grid=prof.lr_grid, tune_seed=prof.tune_seed,
+        published=prof.publish,
+        lr_sources={e.lr_of: next(f for f in raw.methods if f.label == e.lr_of) for e in entries if e.lr_of},
+        # a --methods subset keeps only the claims it can test
+        claims=tuple(c for c in raw.claims if c.a in kept and c.b in kept),
     )
 
 
-def _claims(raw: list, labels: list[str], kept: set[str], evaluations: list[dict], path: Path) -> list[dict]:
-    evals = {ev["name"] for ev in evaluations}
-    out = []
-    for i, c in enumerate(raw):
-        _unknown(c, CLAIM_KEYS, f"{path}: claims[{i}]")
-        for key in ("a", "b", "evaluation"):
-            if key not in c:
-                raise SuiteError(f"{path}: claims[{i}] missing {key!r}")
-        if c.get("metric", "ciou") not in CLAIM_METRICS:
-            raise SuiteError(f"{path}: claims[{i}]: metric {c['metric']!r} not in {sorted(CLAIM_METRICS)}")
+def _check_entries(entries: list[MethodEntry], path: Path) -> None:
+    labels = [e.label for e in entries]
+    if len(set(labels)) != len(labels):
+        raise SuiteError(f"{path}: duplicate method labels {labels}")
+    for i, e in enumerate(entries):  # lr_of may name a label left out by --methods
+        if e.lr_of is not None and (e.lr_of not in labels or e.lr_of == e.label or
+                                    entries[labels.index(e.lr_of)].lr_of is not None):
+            raise SuiteError(f"{path}: methods[{i}]: lr_of {e.lr_of!r} must name another label of the suite that "
+                             f"is tuned itself (labels: {labels})")
+
+
+def _check_evaluations(evaluations: tuple[Evaluation, ...], path: Path) -> None:
+    names = {ev.name for ev in evaluations}
+    for i, ev in enumerate(evaluations):
+        if ev.in_domain is not None and ev.in_domain not in names:
+            raise SuiteError(f"{path}: evaluations[{i}]: in_domain {ev.in_domain!r} not in {sorted(names)}")
+
+
+def _check_claims(raw: SuiteFile, labels: list[str], path: Path) -> None:
+    evals = {ev.name for ev in raw.evaluations}
+    for i, c in enumerate(raw.claims):
         for key in ("evaluation", "relative_to"):
-            if key in c and c[key] not in evals:
-                raise SuiteError(f"{path}: claims[{i}]: {key} {c[key]!r} not in {sorted(evals)}")
+            if getattr(c, key) is not None and getattr(c, key) not in evals:
+                raise SuiteError(f"{path}: claims[{i}]: {key} {getattr(c, key)!r} not in {sorted(evals)}")
         for key in ("a", "b"):
-            if c[key] not in labels:
-                raise SuiteError(f"{path}: claims[{i}]: {key} = {c[key]!r} is not a method label of the suite")
-        if c["a"] in kept and c["b"] in kept:  # a --methods subset keeps only the claims it can test
-            out.append(dict(c))
-    return out
+            if getattr(c, key) not in labels:
+                raise SuiteError(f"{path}: claims[{i}]: {key} = {getattr(c, key)!r} is not a method label of the "
+                                 "suite")
+
+
+def _paper(table: str | None, path: Path) -> dict:
+    if not table:
+        return {"source": None, "methods": {}}
+    paper = load_yaml(PAPER_PATH).get(table)
+    if paper is None:
+        raise SuiteError(f"{path}: paper_numbers {table!r} is not a table in {PAPER_PATH}")
+    return paper
 
 
 def check_model_section(section, profile: str) -> dict:
@@ -210,6 +266,17 @@ def role_specs(section: dict, roles: tuple[str, ...]) -> dict[str, dict]:
     base = {k: v for k, v in section.items() if k != "roles"}
     overrides = section.get("roles") or {}
     return {role: {**base, **overrides.get(role, {})} for role in roles}
+
+
+def suite_adapters(suite: Suite) -> list:
+    """The adapter of every domain the suite trains or tests on, once each."""
+    domains = [d for ev in suite.evaluations for d in (ev.train, ev.test)]
+    return list({a.name: a for a in (adapter_for(suite.data, d) for d in domains)}.values())
+
+
+def stand_in(suite: Suite) -> bool:
+    """Generated stand-ins only: the paper's numbers are from other data."""
+    return all(a.generated for a in suite_adapters(suite))
 
 
 def new_method(suite: Suite, entry: MethodEntry):
@@ -257,24 +324,8 @@ def method_overrides(suite: Suite, entry: MethodEntry) -> dict:
     return {**{k: v for k, v in suite.method_overrides.items() if k in fields}, **entry.overrides}
 
 
-def _split_loaders(suite: Suite, domain: str) -> list[tuple[str, object]]:
-    """(split name, loader) for every committed list a domain of this suite needs."""
-    if suite.dataset == "synthetic":
-        lists = suite.data_cfg.get("splits", suite.profile)
-        return [(s, lambda s=s: load_split("synthetic", lists, domain, s))
-                for s in ("labeled", "unlabeled", "val", "test")]
-    from benchmark.data.real_splits import load_real_split
-
-    from benchmark.data.domains import flickr_test_split
-
-    subset = suite.data_cfg.get("subset")
-    test = flickr_test_split(suite.data_cfg.get("flickr_test", "249")) if domain == "flickr" else "test"
-    names = ["labeled", "val", test] + ([f"unlabeled_{subset}"] if subset else [])
-    return [(s, lambda s=s: load_real_split(domain, s)) for s in names]
-
-
 def validate_suite(suite: Suite) -> list[str]:
-    """Check names, configs, split files and paper keys; raise on the first problem, else report."""
+    """Check names, configs, class subsets, split files and paper keys; raise on the first problem, else report."""
     report = []
     for e in suite.methods:
         cls = methods.get_method(e.name)
@@ -283,30 +334,23 @@ def validate_suite(suite: Suite) -> list[str]:
         except ConfigError as err:
             raise SuiteError(f"{suite.path}: method {e.label!r}: {err}") from None
         report.append(f"method {e.label}: {cls.__module__}.{cls.__name__} config ok")
-    domains = {d.partition(":")[0] for ev in suite.evaluations for d in (ev["train"], ev["test"])}
-    for ev in suite.evaluations:
-        for d in (ev["train"], ev["test"]):
-            if d.partition(":")[2] not in ("", "heard", "unheard"):
-                raise SuiteError(f"{suite.path}: evaluation {ev['name']!r}: {d!r}: a class subset must be "
-                                 "heard or unheard")
-    for d in sorted(domains):
+    domains = sorted({d for ev in suite.evaluations for d in (ev.train, ev.test)})
+    for d in domains:
         try:
-            loaders = _split_loaders(suite, d)
+            adapter_for(suite.data, d).check_subset(d)
+        except ConfigError as err:
+            raise SuiteError(f"{suite.path}: {err}") from None
+    for d in sorted({d.partition(":")[0] for d in domains}):
+        try:
+            for name, load in adapter_for(suite.data, d).split_lists(suite.data, suite.profile, d):
+                ids, digest = load()
+                report.append(f"split {name}: {len(ids)} ids sha256 {digest[:12]}")
         except SplitError as err:
             raise SuiteError(f"{suite.path} ({suite.profile}): {err}") from None
-        for split, load in loaders:
-            try:
-                ids, digest = load()
-            except SplitError as err:
-                raise SuiteError(str(err)) from None
-            lists = suite.data_cfg.get("splits", suite.profile)
-            report.append(f"split {suite.dataset}/{lists}/{d}/{split}: {len(ids)} ids sha256 {digest[:12]}")
     for label, row in suite.paper.get("methods", {}).items():
-        unknown = sorted(set(row) - {ev["name"] for ev in suite.evaluations})
+        unknown = sorted(set(row) - {ev.name for ev in suite.evaluations})
         if unknown:
             raise SuiteError(f"{PAPER_PATH}: {label}: evaluation keys {unknown} not in suite {suite.name}")
         if label not in {e.label for e in suite.methods}:
             report.append(f"note: paper row {label!r} has no method of that label in this run")
-    if suite.budget["global_batch_size"] <= 0 or suite.budget["steps"] < 0:
-        raise SuiteError(f"{suite.path}: budget must have positive steps and batch")
     return report

@@ -8,7 +8,6 @@ validation split only; training ends with the best-on-val weights loaded, for th
 from __future__ import annotations
 
 import copy
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ from benchmark.checkpoint import load_latest, save_checkpoint
 from benchmark.data.domains import DomainData
 from benchmark.evaluate import compute_maps, score, summarize
 from benchmark.sampling import PoolSampler
+from benchmark.suites import Budget
 from benchmark.tracking import LOG_EVERY, log_step, log_validation, progress_line
 from methods.base import BatchPlan, Method, RunInfo, StepState
 from methods.common.localizer import unwrap
@@ -184,9 +184,9 @@ def _pools(method: Method, data: DomainData) -> tuple[list[int], list[int]]:
 def run_info(method: Method, data: DomainData, budget: dict, seed: int, accelerator) -> RunInfo:
     """What `method` is told about this run (Method.setup)."""
     labeled, unlabeled = _pools(method, data)
-    return RunInfo(steps=budget["steps"], global_batch=budget["global_batch_size"], seed=seed,
+    return RunInfo(steps=budget.steps, global_batch=budget.global_batch_size, seed=seed,
                    labeled_rows=tuple(labeled), unlabeled_rows=tuple(unlabeled), table=data.table,
-                   eval_batch_size=budget.get("eval_batch_size", 256), accelerator=accelerator)
+                   eval_batch_size=budget.eval_batch_size, accelerator=accelerator)
 
 
 class _Samplers:
@@ -214,7 +214,7 @@ def _selection_key(val: dict) -> tuple:
     return (val["ciou"], val["auc"])
 
 
-def prepare_training(method: Method, data: DomainData, budget: dict, seed: int, accelerator) -> tuple:
+def prepare_training(method: Method, data: DomainData, budget: Budget, seed: int, accelerator) -> tuple:
     """(models, optimizers, context, samplers): the method's models built under `seed`, prepared and
     attached, the method set up for the run, and everything `run_step` needs (`benchmark.perf` steps the
     same set-up)."""
@@ -234,16 +234,16 @@ def prepare_training(method: Method, data: DomainData, budget: dict, seed: int, 
     return models, optims, TrainContext(method, data, run), _Samplers(seed)
 
 
-def train(method: Method, data: DomainData, *, budget: dict, seed: int, accelerator, ckpt_dir: Path,
+def train(method: Method, data: DomainData, *, budget: Budget, seed: int, accelerator, ckpt_dir: Path,
           run_meta: dict, log=print, name: str | None = None) -> TrainResult:
     """Train `method` on `data` under `budget`; leaves the best-on-val weights loaded. `name` (default: the
     method's) names the run in the progress lines printed when tqdm is off."""
     rank, world = accelerator.process_index, accelerator.num_processes
-    steps, gbatch = budget["steps"], budget["global_batch_size"]
+    steps, gbatch = budget.steps, budget.global_batch_size
     if gbatch % world:
         raise ValueError(f"global batch {gbatch} does not divide over {world} processes")
     variants = method.report_variants()
-    eval_bs = budget.get("eval_batch_size", 256)
+    eval_bs = budget.eval_batch_size
     # where the time goes: batches, forward (the method's training_step), backward + optimizer,
     # curriculum selection passes, validation
     timings = {"data": 0.0, "forward": 0.0, "backward": 0.0, "select": 0.0, "eval": 0.0}
@@ -284,13 +284,13 @@ def train(method: Method, data: DomainData, *, budget: dict, seed: int, accelera
         PROGRESS["step"] = step
         logs: dict = {}
         loss = run_step(method, ctx, samplers, models, optims, StepState(step, steps, seed, rank, world),
-                        budget.get("grad_clip", 10.0), timings, logs)
+                        budget.grad_clip, timings, logs)
         done = step + 1
         if step % LOG_EVERY == 0:  # the only steps that read the loss back
             value = loss.item()
             bar.set_postfix(loss=f"{value:.3f}")
             log_step(accelerator, done, value, logs)
-        if done % budget["eval_every"] == 0 or done == steps:
+        if done % budget.eval_every == 0 or done == steps:
             val = validate(done, ctx)
             history.append(val)
             log_validation(accelerator, val)
@@ -299,7 +299,7 @@ def train(method: Method, data: DomainData, *, budget: dict, seed: int, accelera
             if best_val is None or _selection_key(val) > _selection_key(best_val):
                 best_step, best_val = done, val
                 best_state = {"models": _model_states(method), "extra": method.extra_state()}
-        if done % budget.get("ckpt_every", math.inf) == 0 and done < steps:
+        if budget.ckpt_every and done % budget.ckpt_every == 0 and done < steps:
             accelerator.wait_for_everyone()
             if accelerator.is_main_process:
                 save_checkpoint(ckpt_dir, done, {

@@ -6,14 +6,14 @@ devices, stepping, checkpoints and evaluation (USB's split between algorithm and
 from __future__ import annotations
 
 import dataclasses
-import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Sequence
 
 import torch
-import yaml
 from torch import nn
+
+from methods.config import ConfigError, build_config, load_with_includes  # noqa: F401 (ConfigError: re-exported)
 
 CONFIG_DIR = Path(__file__).parent / "configs"
 
@@ -66,69 +66,10 @@ class Pool:
     first_step: int
 
 
-class ConfigError(ValueError):
-    pass
-
-
-def _check_type(value: Any, annotation: Any, where: str) -> Any:
-    """Check (and lightly coerce) a YAML value against a dataclass field annotation."""
-    origin = typing.get_origin(annotation)
-    if annotation is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if origin is typing.Literal:
-        if value not in typing.get_args(annotation):
-            raise ConfigError(f"{where}: {value!r} is not one of {typing.get_args(annotation)}")
-        return value
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
-        for arm in typing.get_args(annotation):
-            try:
-                return _check_type(value, arm, where)
-            except ConfigError:
-                continue
-        raise ConfigError(f"{where}: {value!r} does not match {annotation}")
-    if annotation is type(None):
-        if value is not None:
-            raise ConfigError(f"{where}: expected null, got {value!r}")
-        return value
-    if origin is dict or annotation is dict:
-        if not isinstance(value, dict):
-            raise ConfigError(f"{where}: expected a mapping, got {type(value).__name__}")
-        return value
-    if origin in (tuple, list) or annotation in (tuple, list):
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{where}: expected a list, got {type(value).__name__}")
-        return tuple(value)
-    if isinstance(annotation, type):
-        if annotation is int and isinstance(value, bool) or not isinstance(value, annotation):
-            raise ConfigError(f"{where}: expected {annotation.__name__}, got {value!r} ({type(value).__name__})")
-    return value
-
-
-def build_config(config_cls: type, values: dict, source: str) -> Any:
-    """Make a frozen config from a mapping, rejecting unknown keys and wrong types."""
-    hints = typing.get_type_hints(config_cls)
-    fields = {f.name for f in dataclasses.fields(config_cls)}
-    unknown = sorted(set(values) - fields)
-    if unknown:
-        raise ConfigError(f"{source}: unknown key(s) {unknown}; allowed: {sorted(fields)}")
-    checked = {k: _check_type(v, hints[k], f"{source}: key {k!r}") for k, v in values.items()}
-    try:
-        return config_cls(**checked)
-    except TypeError as err:  # a required field is missing
-        raise ConfigError(f"{source}: {err}") from None
-
-
 def load_method_config(cls: type["Method"], overrides: dict | None = None) -> Any:
-    """The method's paper hyperparameters (methods/configs/<name>.yaml) plus suite overrides."""
+    """The method's paper hyperparameters (methods/configs/<name>.yaml, with its `include`) plus suite overrides."""
     path = CONFIG_DIR / f"{cls.name}.yaml"
-    values: dict = {}
-    if path.exists():
-        try:
-            values = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as err:
-            raise ConfigError(f"{path}: not valid YAML: {err}") from None
-        if not isinstance(values, dict):
-            raise ConfigError(f"{path}: expected a mapping at top level")
+    values = load_with_includes(path) if path.exists() else {}
     config = build_config(cls.Config, values, str(path))
     if overrides:
         merged = {**dataclasses.asdict(config), **overrides}

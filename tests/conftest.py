@@ -28,7 +28,7 @@ def smoke_suite():
 def smoke_domains(smoke_suite):
     from benchmark.data.domains import load_synthetic_domain
 
-    return {d: load_synthetic_domain("smoke", d, smoke_suite.data_cfg) for d in ("flickr", "vggss")}
+    return {d: load_synthetic_domain("smoke", d, smoke_suite.data) for d in ("flickr", "vggss")}
 
 
 @pytest.fixture()

@@ -10,6 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from benchmark.suites import Budget, Claim
 from benchmark.trainer import TrainContext, _Samplers, draw_batches, train
 from methods.base import BatchPlan, Pool, StepState
 from methods.common.localizer import audio_input
@@ -54,7 +55,7 @@ def test_xpl_models_read_different_inputs(smoke_suite):
 def test_xpl_diagnostics_logged_with_validation(smoke_suite, smoke_domains, accelerator, tmp_path):
     m = make_method("xpl", smoke_suite, {"rho_floor": -1.0, "ramp_r0": 0.5, "min_epoch_steps": 2,
                                          "warmup_fraction": 0.0})
-    budget = {"steps": 6, "global_batch_size": 8, "eval_every": 2, "ckpt_every": 100, "eval_batch_size": 16}
+    budget = Budget(steps=6, global_batch_size=8, eval_every=2, ckpt_every=100, eval_batch_size=16)
     res = train(m, smoke_domains["flickr"], budget=budget, seed=0, accelerator=accelerator, ckpt_dir=tmp_path,
                 run_meta={"config_hash": "h"}, log=lambda *a: None)
     for point in res.history:
@@ -94,7 +95,7 @@ def _smoke(name="table1", **changes):
     from benchmark.suites import load_suite
 
     suite = load_suite(name, "smoke", seeds=[0, 1], only_methods=["supervised"])
-    return dataclasses.replace(suite, evaluations=[e for e in suite.evaluations if e["train"] == "flickr"],
+    return dataclasses.replace(suite, evaluations=[e for e in suite.evaluations if e.train == "flickr"],
                                **changes)
 
 
@@ -200,7 +201,7 @@ def test_claims_name_runs_below_the_floor():
 
     rows = [{"evaluation": "e", "label": lab, "metric": "ciou", "primary": True, "seed": s, "value": v}
             for lab, vals in (("a", [60, 62, 61]), ("b", [10, 50, 12])) for s, v in enumerate(vals)]
-    claims = [{"a": "a", "b": "b", "evaluation": "e"}]
+    claims = [Claim("a", "b", "e")]
     table, _ = claims_table(pd.DataFrame(rows), claims, {("b", "e"): 2})
     assert table["Runs below the centre floor"].iloc[0] == "b on e: 2 of 3"
     assert "Runs below the centre floor" not in claims_table(pd.DataFrame(rows), claims)[0]  # unchecked: no column

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from benchmark.leaderboard import write_leaderboard
-from benchmark.suites import load_suite
+from benchmark.suites import Claim, load_suite
 from tests.conftest import write_run
 
 
@@ -90,7 +90,7 @@ def test_holm_can_overturn_a_raw_verdict():
     rows = [{"evaluation": "e", "label": lab, "metric": "ciou", "primary": True, "seed": s, "value": v}
             for lab, vals in (("a", [52, 50, 53, 51, 55]), ("b", [50, 49, 50, 50, 51]), ("c", [50, 50, 50, 50, 50.5]))
             for s, v in enumerate(vals)]
-    claims = [{"a": "a", "b": "b", "evaluation": "e"}] + [{"a": "a", "b": "c", "evaluation": "e"}] * 9
+    claims = [Claim("a", "b", "e")] + [Claim("a", "c", "e")] * 9
     table, results = claims_table(pd.DataFrame(rows), claims)
     assert results[0]["p_two_sided"] < 0.05  # significant alone ...
     assert table["Verdict"].iloc[0] == "not resolved"  # ... but not after Holm over 10 claims
@@ -157,7 +157,7 @@ def test_claim_on_unknown_metric_or_reference_is_refused(tmp_path, monkeypatch):
             "evaluations: [{name: flickr, train: flickr, test: flickr}]\n")
     monkeypatch.setattr(suites, "SUITES_DIR", tmp_path)
     (tmp_path / "c.yaml").write_text(head + "claims: [{a: center, b: random, evaluation: flickr, metric: f1}]\n")
-    with pytest.raises(suites.SuiteError, match="metric 'f1'"):
+    with pytest.raises(suites.SuiteError, match="key 'metric': 'f1' is not one of"):
         load_suite("c", "smoke")
     (tmp_path / "c.yaml").write_text(head + "claims: [{a: center, b: random, evaluation: flickr, relative_to: vg}]\n")
     with pytest.raises(suites.SuiteError, match="relative_to 'vg'"):

@@ -14,6 +14,7 @@ from benchmark import localize
 from benchmark.checkpoint import WEIGHTS_RECORD
 from benchmark.data import synthetic
 from benchmark.suites import role_specs
+from methods.config import given
 from tests.conftest import make_method
 
 
@@ -28,8 +29,8 @@ def pair(tmp_path, smoke_suite):
 
 def _record(name, suite):
     model = role_specs(suite.model_spec, methods.get_method(name).model_roles)
-    return {"method": name, "method_config": None, "model": model, "data": suite.data_cfg,
-            "profile": "smoke", "dataset": "synthetic", "budget": suite.budget, "tests": None}
+    return {"method": name, "method_config": None, "model": model, "data": given(suite.data),
+            "profile": "smoke", "dataset": "synthetic", "budget": given(suite.budget), "tests": None}
 
 
 def _save(method, name, suite, path, record=True):
@@ -107,7 +108,7 @@ def test_checkpoint_method_must_be_confirmed(pair, capsys, smoke_suite):
 
 
 @pytest.mark.parametrize("case, message", [
-    ("profile", "no profile 'nope'"),
+    ("profile", "Unknown profile 'nope'"),
     ("out", "is not a folder"),
     ("export", "is not a folder"),
     ("run_json", "not a valid run.json"),

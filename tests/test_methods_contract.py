@@ -12,6 +12,7 @@ import torch
 import methods
 from benchmark.checkpoint import complete_checkpoints
 from benchmark.evaluate import evaluate_tests
+from benchmark.suites import Budget
 from benchmark.trainer import (LABEL_COLUMNS, LabelsWithheld, TrainContext, _pools, _Samplers, draw_batches,
                                prepare_training, run_step, train)
 from methods.base import BatchPlan, StepState
@@ -24,7 +25,7 @@ TRAINABLE = [n for n in ALL if methods.get_method(n).trainable]
 TOTAL = 10  # a tiny budget: steps 0 and TOTAL-1 cover both stages of staged methods
 # Trainer runs on the smoke profile: 6 steps reach the SSL stage of staged methods (warm-up 40 %: steps 0-1);
 # a resumed run is 3 steps, a checkpoint, and 3 steps after the resume.
-BUDGET = {"steps": 6, "global_batch_size": 8, "eval_every": 2, "ckpt_every": 3, "eval_batch_size": 16}
+BUDGET = Budget(steps=6, global_batch_size=8, eval_every=2, ckpt_every=3, eval_batch_size=16)
 
 
 def _context(method, data, accelerator=None):
@@ -86,7 +87,7 @@ def test_localize_shape_and_determinism(name, smoke_suite, tiny_batch):
             m.localize(tiny_batch, "no-such-variant")
 
 
-def _stepped(name, suite, data, accelerator, steps=BUDGET["steps"], batches=None):
+def _stepped(name, suite, data, accelerator, steps=BUDGET.steps, batches=None):
     """(method, losses) after `steps` trainer steps (`run_step`, no validation) on `data`, from seed 0.
     `batches` collects the (labeled, unlabeled) batches the method was given."""
     m = smoke_method(name, suite)
@@ -95,8 +96,8 @@ def _stepped(name, suite, data, accelerator, steps=BUDGET["steps"], batches=None
         step_fn = m.training_step
         m.training_step = lambda lb, ulb, state: batches.append((lb, ulb)) or step_fn(lb, ulb, state)
     timings = dict.fromkeys(("data", "forward", "backward", "select"), 0.0)
-    losses = [run_step(m, ctx, samplers, models, optims, StepState(s, BUDGET["steps"], 0), 10.0, timings).item()
-              for s in range(steps)]
+    losses = [run_step(m, ctx, samplers, models, optims, StepState(s, BUDGET.steps, 0), BUDGET.grad_clip,
+                       timings).item() for s in range(steps)]
     return m, losses
 
 

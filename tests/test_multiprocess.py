@@ -15,6 +15,8 @@ from pathlib import Path
 from accelerate import Accelerator
 from accelerate.utils import set_seed
 
+from benchmark.suites import Budget
+
 ODD_ROWS = 23  # odd on purpose: the last shard is shorter and padding must be cut
 
 
@@ -26,7 +28,7 @@ def _metrics(out_dir: str | None = None) -> dict:
 
     suite = load_suite("table1", "smoke")
     acc = Accelerator(cpu=True)
-    data = load_synthetic_domain("smoke", "flickr", suite.data_cfg, acc.main_process_first)
+    data = load_synthetic_domain("smoke", "flickr", suite.data, acc.main_process_first)
     method = make_method("supervised", suite)
     set_seed(0)
     model = acc.prepare(method.build_models()["a"])
@@ -74,7 +76,7 @@ def test_two_processes_gather_the_same_metrics(tmp_path, smoke_domains):
 
 
 XPL_TEST_OVERRIDES = {"rho_floor": -1.0, "ramp_r0": 0.5, "min_epoch_steps": 2}  # exercise banks + curriculum
-XPL_BUDGET = {"steps": 8, "global_batch_size": 8, "eval_every": 4, "ckpt_every": 100, "eval_batch_size": 16}
+XPL_BUDGET = Budget(steps=8, global_batch_size=8, eval_every=4, ckpt_every=100, eval_batch_size=16)
 
 
 def _train_xpl(out_dir: str | None = None) -> dict:
@@ -86,7 +88,7 @@ def _train_xpl(out_dir: str | None = None) -> dict:
 
     suite = load_suite("table1", "smoke")
     acc = Accelerator(cpu=True)
-    data = load_synthetic_domain("smoke", "flickr", suite.data_cfg, acc.main_process_first)
+    data = load_synthetic_domain("smoke", "flickr", suite.data, acc.main_process_first)
     method = make_method("xpl", suite, XPL_TEST_OVERRIDES)
     ckpt = Path(out_dir or "/nonexistent") / f"ckpt{acc.num_processes}"
     res = train(method, data, budget=XPL_BUDGET, seed=0, accelerator=acc, ckpt_dir=ckpt,

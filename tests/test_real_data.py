@@ -13,12 +13,12 @@ from benchmark import metrics
 from benchmark.data import real_store as store_mod
 from benchmark.data.domains import load_real_domain, restrict_real_classes
 from benchmark.data.export import export_flickr, export_vggss, flickr_key, vggss_key
-from benchmark.data.flickr import parse_annotation, read_flickr
+from benchmark.data.flickr import make_flickr_splits, parse_annotation, read_flickr
 from benchmark.data.real_common import DataError
-from benchmark.data.real_splits import load_real_split, make_flickr_splits, make_vggss_splits
+from benchmark.data.real_splits import load_real_split
 from benchmark.data.splits import SplitError
 from benchmark.data.store import SampleTable, StoreError
-from benchmark.data.vggss import read_vggss
+from benchmark.data.vggss import make_vggss_splits, read_vggss
 from benchmark.prepare import main as prepare_main
 from benchmark.prepare import prepare
 

@@ -10,6 +10,8 @@ import yaml
 import run_all
 from benchmark import localize
 from benchmark.data.export import export_flickr, export_vggss, flickr_key
+from benchmark.data.flickr import make_flickr_splits
+from benchmark.data.vggss import make_vggss_splits
 from benchmark.prepare import prepare
 
 SIZE = 32
@@ -34,8 +36,8 @@ def test_real_data_suite_end_to_end(tmp_path, monkeypatch):
     for name in ("flickr", "vggss"):
         prepare(name, tmp_path / name, out=stores, image_size=SIZE, workers=1, log=lambda *_: None)
     monkeypatch.setattr(real_splits, "DATASETS_DIR", tmp_path / "datasets")  # this export's own split lists
-    real_splits.make_flickr_splits(tmp_path / "flickr", None, sizes={"labeled": 8, "val": 4})
-    real_splits.make_vggss_splits(tmp_path / "vggss", None, sizes={"labeled": 8, "val": 4})
+    make_flickr_splits(tmp_path / "flickr", None, sizes={"labeled": 8, "val": 4})
+    make_vggss_splits(tmp_path / "vggss", None, sizes={"labeled": 8, "val": 4})
     profiles = yaml.safe_load(suites.PROFILES_PATH.read_text())
     (tmp_path / "profiles.yaml").write_text(yaml.safe_dump({**profiles, "tiny-real": TINY_REAL}))
     monkeypatch.setattr(suites, "PROFILES_PATH", tmp_path / "profiles.yaml")

@@ -10,13 +10,13 @@ import sys
 import numpy as np
 import pytest
 
-from benchmark.data.domains import flickr_test_split
 from benchmark.data.export import export_flickr, export_vggss, flickr_key, vggss_key
-from benchmark.data.flickr import EXTRA_TEST_IDS, read_flickr
+from benchmark.data.flickr import EXTRA_TEST_IDS, make_flickr_splits, read_flickr
+from benchmark.data.flickr import test_split as flickr_test_split
 from benchmark.data.real_common import DataError
-from benchmark.data.real_splits import load_real_split, make_flickr_splits, make_vggss_splits
+from benchmark.data.real_splits import load_real_split
 from benchmark.data.splits import SplitError
-from benchmark.data.vggss import load_annotations, read_vggss
+from benchmark.data.vggss import load_annotations, make_vggss_splits, read_vggss
 from benchmark.prepare import prepare
 
 S = 32

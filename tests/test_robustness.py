@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import run_all
+from methods.config import given
 
 REPO = Path(__file__).resolve().parents[1]
 # XPL carries the most state across a resume (two models, banks, curriculum); supervised is the plain case.
@@ -118,7 +119,7 @@ def test_truncated_cache_is_a_clear_error(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("AVSL_BENCH_CACHE", str(tmp_path / "cache"))
     from benchmark.data.domains import load_synthetic_domain
 
-    data = load_synthetic_domain("smoke", "flickr", load_suite("table1", "smoke").data_cfg)
+    data = load_synthetic_domain("smoke", "flickr", load_suite("table1", "smoke").data)
     store = data.table.path
     arrow = sorted((store / "data").glob("*.arrow"))[0]
     arrow.write_bytes(arrow.read_bytes()[: arrow.stat().st_size // 2])
@@ -284,10 +285,10 @@ def test_killed_cache_build_is_removed_at_the_next_load(tmp_path, monkeypatch):
     dead = subprocess.Popen(["true"])
     dead.wait()
     monkeypatch.setenv("AVSL_BENCH_CACHE", str(tmp_path / "cache"))
-    cfg = load_suite("table1", "smoke").data_cfg
-    folder = synthetic_store_path("smoke", "flickr", cfg, [0]).parent
+    data = load_suite("table1", "smoke").data
+    folder = synthetic_store_path("smoke", "flickr", given(data), [0]).parent
     stale = folder / f"flickr-0123456789ab{tmp_tag().replace(str(os.getpid()), str(dead.pid))}"
     (stale / "data").mkdir(parents=True)
-    data = load_synthetic_domain("smoke", "flickr", cfg)
-    assert not stale.exists() and data.table.path.parent == folder
+    loaded = load_synthetic_domain("smoke", "flickr", data)
+    assert not stale.exists() and loaded.table.path.parent == folder
     assert [p.name for p in folder.iterdir() if ".tmp" in p.name] == []

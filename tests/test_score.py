@@ -31,7 +31,7 @@ def test_center_floor_scores_what_the_runner_records(center_file, smoke_suite, s
 
     method = make_method("center", smoke_suite)
     data = smoke_domains["flickr"]
-    numbers, _, _ = evaluate_tests(method, {"flickr": data}, accelerator, smoke_suite.budget["eval_batch_size"])
+    numbers, _, _ = evaluate_tests(method, {"flickr": data}, accelerator, smoke_suite.budget.eval_batch_size)
     runner = numbers["flickr"]["main"]  # what metrics.json holds
     rc, got = _score(tmp_path, center_file, "--protocol", "all")
     assert rc == 0

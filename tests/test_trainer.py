@@ -6,10 +6,11 @@ import pytest
 import torch
 
 from benchmark.checkpoint import CheckpointMismatch
+from benchmark.suites import Budget
 from benchmark.trainer import NonFiniteLoss, train
 from tests.conftest import make_method
 
-BUDGET = {"steps": 6, "global_batch_size": 8, "eval_every": 2, "ckpt_every": 2, "eval_batch_size": 16}
+BUDGET = Budget(steps=6, global_batch_size=8, eval_every=2, ckpt_every=2, eval_batch_size=16)
 
 
 def _run(suite, data, accelerator, ckpt, method=None):

@@ -8,30 +8,31 @@ from pathlib import Path
 
 from filelock import FileLock
 
+from benchmark.data.adapters import adapter_for, get_adapter
 from benchmark.data.splits import SplitError, load_split
 from benchmark.data.store import SampleTable, build_synthetic_store, synthetic_store_path
 from benchmark.io import remove_stale_temporaries
-
-SYNTHETIC_SPLITS = ("labeled", "unlabeled", "val", "test")
-
+from methods.config import given
 
 @dataclass
 class DomainData:
-    dataset: str
+    dataset: str  # the adapter's name (benchmark/data/adapters.py)
     name: str
     table: SampleTable
     rows: dict[str, list[int]]  # split -> store rows
     hashes: dict[str, str] = field(default_factory=dict)  # split -> sha256 of its list
 
 
-def load_synthetic_domain(profile: str, domain: str, data_cfg: dict, main_process_first=None) -> DomainData:
+def load_synthetic_domain(profile: str, domain: str, data, main_process_first=None) -> DomainData:
     """Load (building on first use) the synthetic store of one domain. A profile may use another profile's
     split lists (`data: {splits: <profile>}`), e.g. `bench` those of `default`."""
+    from benchmark.data.synthetic import SPLITS
+
     ids, hashes = {}, {}
-    for split in SYNTHETIC_SPLITS:
-        ids[split], hashes[split] = load_split("synthetic", data_cfg.get("splits", profile), domain, split)
+    for split in SPLITS:
+        ids[split], hashes[split] = load_split("synthetic", data.splits or profile, domain, split)
     all_ids = sorted({i for v in ids.values() for i in v})
-    path = synthetic_store_path(profile, domain, data_cfg, all_ids)
+    path = synthetic_store_path(profile, domain, given(data), all_ids)  # the profile's keys: the cache key
     guard = main_process_first() if main_process_first else contextlib.nullcontext()
     with guard:  # one process builds, the others wait and then read
         remove_stale_temporaries(path.parent)  # builds killed before (their process gone)
@@ -39,39 +40,34 @@ def load_synthetic_domain(profile: str, domain: str, data_cfg: dict, main_proces
             path.parent.mkdir(parents=True, exist_ok=True)
             with FileLock(path.with_name(path.name + ".lock")):  # another invocation may be building it
                 if not (path / "info.json").exists():
-                    build_synthetic_store(path, domain, data_cfg, all_ids)
+                    build_synthetic_store(path, domain, data, all_ids)
     table = SampleTable(path)
     return DomainData("synthetic", domain, table, {s: table.rows(v) for s, v in ids.items()}, hashes)
 
 
-def load_domain(dataset: str, profile: str, name: str, data_cfg: dict, data_root=None,
-                main_process_first=None) -> DomainData:
-    """Domain `name` of a profile's data: a synthetic store (built on first use), or the prepared
-    Flickr-SoundNet ("flickr") / VGG-SS ("vggss") store under `data_root` (benchmark.prepare)."""
-    if dataset == "synthetic":
-        return load_synthetic_domain(profile, name, data_cfg, main_process_first)
-    from benchmark.data.real_store import real_store_path
-
-    store = real_store_path(name, data_cfg.get("subset"), data_cfg["image_size"], root=data_root)
-    return load_real_domain(name, store, subset=data_cfg.get("subset"), flickr_test=data_cfg.get("flickr_test", "249"))
+def load_domain(data, profile: str, domain: str, data_root=None, main_process_first=None) -> DomainData:
+    """Domain `name` or `name:<class subset>` of a profile's data, loaded by its dataset's adapter: a synthetic
+    store (built on first use), or a prepared real store under `data_root` (benchmark.prepare)."""
+    base, _, classes = domain.partition(":")
+    loaded = adapter_for(data, base).load(data, profile, base, data_root, main_process_first)
+    return restrict_classes(loaded, classes) if classes else loaded
 
 
 def restrict_classes(data: DomainData, which: str) -> DomainData:
-    """The same domain with every split restricted to samples whose sounding class is heard/unheard (open set)."""
-    if data.dataset != "synthetic":  # Flickr-SoundNet / VGG-SS: by the committed class lists
-        return restrict_real_classes(data, which)
-    from benchmark.data import synthetic
+    """The same domain with every split restricted to samples whose sounding class is in subset `which`."""
+    return get_adapter(data.dataset).restrict(data, which)
 
-    classes = {"heard": synthetic.HEARD_CLASSES, "unheard": synthetic.UNHEARD_CLASSES}.get(which)
-    if classes is None:
-        raise ValueError(f"unknown class subset {which!r} of domain {data.name!r}; use heard or unheard")
-    keep = set(classes)
+
+def keep_classes(data: DomainData, which: str, keep: set[int], record: str, on_unknown=None) -> DomainData:
+    """Every split restricted to rows whose class id is in `keep`; `record` goes into the split hashes.
+    `on_unknown(split, count)` is called for a split with rows of no class (id < 0)."""
     rows = {}
     for split, r in data.rows.items():
-        cls = data.table.get(r)["class_id"].tolist()
-        rows[split] = [row for row, c in zip(r, cls) if int(c) in keep]
-    return DomainData(data.dataset, f"{data.name}:{which}", data.table, rows,
-                      {**data.hashes, "classes": f"{which}={sorted(keep)}"})
+        cls = [int(c) for c in data.table.get(r)["class_id"].tolist()] if r else []
+        if on_unknown and any(c < 0 for c in cls):
+            on_unknown(split, sum(c < 0 for c in cls))
+        rows[split] = [row for row, c in zip(r, cls) if c in keep]
+    return DomainData(data.dataset, f"{data.name}:{which}", data.table, rows, {**data.hashes, "classes": record})
 
 
 # ----------------------------------------------------------------------------- real data
@@ -103,22 +99,13 @@ def _resolve_keys(table: SampleTable, split_file: str, keys: list[str], skipped:
     return kept
 
 
-def flickr_test_split(choice: str) -> str:
-    """The split file of a Flickr test-list choice."""
-    from benchmark.data.flickr import TEST_LISTS
-
-    if choice not in TEST_LISTS:
-        raise SplitError(f"unknown Flickr test list {choice!r}; choose one of {sorted(TEST_LISTS)}")
-    return TEST_LISTS[choice]
-
-
 def load_real_domain(dataset: str, store, *, subset: str | None = None, splits_dir=None,
-                     allow_missing: bool = False, flickr_test: str = "249") -> DomainData:
+                     allow_missing: bool = False, test_list: str = "test") -> DomainData:
     """The prepared Flickr-SoundNet / VGG-SS store in folder `store` (benchmark.prepare; the runner
     names it with `real_store_path`) with its committed split lists (string ids) resolved to store rows. The unlabeled split is unlabeled_<subset>
     (subset: the argument, else the store's), or with no subset every store row outside
-    labeled/val/test. `flickr_test` chooses Flickr's test list: 249 ids (LVS, EZ-VSL), 250-senocak or
-    250-slavc (docs/protocol.md §1)."""
+    labeled/val/test. `test_list` is the test split's file (the adapter's choice, e.g. one of Flickr's
+    three lists, docs/protocol.md §1)."""
     from benchmark.data.real_splits import load_real_split, real_split_dir
     from benchmark.data.store import StoreError
 
@@ -134,9 +121,7 @@ def load_real_domain(dataset: str, store, *, subset: str | None = None, splits_d
                for s in table.info.get("skipped", []) if s.get("key")}
     base = Path(splits_dir) if splits_dir is not None else real_split_dir(dataset)
     rows, hashes, held_out = {}, {}, set()
-    files = {s: s for s in REAL_SPLITS}
-    if dataset == "flickr":
-        files["test"] = flickr_test_split(flickr_test)
+    files = {**{s: s for s in REAL_SPLITS}, "test": test_list}
     for split in REAL_SPLITS:
         keys, hashes[split] = load_real_split(dataset, files[split], base)
         held_out.update(keys)
@@ -159,20 +144,12 @@ def restrict_real_classes(data: DomainData, which: str, splits_dir=None) -> Doma
     class lists datasets/vggss/splits/{heard,unheard}_classes.txt)."""
     from benchmark.data.real_splits import load_real_split, real_split_dir
 
-    if which not in ("heard", "unheard"):
-        raise ValueError(f"unknown class subset {which!r} of domain {data.name!r}; use heard or unheard")
     base = Path(splits_dir) if splits_dir is not None else real_split_dir(data.dataset)
     names, digest = load_real_split(data.dataset, f"{which}_classes", base)
-    store_classes = data.table.info.get("classes", [])
-    keep = {i for i, c in enumerate(store_classes) if c in set(names)}
-    rows = {}
-    for split, r in data.rows.items():
-        cls = data.table.get(r)["class_id"].tolist() if r else []
-        unknown = sum(int(c) < 0 for c in cls)
-        if unknown:
-            raise SplitError(f"{base / f'{which}_classes.txt'}: {unknown} samples of split {split!r} have no class "
-                             f"in the store {data.table.path}; put VGGSound's vggsound.csv at the dataset root and "
-                             "prepare again")
-        rows[split] = [row for row, c in zip(r, cls) if int(c) in keep]
-    return DomainData(data.dataset, f"{data.name}:{which}", data.table, rows,
-                      {**data.hashes, "classes": f"{which}_classes={digest}"})
+    keep = {i for i, c in enumerate(data.table.info.get("classes", [])) if c in set(names)}
+
+    def unknown(split, count):
+        raise SplitError(f"{base / f'{which}_classes.txt'}: {count} samples of split {split!r} have no class "
+                         f"in the store {data.table.path}; put VGGSound's vggsound.csv at the dataset root and "
+                         "prepare again")
+    return keep_classes(data, which, keep, f"{which}_classes={digest}", unknown)

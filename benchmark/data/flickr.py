@@ -21,10 +21,16 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from benchmark.data.adapters import RealAdapter
 from benchmark.data.real_common import (DataError, RealSample, ReadResult, Skips, check_box, check_layout,
-                                        checked_media, collect, wanted_keys)
+                                        checked_media, collect, read_id_list, wanted_keys)
+from benchmark.data.real_splits import (SPLIT_SIZES, draw, load_real_split, provenance, real_split_dir,
+                                        unlabeled_lists, write_splits)
+from benchmark.data.splits import SplitError
+from benchmark.io import read_json
 
 BOX_SCALE = 256.0
+SPLIT_STREAM = 1001  # its RNG stream beside splits.SPLIT_SEED for drawing labeled / val
 # accepted file names per subset, first found wins: EZ-VSL's train.py reads metadata/{trainset}.txt
 SUBSET_LISTS = {"10k": ("flickr_10k.txt", "flickr_10k.csv"), "144k": ("flickr_144k.txt", "flickr_144k.csv")}
 TEST_LIST = "flickr_test.csv"
@@ -82,3 +88,64 @@ def read_flickr(root, *, subset: str | None = None, keys=None, skip_bad: bool = 
         return RealSample(key, image, audio, annotators, BOX_SCALE, None)
 
     return collect(root, wanted, record, Skips(skip_bad))
+
+
+# ----------------------------------------------------------------------------- split lists (made once)
+def make_flickr_splits(root, base=None, sizes: dict = SPLIT_SIZES, force: bool = False,
+                       subsets=("144k",)) -> dict:
+    """labeled/val from the annotated pairs minus test; test = the committed list (else the
+    root's flickr_test.csv); unlabeled from flickr_10k.txt / flickr_144k.txt (.csv accepted)."""
+    root, base = Path(root), Path(base) if base is not None else real_split_dir("flickr")
+    ann_dir = root / "Annotations"
+    if not ann_dir.is_dir():
+        raise DataError(ann_dir, "folder not found: the annotated pairs' XML files are needed to draw the splits")
+    skips, annotated = Skips(skip_bad=True), []
+    for path in sorted(ann_dir.glob("*.xml")):
+        try:
+            parse_annotation(path)
+            annotated.append(path.stem)
+        except DataError as err:
+            skips.report(err, path.stem)
+    lists = {}
+    if (base / "manifest.json").exists() and "test" in read_json(base / "manifest.json"):
+        test, _ = load_real_split("flickr", "test", base)
+    else:
+        test = lists["test"] = sorted(set(read_id_list(root / TEST_LIST)))
+    for variant, extra in EXTRA_TEST_IDS.items():  # the 250-id test lists: the 249 plus their own extra id
+        if "test" in lists or not (base / f"{TEST_LISTS[variant]}.txt").exists():
+            lists[TEST_LISTS[variant]] = sorted(set(test) | {extra})
+    drawn = draw("flickr", SPLIT_STREAM, sorted(set(annotated) - set(test) - set(EXTRA_TEST_IDS.values())), sizes)
+    lists.update(labeled=drawn["labeled"], val=drawn["val"])
+    held_out = set(test) | set(drawn["labeled"]) | set(drawn["val"])
+    unlabeled, removed = unlabeled_lists(root, SUBSET_LISTS, held_out, subsets)
+    lists.update(unlabeled)
+    made = provenance("flickr", SPLIT_STREAM, sizes, annotated, removed, skips,
+                      test_without_annotation=sorted(set(test) - set(annotated)))
+    write_splits(base, lists, made, force)
+    return made
+
+
+# ----------------------------------------------------------------------------- the dataset adapter
+def test_split(choice: str) -> str:
+    """The split file of a Flickr test-list choice (a profile's `data.flickr_test`)."""
+    if choice not in TEST_LISTS:
+        raise SplitError(f"unknown Flickr test list {choice!r}; choose one of {sorted(TEST_LISTS)}")
+    return TEST_LISTS[choice]
+
+
+class Flickr(RealAdapter):
+    name, title = "flickr", "Flickr-SoundNet"
+    read, make_splits = staticmethod(read_flickr), staticmethod(make_flickr_splits)
+
+    def test_list(self, data):
+        return test_split(data.flickr_test)
+
+    def gt_map(self, domain, annotators, size, box_scale=None):
+        """The consensus of the annotators' boxes (docs/methods.md §1.5)."""
+        from benchmark.metrics import consensus_gt_map
+
+        return consensus_gt_map(annotators, size, box_scale=box_scale)
+
+    def note(self, data):
+        return (f"**Real data: Flickr-SoundNet**, scored on the `{data.flickr_test}`-id test list "
+                "(`datasets/flickr/README.md`).")

@@ -17,7 +17,6 @@ from benchmark.data.store import cache_root
 from benchmark.io import remove_stale_temporaries, replace_dir_atomic, tmp_tag, write_json_atomic
 
 REAL_STORE_FORMAT = 1
-REAL_DATASETS = ("flickr", "vggss")
 
 
 def real_store_path(dataset: str, subset: str | None, image_size: int, root: Path | None = None) -> Path:
@@ -67,10 +66,11 @@ def _decode(rec, size: int, rates: tuple[int, int], require_rate):
 def _real_chunk(dataset: str, records, first_row: int, size: int, classes: dict, require_rate, skips, pool,
                 source_rates: dict) -> dict | None:
     """Columns of one chunk of records; samples whose files fail to decode go to `skips`."""
-    from benchmark import metrics
+    from benchmark.data.adapters import get_adapter
     from benchmark.data.real_common import DataError
     from methods.common.audio_frontends import SOUNDNET_SAMPLE_RATE, VGGISH_SAMPLE_RATE
 
+    adapter = get_adapter(dataset)
     rates = (VGGISH_SAMPLE_RATE, SOUNDNET_SAMPLE_RATE)
     kept, frames, clips = [], [], []
     for rec, out in zip(records, pool.map(lambda r: _decode(r, size, rates, require_rate), records)):
@@ -86,12 +86,9 @@ def _real_chunk(dataset: str, records, first_row: int, size: int, classes: dict,
     audio = audio_columns(clips)
     gts, anns = [], []
     for rec in kept:
-        if not rec.has_box:
-            gts.append(torch.zeros(size, size))
-        elif dataset == "flickr":  # consensus of the annotators' boxes on the 256 scale (docs/methods.md §1.5)
-            gts.append(metrics.consensus_gt_map(rec.annotators, size, box_scale=rec.box_scale))
-        else:  # VGG-SS: union of the normalised boxes
-            gts.append(metrics.union_gt_map([b for a in rec.annotators for b in a], size, box_scale=rec.box_scale))
+        # the protocol's rule (docs/methods.md §1.5); pairs without boxes get an all-zero map
+        gts.append(adapter.gt_map(dataset, rec.annotators, size, rec.box_scale) if rec.has_box
+                   else torch.zeros(size, size))
         # Same convention as the synthetic store: per annotator, pixel boxes at the store's size.
         anns.append(json.dumps([[[round(v * size / rec.box_scale, 4) for v in b] for b in a] for a in rec.annotators]))
     return {
@@ -121,8 +118,6 @@ def build_real_store(path: Path, dataset: str, read, *, image_size: int, skip_ba
     from benchmark.data.real_media import CLIP_SECONDS
     from methods.common.audio_frontends import SOUNDNET_SAMPLE_RATE, VGGISH_SAMPLE_RATE
 
-    if dataset not in REAL_DATASETS:
-        raise ValueError(f"unknown real dataset {dataset!r}; known: {REAL_DATASETS}")
     records = sorted(read.records, key=lambda r: r.key)
     skips = Skips(skip_bad, list(read.skipped))
     classes = {c: i for i, c in enumerate(sorted({r.class_name for r in records if r.class_name}))}

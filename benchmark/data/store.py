@@ -43,6 +43,7 @@ def _features(size: int, frames: int, n_mels: int, wave_len: int):
 
 
 def synthetic_store_path(profile: str, domain: str, data_cfg: dict, ids: list[int]) -> Path:
+    """The store's folder; `data_cfg`: the keys the profile's `data:` set (`methods.config.given`)."""
     from benchmark.data import synthetic
     from benchmark.data.features import FEATURE_SPEC
 
@@ -52,26 +53,26 @@ def synthetic_store_path(profile: str, domain: str, data_cfg: dict, ids: list[in
     return cache_root() / "synthetic" / profile / f"{domain}-{digest}"
 
 
-def build_synthetic_store(path: Path, domain: str, data_cfg: dict, ids: list[int], chunk: int = 1024) -> Path:
-    """Generate every sample of `ids`, compute features and GT maps, save atomically."""
+def build_synthetic_store(path: Path, domain: str, data, ids: list[int], chunk: int = 1024) -> Path:
+    """Generate every sample of `ids` (`data`: a profile's SyntheticData), compute features and GT maps, save
+    atomically."""
     import datasets as hf
 
-    from benchmark import metrics
     from benchmark.data import synthetic
     from benchmark.data.features import N_MELS, logmel
+    from methods.config import given
 
-    size, sr = data_cfg["image_size"], data_cfg["sample_rate"]
+    size, sr, gt_map = data.image_size, data.sample_rate, synthetic.SyntheticAdapter().gt_map
     remove_stale_temporaries(path.parent)  # builds killed before (their process is gone)
     tmp = path.with_name(path.name + tmp_tag())
     shutil.rmtree(tmp, ignore_errors=True)
     parts = []
     for start in range(0, len(ids), chunk):
-        samples = [synthetic.make_sample(domain, i, image_size=size, clip_seconds=data_cfg["clip_seconds"],
+        samples = [synthetic.make_sample(domain, i, image_size=size, clip_seconds=data.clip_seconds,
                                          sample_rate=sr) for i in ids[start:start + chunk]]
         waves = np.stack([s["audio"] for s in samples])
         mel = logmel(torch.from_numpy(waves), sr)
-        gts = [metrics.consensus_gt_map(s["annotations"], size) if domain == "flickr"
-               else metrics.union_gt_map([b for ann in s["annotations"] for b in ann], size) for s in samples]
+        gts = [gt_map(domain, s["annotations"], size) for s in samples]
         parts.append({
             "sample_id": ids[start:start + chunk],
             "image": np.stack([s["image"].transpose(2, 0, 1) for s in samples]),
@@ -86,7 +87,7 @@ def build_synthetic_store(path: Path, domain: str, data_cfg: dict, ids: list[int
     try:
         ds.save_to_disk(str(tmp / "data"))
         write_json_atomic(tmp / "info.json", {"format": STORE_FORMAT, "domain": domain, "n": len(ids),
-                                              "generator_version": synthetic.GENERATOR_VERSION, "data": data_cfg})
+                                              "generator_version": synthetic.GENERATOR_VERSION, "data": given(data)})
         path.parent.mkdir(parents=True, exist_ok=True)
         replace_dir_atomic(tmp, path)
     except OSError as err:

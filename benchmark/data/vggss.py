@@ -25,10 +25,14 @@ import csv
 import json
 from pathlib import Path
 
+from benchmark.data.adapters import RealAdapter
 from benchmark.data.real_common import (DataError, RealSample, ReadResult, Skips, check_layout, checked_media,
-                                        collect, wanted_keys)
+                                        collect, read_id_list, wanted_keys)
+from benchmark.data.real_splits import SPLIT_SIZES, draw, provenance, real_split_dir, unlabeled_lists, write_splits
+from benchmark.data.splits import SplitError
 
 BOX_SCALE = 1.0
+SPLIT_STREAM = 1002  # its RNG stream beside splits.SPLIT_SEED for drawing labeled / val / test
 ANNOTATIONS = "vggss.json"
 LABELS = "vggsound.csv"
 SUBSET_LISTS = {"10k": ("vggss_10k.txt", "vggss_10k.csv"), "144k": ("vggss_144k.txt", "vggss_144k.csv")}
@@ -133,3 +137,50 @@ def read_vggss(root, *, subset: str | None = None, keys=None, skip_bad: bool = F
     result = collect(root, wanted - bad, record, skips)
     result.clipped_boxes = clipped
     return result
+
+
+# ----------------------------------------------------------------------------- split lists (made once)
+def make_vggss_splits(root, base=None, sizes: dict = SPLIT_SIZES, force: bool = False,
+                      subsets=("144k",)) -> dict:
+    """labeled/val/test from vggss.json (test = the rest); heard/unheard class lists from EZ-VSL's
+    vggss_heard_test.csv / vggss_unheard_test.csv; unlabeled from vggss_10k.txt / vggss_144k.txt."""
+    root, base = Path(root), Path(base) if base is not None else real_split_dir("vggss")
+    skips = Skips(skip_bad=True)
+    annotated = load_annotations(root / ANNOTATIONS, skips)
+    boxed = sorted(k for k, (_, boxes) in annotated.items() if boxes)
+    drawn = draw("vggss", SPLIT_STREAM, boxed, sizes)
+    lists = {"labeled": drawn["labeled"], "val": drawn["val"], "test": drawn["rest"]}
+    classes = {}
+    for which in ("heard", "unheard"):
+        path = root / f"vggss_{which}_test.csv"
+        if path.exists():
+            classes[which] = sorted({annotated[k][0] for k in read_id_list(path) if k in annotated and annotated[k][0]})
+    if len(classes) == 2:
+        both = set(classes["heard"]) & set(classes["unheard"])
+        if both:
+            raise SplitError(f"{root}: classes {sorted(both)[:5]} are both heard and unheard in the EZ-VSL test lists")
+        lists.update(heard_classes=classes["heard"], unheard_classes=classes["unheard"])
+    unlabeled, removed = unlabeled_lists(root, SUBSET_LISTS, set(boxed), subsets)
+    lists.update(unlabeled)
+    made = provenance("vggss", SPLIT_STREAM, sizes, boxed, removed, skips,
+                      test_note="drawn from vggss.json with the fixed seed: differs from the standard vggss_test.csv")
+    write_splits(base, lists, made, force)
+    return made
+
+
+# ----------------------------------------------------------------------------- the dataset adapter
+class VGGSS(RealAdapter):
+    name, title = "vggss", "VGG-SoundSource"
+    class_subsets = ("heard", "unheard")  # splits/{heard,unheard}_classes.txt: the open set
+
+    read, make_splits = staticmethod(read_vggss), staticmethod(make_vggss_splits)
+
+    def gt_map(self, domain, annotators, size, box_scale=None):
+        """The union of every box (docs/methods.md §1.5)."""
+        from benchmark.metrics import union_gt_map
+
+        return union_gt_map([b for a in annotators for b in a], size, box_scale=box_scale)
+
+    def note(self, data):
+        return ("**Real data: VGG-SoundSource**: our labeled / val / test sets are drawn from the annotated set "
+                "(`datasets/vggss/README.md`), so its test set differs from the standard one.")

@@ -1,0 +1,108 @@
+"""Dataset adapters: every registered adapter provides what the callers use (benchmark/data/adapters.py), and
+the typed config files (suites, profiles, method configs with `include`) refuse bad keys naming file and key."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+import methods
+from benchmark.data.adapters import DATA, Adapter, RealAdapter, adapter_for, get_adapter, list_adapters
+from benchmark.suites import load_profile, load_suite
+from methods.config import ConfigError, given
+
+# what the callers ask of every adapter (runner, suites, domains, stores, leaderboard, score, perf, prepare)
+METHODS = ("load", "split_lists", "restrict", "gt_map", "note")
+REAL_METHODS = ("read", "make_splits", "test_list")
+
+
+@pytest.mark.parametrize("name", list_adapters())
+def test_adapter_provides_what_callers_use(name):
+    adapter = get_adapter(name)
+    assert isinstance(adapter, Adapter) and adapter.name == name and adapter.title
+    assert adapter.card.is_file(), "every dataset has a card: datasets/<name>/README.md"
+    assert adapter.source in DATA and adapter.domains and isinstance(adapter.generated, bool)
+    assert load_profile(adapter.default_profile).data.source == adapter.source
+    assert set(adapter.class_subsets) <= {"heard", "unheard"}
+    for method in METHODS + (REAL_METHODS if isinstance(adapter, RealAdapter) else ()):
+        assert callable(getattr(adapter, method, None)), f"{name} lacks {method}"
+    if isinstance(adapter, RealAdapter):
+        assert adapter.domains == (name,)
+    assert adapter.note(load_profile(adapter.default_profile).data)
+
+
+@pytest.mark.parametrize("name", list_adapters())
+def test_gt_rule_marks_the_box(name):
+    adapter = get_adapter(name)
+    box = (2.0, 2.0, 6.0, 6.0)
+    for domain in adapter.domains:
+        gt = adapter.gt_map(domain, [[box]] * 3, 8, box_scale=8.0)
+        assert gt.shape == (8, 8) and float(gt[3, 3]) == 1.0 and float(gt[0, 0]) == 0.0 and gt.max() <= 1
+
+
+def test_domains_find_their_adapter():
+    synthetic, real = load_profile("smoke").data, load_profile("paper").data
+    assert adapter_for(synthetic, "vggss:heard").name == "synthetic"
+    assert adapter_for(real, "flickr").name == "flickr" and adapter_for(real, "vggss:unheard").name == "vggss"
+    with pytest.raises(ConfigError, match="Flickr-SoundNet has no class subset 'heard'"):
+        adapter_for(real, "flickr").check_subset("flickr:heard")
+    with pytest.raises(ConfigError, match="unknown dataset 'is3'"):
+        adapter_for(real, "is3")
+
+
+def test_synthetic_split_lists_load():
+    data = load_profile("smoke").data
+    lists = get_adapter("synthetic").split_lists(data, "smoke", "flickr")
+    assert [name for name, _ in lists][0] == "synthetic/smoke/flickr/labeled"
+    assert all(len(load()[0]) > 0 for _, load in lists)
+
+
+def test_profile_data_and_budget_are_checked(tmp_path, monkeypatch):
+    import yaml
+
+    import benchmark.suites as suites
+
+    profiles = yaml.safe_load(suites.PROFILES_PATH.read_text())
+    bad = {"subset": {**profiles["smoke"], "data": {**profiles["smoke"]["data"], "subset": "10k"}},
+           "source": {**profiles["smoke"], "data": {**profiles["smoke"]["data"], "source": "reel"}},
+           "budget": {**profiles["smoke"], "budget": {**profiles["smoke"]["budget"], "steps": "six"}}}
+    (tmp_path / "profiles.yaml").write_text(yaml.safe_dump(bad))
+    monkeypatch.setattr(suites, "PROFILES_PATH", tmp_path / "profiles.yaml")
+    with pytest.raises(ConfigError, match=r"profiles.yaml: subset: key 'data': unknown key\(s\) \['subset'\]"):
+        load_profile("subset")
+    with pytest.raises(ConfigError, match="key 'source': 'reel' is not one of"):
+        load_profile("source")
+    with pytest.raises(ConfigError, match=r"key 'budget': key 'steps': expected int, got 'six'"):
+        load_profile("budget")
+
+
+def test_defaults_stay_out_of_the_identity():
+    import yaml
+
+    import benchmark.suites as suites
+
+    suite = load_suite("table1", "bench")
+    assert suite.budget.grad_clip == 10.0 and "grad_clip" not in given(suite.budget)  # a default, never set
+    assert given(suite.data) == yaml.safe_load(suites.PROFILES_PATH.read_text())["bench"]["data"]
+
+
+def test_method_config_include(tmp_path, monkeypatch):
+    import methods.base as base
+
+    sup = methods.get_method("supervised")
+    (tmp_path / "supervised.yaml").write_text((base.CONFIG_DIR / "supervised.yaml").read_text())
+    (tmp_path / "oracle.yaml").write_text("include: supervised.yaml\nlr: 3.0e-4\n")
+    (tmp_path / "hard_pl.yaml").write_text("include: hard_pl.yaml\n")
+    monkeypatch.setattr(base, "CONFIG_DIR", tmp_path)
+    oracle = base.load_method_config(methods.get_method("oracle"))
+    assert oracle.lr == 3.0e-4 and oracle.tau == base.load_method_config(sup).tau
+    with pytest.raises(ConfigError, match="include cycle"):
+        base.load_method_config(methods.get_method("hard_pl"))
+
+
+def test_gt_rule_is_the_stores():
+    from benchmark import metrics
+
+    boxes = [[(1.0, 1.0, 4.0, 4.0)], [(2.0, 2.0, 5.0, 5.0)]]
+    assert torch.equal(get_adapter("flickr").gt_map("flickr", boxes, 8), metrics.consensus_gt_map(boxes, 8))
+    assert torch.equal(get_adapter("synthetic").gt_map("vggss", boxes, 8),
+                       metrics.union_gt_map([b for a in boxes for b in a], 8))
