@@ -18,8 +18,6 @@ SUITES_DIR = Path(__file__).parent / "suites"
 PROFILES_PATH = Path(__file__).parent / "profiles.yaml"
 PAPER_PATH = Path(__file__).parent / "paper_numbers.yaml"
 SuiteError = ConfigError  # one error for every config file: suites, profiles, method configs
-# a backbone spec: the arguments of methods.common.localizer.LocalizationModel
-SPEC_KEYS = {"visual", "audio", "dim", "audio_head"}
 
 
 @dataclass(frozen=True)
@@ -243,20 +241,32 @@ def _paper(table: str | None, path: Path) -> dict:
     return paper
 
 
+@dataclass(frozen=True)
+class ModelSpec:
+    """A backbone spec: the arguments of methods.common.localizer.LocalizationModel (a profile's `model:`
+    section, whose base may also carry `roles`). Checked only: the run records the section as written."""
+
+    visual: dict
+    audio: dict
+    dim: int = 128
+    audio_head: Literal["mlp", "linear"] = "mlp"
+    roles: dict = field(default_factory=dict)  # role -> partial spec (role_specs)
+
+
 def check_model_section(section, profile: str) -> dict:
-    """A profile's `model:` section: a base spec (SPEC_KEYS) and `roles: {role: partial spec}`. A role no
-    method declares is allowed (a profile serves every method); anything else is refused, naming the file."""
+    """A profile's `model:` section: a base spec and `roles: {role: partial spec}`. A role no method declares is
+    allowed (a profile serves every method); anything else is refused, naming the file."""
     where = f"{PROFILES_PATH}: profile {profile!r}: model"
-    if not isinstance(section, dict):
-        raise SuiteError(f"{where}: expected a mapping, got {type(section).__name__}")
-    _unknown(section, SPEC_KEYS | {"roles"}, where)
-    roles = section.get("roles", {})
+    roles = section.get("roles", {}) if isinstance(section, dict) else {}
     if not isinstance(roles, dict):
-        raise SuiteError(f"{where}.roles: expected a mapping from role to overrides, got {type(roles).__name__}")
+        raise SuiteError(f"{where}.roles: expected a mapping from role to spec, got {roles!r}")
+    build_config(ModelSpec, section, where)
     for role, override in roles.items():
         if not isinstance(override, dict):
             raise SuiteError(f"{where}.roles.{role}: expected a mapping of spec keys, got {override!r}")
-        _unknown(override, SPEC_KEYS, f"{where}.roles.{role}")
+        build_config(ModelSpec, {**section, "roles": {}, **override}, f"{where}.roles.{role}")
+        if "roles" in override:
+            raise SuiteError(f"{where}.roles.{role}: a role's spec cannot have roles of its own")
     return section
 
 
