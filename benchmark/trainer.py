@@ -181,7 +181,7 @@ def _pools(method: Method, data: DomainData) -> tuple[list[int], list[int]]:
     return labeled, unlabeled
 
 
-def run_info(method: Method, data: DomainData, budget: dict, seed: int, accelerator) -> RunInfo:
+def run_info(method: Method, data: DomainData, budget: Budget, seed: int, accelerator) -> RunInfo:
     """What `method` is told about this run (Method.setup)."""
     labeled, unlabeled = _pools(method, data)
     return RunInfo(steps=budget.steps, global_batch=budget.global_batch_size, seed=seed,
