@@ -9,11 +9,12 @@ from accelerate import Accelerator
 from accelerate.tracking import GeneralTracker
 
 import run_all
+from benchmark.suites import Budget
 from benchmark.tracking import flat_config, tracked
 from benchmark.trainer import train
 from conftest import assert_same_nested, make_method
 
-BUDGET = {"steps": 42, "global_batch_size": 8, "eval_every": 21, "ckpt_every": 100, "eval_batch_size": 32}
+BUDGET = Budget(steps=42, global_batch_size=8, eval_every=21, ckpt_every=100, eval_batch_size=32)
 
 
 class FakeTracker(GeneralTracker):
