@@ -14,7 +14,9 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+from scipy import stats
 
 import methods
 from benchmark import figures, metadata
@@ -28,8 +30,6 @@ SHOWN = {"ciou": "CIoU", "auc": "AUC", "ciou_fixed0.5": "CIoU@0.5", "auc_fixed0.
 
 def ci_half_width(std: float, n: int) -> float:
     """Half-width of the 95 % confidence interval of a mean of n values with sample std `std`."""
-    from scipy import stats
-
     if n < 2 or pd.isna(std):
         return float("nan")
     return float(stats.t.ppf(0.975, n - 1) * std / n ** 0.5)
@@ -156,8 +156,6 @@ def _lr_protocol(suite: Suite) -> str:
 def val_slope(history: list[dict], steps: int, tail: float = 0.2) -> float | None:
     """Least-squares slope of validation CIoU over the last `tail` of the budget, in CIoU points per 1,000
     steps: near 0 when training has plateaued. None with fewer than 3 validations there."""
-    import numpy as np
-
     late = [(h["step"], h["ciou"]) for h in history if h["step"] >= (1 - tail) * steps]
     if len(late) < 3:
         return None

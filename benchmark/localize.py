@@ -21,18 +21,24 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import torch
 import torch.nn.functional as F
 
 import methods
+from benchmark.checkpoint import WEIGHTS_RECORD
+from benchmark.data.adapters import build_data
+from benchmark.data.domains import load_domain
 from benchmark.data.real_common import DataError
+from benchmark.data.real_media import load_frame
 from benchmark.data.splits import SplitError
 from benchmark.data.store import StoreError
-from benchmark.checkpoint import WEIGHTS_RECORD
+from benchmark.evaluate import compute_maps
+from benchmark.figures import draw_heat, plt, save
 from benchmark.io import atomic_path, read_json, unwritable
-from benchmark.data.adapters import build_data
 from benchmark.migrate_results import current_config
+from benchmark.predictions import split_ids, write_predictions
 from benchmark.suites import Budget, check_model_section, load_profile, role_specs
 from methods.base import load_method_config
 from methods.config import ConfigError, build_config, given
@@ -44,8 +50,6 @@ class InputError(ValueError):
 
 def load_image(path: Path, size: int) -> torch.Tensor:
     """(1, 3, size, size) uint8, decoded and resized as the stores do."""
-    from benchmark.data.real_media import load_frame
-
     return torch.from_numpy(load_frame(path, size))[None]
 
 
@@ -117,12 +121,6 @@ def build(method_name: str, checkpoint: Path | None, profile: str, run_json: Pat
 def export_predictions(method, variant: str, config: dict, domain: str | None, path: Path,
                        data_root: Path | None = None) -> int:
     """Write the test maps of `domain` (default: the run's first test set) to `path`; returns their number."""
-    from types import SimpleNamespace
-
-    from benchmark.data.domains import load_domain
-    from benchmark.evaluate import compute_maps
-    from benchmark.predictions import split_ids, write_predictions
-
     name = domain or (config["tests"] or [None])[0]
     if name is None:
         raise InputError("--domain is needed (which test set to export)")
@@ -136,8 +134,6 @@ def export_predictions(method, variant: str, config: dict, domain: str | None, p
 
 
 def overlay(image: torch.Tensor, heat: torch.Tensor, out: Path, title: str) -> None:
-    from benchmark.figures import draw_heat, plt, save
-
     fig, ax = plt.subplots(figsize=(3, 3))
     draw_heat(ax, image[0].permute(1, 2, 0).numpy(), heat)
     ax.set_title(title, fontsize=8)

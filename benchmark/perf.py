@@ -28,6 +28,19 @@ from pathlib import Path
 
 import pandas as pd
 import torch
+from accelerate import Accelerator
+
+from benchmark.data.adapters import adapter_for
+from benchmark.data.domains import DomainData
+from benchmark.io import read_json
+from benchmark.perf_metrics import metrics_speed
+from benchmark.suites import MethodEntry, load_suite, new_method
+from benchmark.trainer import draw_batches, prepare_training, run_step
+from methods.base import StepState
+from methods.common.audio_frontends import SOUNDNET_SAMPLE_RATE, VGGISH_EXAMPLE_FRAMES
+from methods.common.augment import UpscaledImages, colour_randaugment, crop_flip, sample_generators
+from methods.common.localizer import audio_input, unwrap
+from methods.common.pseudo_labels import MemoryBank
 
 SSL_POINT = 0.6  # fraction of the budget where steps are timed: past every method's warm-up
 TIMED_METHODS = ("supervised", "hard_pl", "attention10k_ssl", "ezvsl", "xpl")
@@ -38,8 +51,6 @@ class RandomTable:
     pixels, features and boxes-like maps, drawn once. Speed does not depend on the pixel values."""
 
     def __init__(self, n: int, data):
-        from methods.common.audio_frontends import SOUNDNET_SAMPLE_RATE, VGGISH_EXAMPLE_FRAMES
-
         g = torch.Generator().manual_seed(0)
         size, seconds = data.image_size, data.clip_seconds
         frames = int(seconds / 0.96) * VGGISH_EXAMPLE_FRAMES  # whole VGGish examples: 288 for 3 s
@@ -65,9 +76,6 @@ class RandomTable:
 def perf_domain(suite):
     """The profile's Flickr(-like) training domain: a generated store, or random tensors of a real-data
     profile's shapes (real stores need a download)."""
-    from benchmark.data.adapters import adapter_for
-    from benchmark.data.domains import DomainData
-
     adapter = adapter_for(suite.data, "flickr")
     if adapter.generated:
         return adapter.load(suite.data, suite.profile, "flickr")
@@ -79,9 +87,6 @@ def perf_domain(suite):
 
 def _setup(name: str, suite, data, accelerator, seed: int = 0):
     """A method ready to step, set up by the trainer's own `prepare_training`."""
-    from benchmark.suites import MethodEntry, new_method
-    from benchmark.trainer import prepare_training
-
     method = new_method(suite, MethodEntry(name, name))
     return (method, *prepare_training(method, data, suite.budget, seed, accelerator))
 
@@ -89,8 +94,6 @@ def _setup(name: str, suite, data, accelerator, seed: int = 0):
 def _floor_step(models: dict, shapes: dict, batch: int, accelerator):
     """One step of the bare models: forward (under the run's autocast), a scalar of every output,
     backward, Adam step, on ready tensors of the real batch's shapes."""
-    from methods.common.localizer import audio_input, unwrap
-
     bare = {k: copy.deepcopy(unwrap(m)).train() for k, m in models.items()}
     opts = {k: torch.optim.Adam(m.parameters(), lr=1e-4) for k, m in bare.items()}
     device = accelerator.device
@@ -111,9 +114,6 @@ def _floor_step(models: dict, shapes: dict, batch: int, accelerator):
 def _time_steps(method, models, optims, ctx, samplers, suite, n: int, warm: int, accelerator) -> dict:
     """Real steps (`trainer.run_step`) and floor steps, interleaved one for one so that both see the same
     machine; medians per step. Curriculum selection passes are timed apart and excluded."""
-    from benchmark.trainer import draw_batches, run_step
-    from methods.base import StepState
-
     total = suite.budget.steps
     first = int(SSL_POINT * total)
     timings = dict.fromkeys(("data", "forward", "backward", "select"), 0.0)
@@ -164,8 +164,6 @@ def training_efficiency(suite, data, accelerator, names, n: int, warm: int) -> p
 
 def augmentation_speed(suite, data, repeats: int = 10) -> pd.DataFrame:
     """Median ms per training batch of the augmentations as the methods run them."""
-    from methods.common.augment import UpscaledImages, colour_randaugment, crop_flip, sample_generators
-
     pool = data.rows["unlabeled"]
     rows = torch.as_tensor(pool[: suite.budget.global_batch_size])
     images = data.table.get(rows.tolist())["image"]
@@ -189,8 +187,6 @@ def augmentation_speed(suite, data, repeats: int = 10) -> pd.DataFrame:
 
 def bank_memory(n: int = 144_000) -> pd.DataFrame:
     """Bytes per XPL model for n unlabeled samples: the 7×7 memory bank and the curriculum state."""
-    from methods.common.pseudo_labels import MemoryBank
-
     bank = MemoryBank(n, (7, 7), 0.7)
     buf = io.BytesIO()  # the curriculum as checkpointed: admitted rows (worst case: all) + scalars
     torch.save({"rows": list(range(n)), "epoch": 0, "first_step": 0, "admitted": n, "rho_mean": 0.9}, buf)
@@ -202,8 +198,6 @@ def bank_memory(n: int = 144_000) -> pd.DataFrame:
 
 def suite_time(results_dir: Path, suite: str = "table1", profile: str = "default") -> tuple[pd.DataFrame, dict]:
     """Where the committed runs' time went, per method, from their run.json."""
-    from benchmark.io import read_json
-
     rows, rss = [], 0.0
     for path in sorted((results_dir / suite / "runs" / profile).glob("train-*/*/seed*/run.json")):
         run = read_json(path)
@@ -231,10 +225,6 @@ def main(argv=None) -> int:
     p.add_argument("--results-dir", type=Path, default=Path("results"))
     args = p.parse_args(argv)
 
-    from accelerate import Accelerator
-
-    from benchmark.suites import load_suite
-
     suite = load_suite("table1", args.profile)
     on_gpu = torch.cuda.is_available()
     accelerator = Accelerator(mixed_precision=suite.mixed_precision if on_gpu else "no")
@@ -250,8 +240,6 @@ def main(argv=None) -> int:
     print("## Augmentation per training batch (CPU)\n")
     print(augmentation_speed(suite, data).to_markdown(index=False, floatfmt=".2f"), "\n")
     if not args.skip_metrics:
-        from benchmark.perf_metrics import metrics_speed
-
         print("## Evaluation metrics (5,000 maps 7×7 vs 224×224 GT)\n")
         print(pd.DataFrame(metrics_speed()).to_markdown(index=False, floatfmt=".3f"), "\n")
     print("## XPL state per model at 144k samples\n")

@@ -20,6 +20,7 @@ import sys
 import time
 
 import numpy as np
+import pandas as pd
 import torch
 
 from benchmark import metrics
@@ -90,7 +91,5 @@ def metrics_speed(n: int = 5000, seed: int = 0, repeats: int = 3) -> list[dict]:
 
 
 if __name__ == "__main__":
-    import pandas as pd
-
     print(pd.DataFrame(metrics_speed(int(sys.argv[1]) if len(sys.argv) > 1 else 5000))
           .to_markdown(index=False, floatfmt=".3f"))

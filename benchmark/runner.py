@@ -27,6 +27,7 @@ from benchmark.trainer import PROGRESS, train
 from benchmark.verify import DamagedRun, finished_runs, load_run
 from methods.base import build_config, load_method_config
 from methods.common.localizer import unwrap
+from methods.common.weights import pretrained_records
 from methods.config import given
 
 
@@ -92,8 +93,6 @@ def build_method(config: dict):
 def pretrained_status(method) -> tuple[dict | None, str]:
     """Which backbones loaded local pretrained weights: the records for run.json, and a one-word status
     for the leaderboard (n/a: backbones that never take weights, e.g. the light CPU ones)."""
-    from methods.common.weights import pretrained_records
-
     if not method.trainable:
         return None, "n/a"
     records = {k: pretrained_records(unwrap(m)) for k, m in method.models.items()}

@@ -12,14 +12,14 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
+from accelerate.utils import is_tensorboard_available, is_wandb_available
+
 LOG_EVERY = 20  # optimizer steps between two logged losses (and tqdm's loss display)
 TRACKERS = ("tensorboard", "wandb")  # --log-with values, each the name of the package it needs
 
 
 def missing_tracker(name: str) -> str | None:
     """Why `--log-with name` cannot work here (its package is not installed), or None."""
-    from accelerate.utils import is_tensorboard_available, is_wandb_available
-
     available = {"tensorboard": is_tensorboard_available, "wandb": is_wandb_available}[name]()
     return None if available else f"--log-with {name} needs the {name} package: pip install -e '.[{name}]'"
 

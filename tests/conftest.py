@@ -56,10 +56,11 @@ def set_up(method, data, steps: int, global_batch: int = 8, seed: int = 0, accel
     """`method` (models attached) set up as the trainer would for a run of `steps` on `data`; returns the RunInfo."""
     from accelerate import Accelerator
 
+    from benchmark.suites import Budget
     from benchmark.trainer import run_info
 
-    run = run_info(method, data, {"steps": steps, "global_batch_size": global_batch, "eval_batch_size": 32}, seed,
-                   accelerator or Accelerator(cpu=True))
+    budget = Budget(steps=steps, global_batch_size=global_batch, eval_every=max(steps, 1), eval_batch_size=32)
+    run = run_info(method, data, budget, seed, accelerator or Accelerator(cpu=True))
     method.setup(run)
     return run
 

@@ -17,6 +17,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
+import soundfile as sf
+from PIL import Image
 
 from benchmark.data import synthetic
 
@@ -32,9 +34,6 @@ def vggss_key(i: int) -> str:
 
 
 def _write_media(root: Path, key: str, sample: dict) -> None:
-    import soundfile as sf
-    from PIL import Image
-
     (root / "frames").mkdir(parents=True, exist_ok=True)
     (root / "audio").mkdir(parents=True, exist_ok=True)
     # 4:4:4 chroma: the default 4:2:0 smears the synthetic objects' colour edges

@@ -22,12 +22,14 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from benchmark.data.adapters import RealAdapter
-from benchmark.data.real_common import (DataError, RealSample, ReadResult, Skips, check_box, check_layout,
-                                        checked_media, collect, read_id_list, wanted_keys)
+from benchmark.data.real_common import (DataError, RealSample, ReadResult, Skips, check_box, check_layout, collect,
+                                        read_id_list, wanted_keys)
+from benchmark.data.real_media import checked_media
 from benchmark.data.real_splits import (SPLIT_SIZES, draw, load_real_split, provenance, real_split_dir,
                                         unlabeled_lists, write_splits)
 from benchmark.data.splits import SplitError
 from benchmark.io import read_json
+from benchmark.metrics import consensus_gt_map
 
 BOX_SCALE = 256.0
 SPLIT_STREAM = 1001  # its RNG stream beside splits.SPLIT_SEED for drawing labeled / val
@@ -142,8 +144,6 @@ class Flickr(RealAdapter):
 
     def gt_map(self, domain, annotators, size, box_scale=None):
         """The consensus of the annotators' boxes (docs/methods.md §1.5)."""
-        from benchmark.metrics import consensus_gt_map
-
         return consensus_gt_map(annotators, size, box_scale=box_scale)
 
     def note(self, data):

@@ -154,17 +154,6 @@ def wanted_keys(root: Path, dataset: str, annotated, keys, subset: str | None, s
     return set(annotated) | tree_keys(root)
 
 
-def checked_media(root: Path, key: str, check_media: bool, require_rate: int | None) -> tuple[Path, Path]:
-    """A sample's frame and track, with their headers checked unless the caller decodes them anyway."""
-    from benchmark.data.real_media import check_image, check_wav
-
-    image, audio = media_paths(root, key)
-    if check_media:
-        check_image(image)
-        check_wav(audio, require_rate)
-    return image, audio
-
-
 def check_layout(root: Path, dataset: str) -> None:
     if not root.is_dir():
         raise DataError(root, f"{dataset} root folder not found")

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark.data.real_common import read_id_list
+from benchmark.data.real_common import find_list, read_id_list
 from benchmark.data.splits import DATASETS_DIR, SPLIT_SEED, SplitError, sha256_file, verify_against_manifest
 from benchmark.io import read_json, write_json_atomic, write_text_atomic
 
@@ -82,8 +82,6 @@ def draw(dataset: str, stream: int, pool: list[str], sizes: dict) -> dict[str, l
 def unlabeled_lists(root: Path, subset_lists: dict, held_out: set[str], requested=("144k",)) -> tuple[dict, dict]:
     """unlabeled_<subset> = the EZ-VSL list minus held-out ids, for every requested subset (its list
     missing is an error, never a silent skip) and every other list present at the root."""
-    from benchmark.data.real_common import find_list
-
     lists, removed = {}, {}
     for subset, names in subset_lists.items():
         if subset not in requested and not any((root / n).exists() for n in names):

@@ -15,7 +15,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from benchmark.data import synthetic
+from benchmark.data.features import FEATURE_SPEC, N_MELS, logmel
 from benchmark.io import named_write_error, read_json, remove_stale_temporaries, replace_dir_atomic, tmp_tag, write_json_atomic
+from methods.config import given
 
 STORE_FORMAT = 2  # 2: the raw waveform column (XPL's model B reads it, docs/methods.md §2.1)
 
@@ -29,7 +32,7 @@ def cache_root() -> Path:
 
 
 def _features(size: int, frames: int, n_mels: int, wave_len: int):
-    import datasets as hf
+    import datasets as hf  # lazy, as in SampleTable
 
     return hf.Features({
         "sample_id": hf.Value("int64"),
@@ -44,9 +47,6 @@ def _features(size: int, frames: int, n_mels: int, wave_len: int):
 
 def synthetic_store_path(profile: str, domain: str, data_cfg: dict, ids: list[int]) -> Path:
     """The store's folder; `data_cfg`: the keys the profile's `data:` set (`methods.config.given`)."""
-    from benchmark.data import synthetic
-    from benchmark.data.features import FEATURE_SPEC
-
     key = json.dumps({"cfg": data_cfg, "gen": synthetic.GENERATOR_VERSION, "fmt": STORE_FORMAT, "feat": FEATURE_SPEC,
                       "ids": hashlib.sha256(np.asarray(ids, dtype=np.int64).tobytes()).hexdigest()}, sort_keys=True)
     digest = hashlib.sha256(key.encode()).hexdigest()[:12]
@@ -56,11 +56,7 @@ def synthetic_store_path(profile: str, domain: str, data_cfg: dict, ids: list[in
 def build_synthetic_store(path: Path, domain: str, data, ids: list[int], chunk: int = 1024) -> Path:
     """Generate every sample of `ids` (`data`: a profile's SyntheticData), compute features and GT maps, save
     atomically."""
-    import datasets as hf
-
-    from benchmark.data import synthetic
-    from benchmark.data.features import N_MELS, logmel
-    from methods.config import given
+    import datasets as hf  # lazy, as in SampleTable
 
     size, sr, gt_map = data.image_size, data.sample_rate, synthetic.SyntheticAdapter().gt_map
     remove_stale_temporaries(path.parent)  # builds killed before (their process is gone)
@@ -106,7 +102,7 @@ class SampleTable:
     OPTIONAL_COLUMNS = ("waveform",)
 
     def __init__(self, path: Path, in_memory_bytes: int = 4 << 30):
-        import datasets as hf
+        import datasets as hf  # lazy: ~1 s to import; localize's overlay imports this module but reads no store
 
         info_path = path / "info.json"
         if not info_path.exists():

@@ -26,10 +26,12 @@ import json
 from pathlib import Path
 
 from benchmark.data.adapters import RealAdapter
-from benchmark.data.real_common import (DataError, RealSample, ReadResult, Skips, check_layout, checked_media,
-                                        collect, read_id_list, wanted_keys)
+from benchmark.data.real_common import (DataError, RealSample, ReadResult, Skips, check_layout, collect, read_id_list,
+                                        wanted_keys)
+from benchmark.data.real_media import checked_media
 from benchmark.data.real_splits import SPLIT_SIZES, draw, provenance, real_split_dir, unlabeled_lists, write_splits
 from benchmark.data.splits import SplitError
+from benchmark.metrics import union_gt_map
 
 BOX_SCALE = 1.0
 SPLIT_STREAM = 1002  # its RNG stream beside splits.SPLIT_SEED for drawing labeled / val / test
@@ -177,8 +179,6 @@ class VGGSS(RealAdapter):
 
     def gt_map(self, domain, annotators, size, box_scale=None):
         """The union of every box (docs/methods.md §1.5)."""
-        from benchmark.metrics import union_gt_map
-
         return union_gt_map([b for a in annotators for b in a], size, box_scale=box_scale)
 
     def note(self, data):

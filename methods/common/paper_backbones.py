@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from methods.common.audio_frontends import VGGISH_EXAMPLE_FRAMES, VGGISH_MEL_BANDS
+from methods.common.audio_frontends import VGGISH_EXAMPLE_FRAMES, VGGISH_MEL_BANDS, ezvsl_log_spectrogram
 from methods.common.weights import load_pretrained
 
 
@@ -28,7 +28,7 @@ class ResNet18Visual(nn.Module):
 
     def __init__(self, weights: str | None = None):
         super().__init__()
-        from torchvision.models import resnet18  # lazy: only profiles that use it pay the import
+        from torchvision.models import resnet18  # lazy: torchvision.models is heavy, only paper profiles need it
 
         net = resnet18(weights=None)
         # torchvision's attribute names, so its state dict maps one to one
@@ -147,7 +147,7 @@ class ResNet18Audio(nn.Module):
 
     def __init__(self, sample_rate: int = 22050):
         super().__init__()
-        from torchvision.models import resnet18
+        from torchvision.models import resnet18  # lazy: as ResNet18Visual
 
         net = resnet18(weights=None)
         net.conv1 = nn.Conv2d(1, 64, kernel_size=7, stride=2, padding=3, bias=False)
@@ -162,6 +162,4 @@ class ResNet18Audio(nn.Module):
         self.pretrained = None  # EZ-VSL trains its audio network from scratch
 
     def forward(self, x):
-        from methods.common.audio_frontends import ezvsl_log_spectrogram
-
         return self.net(ezvsl_log_spectrogram(x, self.sample_rate))

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Mapping
 
 import torch
+from safetensors.torch import load_file
 from torch import nn
 
 # BatchNorm's step counter is only used with momentum=None; older files lack it.
@@ -37,8 +38,6 @@ def read_state_dict(path: str | Path, what: str = "weights") -> dict[str, torch.
         raise WeightsError(f"{what} weights file not found: {path}")
     try:
         if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
             state = load_file(str(path), device="cpu")
         else:
             # weights_only: a pickle may not run code; whole pickled modules are refused too
