@@ -23,7 +23,7 @@ from benchmark.runner import run_suite
 from benchmark.suites import SuiteError, list_suites, load_suite, validate_suite, with_weights
 from benchmark.tracking import TRACKERS, missing_tracker
 from benchmark.trainer import PROGRESS, NonFiniteLoss
-from benchmark.verify import DamagedRun, UnverifiedRun, damaged_runs, finished_runs
+from benchmark.verify import DamagedRun, damaged_runs, finished_runs
 
 RUN_ERRORS = (CheckpointMismatch, StoreError, NonFiniteLoss, DamagedRun, OSError)  # one `error:` line each
 
@@ -124,8 +124,7 @@ def _main(argv=None) -> int:
                 print(f"damaged: {problem}")
             print(f"{len(runs) - len(damaged)} of {len(runs)} finished runs under {args.results_dir} verify")
             if damaged:
-                print(f"suite {suite.name} ({suite.profile}): {len(damaged)} damaged run(s); --repair reruns them "
-                      "(runs without digests: run the migration named above instead)")
+                print(f"suite {suite.name} ({suite.profile}): {len(damaged)} damaged run(s); --repair reruns them")
                 code = 1
             else:
                 print(f"suite {suite.name} ({suite.profile}): valid")
@@ -150,9 +149,6 @@ def _main(argv=None) -> int:
     if args.repair and accelerator.is_main_process:
         for suite, _ in suites:
             for folder, problem in damaged_runs(suite_runs(suite, args.results_dir)).items():
-                if isinstance(problem, UnverifiedRun):  # its numbers may be fine: never retrain to add digests
-                    log(f"not repaired: {problem}")
-                    continue
                 log(f"repair: {problem}; deleting {folder / 'metrics.json'} so that the run is trained again")
                 (folder / "metrics.json").unlink()
     accelerator.wait_for_everyone()
@@ -165,8 +161,7 @@ def _main(argv=None) -> int:
                                          accelerator.num_processes, domains)
                 log(f"leaderboard: {path}")
     except RUN_ERRORS as err:  # expected failures: one clear line; finished runs stay, a rerun resumes
-        hint = (" (--validate lists the damaged runs, --repair reruns them)"
-                if isinstance(err, DamagedRun) and not isinstance(err, UnverifiedRun) else "")
+        hint = " (--validate lists the damaged runs, --repair reruns them)" if isinstance(err, DamagedRun) else ""
         print(f"error: {type(err).__name__}: {err}{hint}", file=sys.stderr)
         return 1
     return 0

@@ -1,13 +1,7 @@
 """Leaderboard: the long frame of a suite's finished runs -> mean ± 95 % CI (n) tables in markdown.
 
-`write_leaderboard` writes the tables and has the claims (benchmark/claims.py), the long frame as CSV
-(benchmark/suite_results.py) and the figures (benchmark/figures.py) written beside them.
-
-Each cell is the mean over seeds with the half-width of the 95 % confidence interval of that mean
-(Student t, n − 1 degrees of freedom). A missing run shows "—", never 0. Beside the tables: each
-run's convergence (slope of the validation curve over the last 20 % of steps), the learning rate
-the protocol chose, and checks that no trained run fell below the centre floor and that the
-all-labels oracle is the in-domain ceiling (docs/protocol.md §3).
+`write_leaderboard` writes the tables, the training report and the checks, and has the claims, the CSV and the
+figures written beside them (docs/design.md §6, docs/protocol.md §4-§5).
 """
 from __future__ import annotations
 

@@ -11,10 +11,9 @@ refused (its method cannot be confirmed).
         --export-predictions preds.npz [--domain flickr]
     python -m benchmark.localize --method center --profile smoke --export-predictions preds.npz --domain flickr
 
-writes the method's maps of a whole test set (the run's first test set unless --domain) in
-`benchmark.score`'s format: scored there, they give the run's metrics.json numbers. The maps are
-computed here on the CPU with the run's evaluation batch size, as the runner computes them; a run
-trained and scored on a GPU can differ in the last bits. Floors (center, random) need no checkpoint.
+writes the method's maps of a whole test set (the run's first unless --domain) in `benchmark.score`'s format:
+scored there, they give the run's metrics.json numbers (computed on the CPU: a run scored on a GPU can differ in
+the last bits). Floors (center, random) need no checkpoint.
 """
 from __future__ import annotations
 
@@ -37,7 +36,6 @@ from benchmark.data.store import StoreError
 from benchmark.evaluate import compute_maps
 from benchmark.figures import draw_heat, plt, save
 from benchmark.io import atomic_path, read_json, unwritable
-from benchmark.migrate_results import current_config
 from benchmark.predictions import split_ids, write_predictions
 from benchmark.suites import Budget, check_model_section, load_profile, role_specs
 from methods.base import load_method_config
@@ -101,8 +99,10 @@ def build(method_name: str, checkpoint: Path | None, profile: str, run_json: Pat
         run, run_json = record, f"{checkpoint} (its run record)"
     if run["method"] != method_name:
         raise InputError(f"{run_json}: the checkpoint is of method {run['method']!r}, not {method_name!r}")
-    config = current_config(run)  # a run recorded before model roles: its roles' specs from the old section
-    method = cls(load_method_config(cls, config["method_config"]), config["model"])
+    if set(run["model"]) != set(cls.model_roles):
+        raise InputError(f"{run_json}: records model {sorted(run['model'])}, not the model roles "
+                         f"{list(cls.model_roles)} of {method_name} (written before model roles): retrain the run")
+    method = cls(load_method_config(cls, run["method_config"]), run["model"])
     models = method.build_models()
     if not isinstance(state, dict) or set(state) != set(models):
         raise InputError(f"{checkpoint}: expected weights of models {sorted(models)}, found "
@@ -115,7 +115,7 @@ def build(method_name: str, checkpoint: Path | None, profile: str, run_json: Pat
                              f"with this model spec: {str(err).splitlines()[0]}") from None
         m.eval()
     method.attach(models)
-    return method, config
+    return method, run
 
 
 def export_predictions(method, variant: str, config: dict, domain: str | None, path: Path,

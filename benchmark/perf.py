@@ -4,14 +4,11 @@
     python -m benchmark.perf --steps 30 --skip-metrics
     python -m benchmark.perf --profile paper       # on a GPU: the paper's shapes (synthetic pixels)
 
-1. Training efficiency: time of a real training step of each method (batches from the store,
-   augmentation, losses, pseudo-labels, backward, optimizer: `trainer.run_step`) against the
-   floor: the same models' forward + backward + optimizer step on ready tensors of the same shapes.
-   Measured in the semi-supervised phase (60% into the budget), after a few untimed steps; real and
-   floor steps alternate, and each is the median over the timed steps.
-2. Augmentation: the batched colour RandAugment and EZ-VSL's kept resize + crop + flip, per training
-   batch (their equality with the per-image torchvision code is tests/test_augment.py's).
-3. Evaluation metrics: 5,000 heatmaps, the vectorised protocol vs the per-sample reference loop.
+1. Training efficiency: a real training step of each method (`trainer.run_step`) against the floor, the same
+   models' forward + backward + optimizer step on ready tensors; medians, 60% into the budget, alternating.
+2. Augmentation: the batched colour RandAugment and EZ-VSL's kept resize + crop + flip, per training batch.
+3. Evaluation metrics: 5,000 heatmaps scored per protocol, as the runner does, and every protocol at once
+   (their equality with the per-sample reference loop is tests/test_protocols.py's).
 4. Memory: XPL's memory bank and curriculum state at 144k samples, per model.
 5. The default table1 run (from the committed run.json files): time to the leaderboard, where it
    went, and the peak resident memory.
@@ -26,14 +23,16 @@ import statistics
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 from accelerate import Accelerator
 
+from benchmark import metrics
 from benchmark.data.adapters import adapter_for
 from benchmark.data.domains import DomainData
 from benchmark.io import read_json
-from benchmark.perf_metrics import metrics_speed
+from benchmark.protocols import PROTOCOLS
 from benchmark.suites import MethodEntry, load_suite, new_method
 from benchmark.trainer import draw_batches, prepare_training, run_step
 from methods.base import StepState
@@ -185,6 +184,40 @@ def augmentation_speed(suite, data, repeats: int = 10) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def _boxes(rng, k: int, size: int = 224) -> list:
+    """k boxes (x0, y0, x1, y1) in pixels of a `size` frame, at least 8 px wide and high."""
+    lo = rng.uniform(0, size - 8, (k, 2))
+    hi = np.minimum(lo + rng.uniform(8, size, (k, 2)), size)
+    return [(*a, *b) for a, b in zip(lo, hi)]
+
+
+def metrics_speed(n: int = 5000, seed: int = 0, repeats: int = 3) -> pd.DataFrame:
+    """Best-of-`repeats` seconds to score n random 7×7 maps against 224×224 GT maps (half Flickr-style
+    consensus of 1-3 annotators, half VGG-SS-style unions)."""
+    rng = np.random.default_rng(seed)
+    heatmaps = torch.from_numpy(rng.standard_normal((n, 7, 7)).astype(np.float32))
+    gt = torch.empty(n, 224, 224)
+    for i in range(n):
+        if i % 2:  # Flickr-style: 1-3 annotators with 1-2 boxes each
+            gt[i] = metrics.consensus_gt_map([_boxes(rng, int(rng.integers(1, 3))) for _ in range(rng.integers(1, 4))],
+                                             224)
+        else:
+            gt[i] = metrics.union_gt_map(_boxes(rng, int(rng.integers(1, 4))), 224)
+    cases = {f"protocol {p} (`evaluate`)": lambda p=p: metrics.evaluate(heatmaps, gt, protocol=p) for p in PROTOCOLS}
+    cases["ezvsl and fixed0.5 (`evaluate_all`, as the runner)"] = lambda: metrics.evaluate_all(heatmaps, gt)
+    cases["every protocol (`evaluate_protocols`, as `score --protocol all`)"] = \
+        lambda: metrics.evaluate_protocols(heatmaps, gt)
+    rows = []
+    for name, score in cases.items():
+        times = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            score()
+            times.append(time.perf_counter() - t)
+        rows.append({"maps": n, "computed": name, "s": min(times)})
+    return pd.DataFrame(rows)
+
+
 def bank_memory(n: int = 144_000) -> pd.DataFrame:
     """Bytes per XPL model for n unlabeled samples: the 7×7 memory bank and the curriculum state."""
     bank = MemoryBank(n, (7, 7), 0.7)
@@ -241,7 +274,7 @@ def main(argv=None) -> int:
     print(augmentation_speed(suite, data).to_markdown(index=False, floatfmt=".2f"), "\n")
     if not args.skip_metrics:
         print("## Evaluation metrics (5,000 maps 7×7 vs 224×224 GT)\n")
-        print(pd.DataFrame(metrics_speed()).to_markdown(index=False, floatfmt=".3f"), "\n")
+        print(metrics_speed().to_markdown(index=False, floatfmt=".3f"), "\n")
     print("## XPL state per model at 144k samples\n")
     print(bank_memory().to_markdown(index=False, floatfmt=".2f"), "\n")
     table, info = suite_time(args.results_dir)

@@ -7,9 +7,8 @@
 The store, a Hugging Face `datasets` folder at CACHE/<dataset>/<subset or full>-<size>px (CACHE:
 --out, default $AVSL_BENCH_CACHE/real), holds every annotated sample plus the subset list's (every
 pair of the tree without --subset): frames resized to --image-size, the VGGish log-mel and the
-22.05 kHz waveform of the 3 s centre clip, the GT map from the boxes. It is built in a temporary folder and renamed into place, so an
-interrupted prepare leaves nothing that looks complete. Bad files stop it with an error naming the
-file; --skip-bad leaves those samples out and lists them in the store's info.json.
+22.05 kHz waveform of the 3 s centre clip, the GT map from the boxes; built atomically. Bad files stop it with an
+error naming the file; --skip-bad leaves those samples out and lists them in the store's info.json.
 
 --make-splits writes the split lists once (datasets/<dataset>/splits/, see that folder's README).
 """

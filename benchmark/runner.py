@@ -268,12 +268,8 @@ def _runs_of(steps: list) -> list[list[int]]:
 
 def tune_lr(suite: Suite, entry: MethodEntry, train_domain: str, tests: list[str], results_dir: Path, accelerator,
             domains: DomainCache, log=print, index: RunIndex | None = None) -> tuple[MethodEntry, dict | None]:
-    """The one learning-rate protocol (docs/protocol.md §3): every trainable method whose config has `lr`, per
-    training domain, is trained at each rate of the profile's grid at the tuning seed; the rate with the best
-    validation score (CIoU, then AUC; the first in the grid on a tie) is used for every seed. Test sets are
-    scored by those runs too (every run is complete) but never read here. A row with `lr_of` (a control or an
-    ablation: one switch changed) takes the rate tuned for that label instead. The tuning run at the chosen rate
-    is the same run as the main one at that seed, so the main run reuses its files (RunIndex)."""
+    """The learning rate of a row (docs/protocol.md §3): each rate of the grid at the tuning seed, best on validation
+    (CIoU, then AUC; the first on a tie), or the rate tuned for `lr_of`; the main run reuses the chosen run's files."""
     cls = methods.get_method(entry.name)
     if not suite.lr_grid or not cls.trainable or "lr" in entry.overrides or \
             "lr" not in getattr(cls.Config, "__dataclass_fields__", {}):

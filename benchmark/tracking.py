@@ -1,10 +1,5 @@
-"""Optional experiment trackers (`run_all --log-with tensorboard|wandb`, Accelerate's trackers) and the plain
-progress line printed when output is not a terminal.
-
-Each run gets its own tracker run: started with its resolved config, finished when the run ends. What is
-logged is read from numbers the run computes anyway, every LOG_EVERY steps, so tracking never changes a
-result and adds no per-step host synchronisation (docs/design.md §4).
-"""
+"""Optional experiment trackers (`run_all --log-with tensorboard|wandb`) and the plain progress line printed when
+output is not a terminal; they log only numbers the run computes anyway (docs/design.md §4)."""
 from __future__ import annotations
 
 import contextlib

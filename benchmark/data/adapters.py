@@ -1,9 +1,8 @@
 """Dataset adapters: what the harness does differently per dataset, asked of one object per dataset.
 
-A profile's `data.source` is `synthetic` (one adapter serves every domain: generated stand-ins named after the
-real datasets) or `real` (each domain is the real dataset of that name). Callers ask `adapter_for(data, domain)`,
-or `get_adapter(name)` for a store's dataset, instead of comparing names. Adding a real dataset = one file with a
-`RealAdapter` subclass (its reader, split maker, GT rule, test list) + one line in REGISTRY (docs/design.md §3).
+Callers ask `adapter_for(data, domain)` (a profile's `data.source`: `synthetic` or `real`), or `get_adapter(name)`
+for a store's dataset, instead of comparing names. A real dataset = one file with a `RealAdapter` subclass + one
+line in REGISTRY (docs/design.md §3).
 """
 from __future__ import annotations
 

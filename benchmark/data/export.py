@@ -1,11 +1,8 @@
 """Write synthetic samples in the two real layouts, so the real-data path (readers, prepare,
 splits, load_real_domain) can be exercised end to end without the real downloads.
 
-Each sample (benchmark.data.synthetic.make_sample) becomes a JPEG frame and a 16-bit WAV
-track; its boxes become what the field ships: Flickr XML with integer boxes on the 256
-scale, one <object> per annotator; or VGG-SS json entries with boxes normalised to [0, 1].
-Those formats round boxes (to 1/256 of the side for Flickr, 1e-6 for VGG-SS) and JPEG is
-lossy; everything else survives the round trip.
+Each sample becomes a JPEG frame and a 16-bit WAV track, its boxes Flickr XML (integers on the 256 scale, one
+<object> per annotator) or VGG-SS json entries (normalised to [0, 1]); only box rounding and JPEG lose anything.
 
     python -m benchmark.data.export --layout flickr --out /tmp/flickr-demo --n 40
 """

@@ -1,10 +1,6 @@
-"""What the Flickr-SoundNet and VGG-SoundSource readers share: the error type, the sample
-record, skip bookkeeping, id lists and box checks.
-
-Every problem is a `DataError` naming the file and saying what is wrong with it. With
-`skip_bad` a reader records (file, problem) instead and leaves the sample out, so one bad
-file in 144k does not stop a prepare, and the skips are kept in the store's info.json.
-"""
+"""What the Flickr-SoundNet and VGG-SoundSource readers share: the error type, the sample record, skip
+bookkeeping, id lists and box checks. Every problem is a `DataError` naming the file; with `skip_bad` a reader
+records it and leaves the sample out (the store's info.json keeps the skips)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -25,12 +21,8 @@ class DataError(ValueError):
 
 @dataclass
 class RealSample:
-    """One audio-visual pair as the tree ships it.
-
-    `annotators`: one list of (x0, y0, x1, y1) boxes per annotator, in the annotation's own
-    scale `box_scale` (256 for Flickr XML, 1.0 for VGG-SS normalised boxes); empty when the
-    sample has no boxes. `class_name` is None when the dataset gives none.
-    """
+    """One audio-visual pair as the tree ships it: per annotator a list of (x0, y0, x1, y1) boxes in the scale
+    `box_scale` (256 for Flickr XML, 1.0 for VGG-SS), empty without boxes; `class_name` None when not given."""
 
     key: str
     image: Path

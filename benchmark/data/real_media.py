@@ -1,17 +1,9 @@
-"""Checking and decoding the real datasets' JPEG frames and WAV tracks.
+"""Checking and decoding the real datasets' JPEG frames and WAV tracks; every failure is a DataError naming the file.
 
-Header checks (`check_image`, `check_wav`) are cheap and catch missing, garbage and
-wrong-rate files while a tree is read; the decoders (`load_frame`, `load_centre_clip`) do
-the full decode at prepare time and catch what only a full decode finds (a truncated JPEG).
-Every failure is a DataError naming the file.
-
-Sample rates: the tracks are resampled (soxr, whose memory stays bounded for any pair of rates,
-e.g. the 44,056 Hz of some real videos, where a sinc filter built on the rates' greatest common
-divisor takes gigabytes) from whatever rate they have to 16 kHz for VGGish and 22.05 kHz for
-SoundNet, since the field's copies differ
-(SoundNet's 22.05 kHz, 16 kHz re-extractions, 44.1/48 kHz VGGSound). The prepared store
-records the source rates it saw. `require_rate` turns resampling of the source off as a
-policy: a track at any other rate is then an error.
+Header checks (`check_image`, `check_wav`) are cheap, for reading a tree; the decoders (`load_frame`,
+`load_centre_clip`) catch what only a full decode finds (a truncated JPEG). Tracks are resampled with soxr (bounded
+memory for any pair of rates, e.g. 44,056 Hz) to 16 kHz (VGGish) and 22.05 kHz (SoundNet), since the field's copies
+differ; `require_rate` makes any other source rate an error instead.
 """
 from __future__ import annotations
 

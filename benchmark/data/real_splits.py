@@ -1,18 +1,8 @@
-"""Split lists of the real datasets (string ids), and what their makers share (each maker is in its dataset's
-file: benchmark/data/flickr.py, vggss.py).
+"""Split lists of the real datasets (string ids), and what their makers (flickr.py, vggss.py) share.
 
-Lists live in datasets/<dataset>/splits/<name>.txt (one id, or class name, per line) with a
-manifest.json of sha256 hashes; loading verifies them, so an edited list is caught. Names:
-`labeled`, `val`, `test`, `unlabeled_10k`, `unlabeled_144k`, and for VGG-SS
-`heard_classes` / `unheard_classes` (class names).
-
-Which lists are public and which are made (docs/methods.md §1.1): Flickr's test list is LVS/EZ-VSL's
-flickr_test.csv and is committed. The 2.5k labeled and 250 val pairs are drawn from the
-annotated pairs of the user's tree minus test; VGG-SS's labeled/val/test are drawn from
-vggss.json (the only boxes are there), so that test set differs from the standard one. The
-draws use splits.SPLIT_SEED (fixed forever, independent of training seeds) and depend only
-on the annotation files, not on which media files a user managed to download. Unlabeled
-lists are EZ-VSL's 10k/144k lists minus every labeled/val/test id.
+Lists live in datasets/<dataset>/splits/<name>.txt with a manifest.json of sha256 hashes, verified on load
+(docs/design.md §3); which are public and which are drawn, and from what: docs/methods.md §1.1 and the
+dataset cards.
 """
 from __future__ import annotations
 

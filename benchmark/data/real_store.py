@@ -1,9 +1,5 @@
-"""Sample stores of real Flickr-SoundNet / VGG-SoundSource trees, built by `benchmark.prepare`.
-
-The synthetic store's columns plus the dataset's string `key`, the 22.05 kHz `waveform` for
-SoundNet and `has_box`; `sample_id` is the row number, rows in sorted key order. Read with
-`benchmark.data.store.SampleTable` like any store.
-"""
+"""Sample stores of real Flickr-SoundNet / VGG-SoundSource trees, built by `benchmark.prepare`: the synthetic
+store's columns plus the string `key` and `has_box`, rows in sorted key order, read with `SampleTable`."""
 from __future__ import annotations
 
 import concurrent.futures

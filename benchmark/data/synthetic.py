@@ -1,12 +1,7 @@
-"""Procedurally generated audio-visual source-localization data (numpy only).
+"""Procedurally generated audio-visual source-localization data (numpy only; datasets/synthetic/README.md).
 
-Every sample is a pure function of (domain, sample_id, sizes): an image with 1-3
-objects of *different* classes on clutter, and a clip in which exactly one of
-those classes sounds (class <-> timbre mapping fixed dataset-wide), so a model
-must use the audio to know *which* object to point at.  Two domains stand in for
-Flickr-SoundNet (bright, few large objects, 3 jittered annotator boxes) and
-VGG-SoundSource (dark/saturated, more smaller objects, one annotator listing
-all sounding instances).
+Every sample is a pure function of (domain, sample_id, sizes): 1-3 objects of different classes, one of which
+sounds, so a model must use the audio to know which object to point at.
 """
 from __future__ import annotations
 

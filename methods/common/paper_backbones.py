@@ -48,8 +48,8 @@ class VGGish(nn.Module):
     """Log-mel (B,1,64,T) from `vggish_logmel` -> 128-d embedding averaged over the T//96 examples.
 
     `examples="center"` uses only the centre 0.96 s example (docs/methods.md §1.2; an alternative).
-    `final_relu=False` gives Google's current pre-activation embedding; the torchvggish
-    port keeps a ReLU there (a known difference of that port from the TensorFlow model). Either way the weights are the same.
+    `final_relu=False` gives Google's current pre-activation embedding; the torchvggish port keeps a ReLU there
+    (a known difference from the TensorFlow model). Either way the weights are the same.
     """
 
     input_key = "audio"
@@ -104,11 +104,8 @@ def _squeeze_conv2d(key: str, t: torch.Tensor) -> torch.Tensor:
 
 
 class SoundNet8(nn.Module):
-    """Raw waveform (B,1,N) at 22.05 kHz in [-1,1] -> conv7 (1024 ch) mean-pooled over time.
-
-    SoundNet was trained on waveforms scaled to [-256, 256]; `input_scale` applies that here
-    so the stored waveform stays in [-1, 1].
-    """
+    """Raw waveform (B,1,N) at 22.05 kHz in [-1,1] -> conv7 (1024 ch) mean-pooled over time. SoundNet was trained
+    on waveforms scaled to [-256, 256]: `input_scale` applies that here, so the stored waveform stays in [-1, 1]."""
 
     input_key = "waveform"
 

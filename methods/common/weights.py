@@ -1,9 +1,7 @@
 """Loading pretrained backbone weights from a local file the user names (docs/methods.md §1.3).
 
-Never downloads. Refuses, with the file, key(s) and shapes named, anything but an
-exact match, so a wrong or truncated file cannot silently leave layers at random
-init. The returned record (path, sha256, tensor count) goes into run.json; a module
-built without weights keeps `pretrained = None`, which the run records as a fallback.
+Never downloads; anything but an exact match is refused with the file, keys and shapes named. The record (path,
+sha256, tensor count) goes into run.json; a module built without weights keeps `pretrained = None`.
 """
 from __future__ import annotations
 
