@@ -12,10 +12,20 @@ import sys
 import time
 from pathlib import Path
 
+import torch
+from accelerate import Accelerator
+
+from benchmark import metadata
+from benchmark.checkpoint import CheckpointMismatch
+from benchmark.data.store import StoreError
 from benchmark.io import remove_stale_temporaries, unwritable
+from benchmark.runner import run_suite
 from benchmark.suites import SuiteError, list_suites, load_suite, validate_suite, with_weights
 from benchmark.tracking import TRACKERS, missing_tracker
-from benchmark.verify import DamagedRun, UnverifiedRun, damaged_runs, finished_runs
+from benchmark.trainer import PROGRESS, NonFiniteLoss
+from benchmark.verify import DamagedRun, damaged_runs, finished_runs
+
+RUN_ERRORS = (CheckpointMismatch, StoreError, NonFiniteLoss, DamagedRun, OSError)  # one `error:` line each
 
 
 def parse_args(argv=None):
@@ -74,8 +84,6 @@ def main(argv=None) -> int:
     try:
         return _main(argv)
     except (KeyboardInterrupt, Terminated) as err:
-        from benchmark.trainer import PROGRESS
-
         where = f" at {PROGRESS['run']}" if PROGRESS.get("run") else ""
         step = f", step {PROGRESS['step']}" if PROGRESS.get("run") and PROGRESS.get("step") is not None else ""
         print(f"interrupted{where}{step}; rerun the same command to resume", file=sys.stderr)
@@ -116,23 +124,15 @@ def _main(argv=None) -> int:
                 print(f"damaged: {problem}")
             print(f"{len(runs) - len(damaged)} of {len(runs)} finished runs under {args.results_dir} verify")
             if damaged:
-                print(f"suite {suite.name} ({suite.profile}): {len(damaged)} damaged run(s); --repair reruns them "
-                      "(runs without digests: run the migration named above instead)")
+                print(f"suite {suite.name} ({suite.profile}): {len(damaged)} damaged run(s); --repair reruns them")
                 code = 1
             else:
                 print(f"suite {suite.name} ({suite.profile}): valid")
         return code
 
-    from accelerate import Accelerator
-
+    # lazy: matplotlib, scipy and pandas (~2.5 s) are needed only once runs are tabled, not by --validate or --help
     from benchmark.leaderboard import write_leaderboard
-    from benchmark.runner import run_suite
 
-    from benchmark import metadata
-
-    import torch
-
-    run_errors = _run_errors()
     metadata.git_info()  # record the commit the code was imported from, before anything can change it
     on_gpu = torch.cuda.is_available() and not args.cpu
     precision = args.mixed_precision or (suites[0][0].mixed_precision if on_gpu else "no")
@@ -149,9 +149,6 @@ def _main(argv=None) -> int:
     if args.repair and accelerator.is_main_process:
         for suite, _ in suites:
             for folder, problem in damaged_runs(suite_runs(suite, args.results_dir)).items():
-                if isinstance(problem, UnverifiedRun):  # its numbers may be fine: never retrain to add digests
-                    log(f"not repaired: {problem}")
-                    continue
                 log(f"repair: {problem}; deleting {folder / 'metrics.json'} so that the run is trained again")
                 (folder / "metrics.json").unlink()
     accelerator.wait_for_everyone()
@@ -163,9 +160,8 @@ def _main(argv=None) -> int:
                 path = write_leaderboard(suite, args.results_dir, time.perf_counter() - t0,
                                          accelerator.num_processes, domains)
                 log(f"leaderboard: {path}")
-    except run_errors as err:  # expected failures: one clear line; finished runs stay, a rerun resumes
-        hint = (" (--validate lists the damaged runs, --repair reruns them)"
-                if isinstance(err, DamagedRun) and not isinstance(err, UnverifiedRun) else "")
+    except RUN_ERRORS as err:  # expected failures: one clear line; finished runs stay, a rerun resumes
+        hint = " (--validate lists the damaged runs, --repair reruns them)" if isinstance(err, DamagedRun) else ""
         print(f"error: {type(err).__name__}: {err}{hint}", file=sys.stderr)
         return 1
     return 0
@@ -187,14 +183,6 @@ def _parse_weights(items: list[str]) -> dict[str, str]:
             raise SuiteError(f"--weights {item!r}: expected TYPE=PATH, e.g. resnet18=/weights/resnet18.pth")
         out[kind] = path
     return out
-
-
-def _run_errors() -> tuple:
-    from benchmark.checkpoint import CheckpointMismatch
-    from benchmark.data.store import StoreError
-    from benchmark.trainer import NonFiniteLoss
-
-    return CheckpointMismatch, StoreError, NonFiniteLoss, DamagedRun, OSError
 
 
 if __name__ == "__main__":

@@ -1,18 +1,7 @@
 """claims.md: does each claim the paper makes hold in our runs? A paired test across seeds.
 
-For a claim "A beats B on evaluation E": per-seed differences d_s = A_s − B_s (same seed,
-same data), their mean, a 95 % confidence interval, a paired t-test and the effect size
-d_z = mean(d)/std(d). Two refinements, both still one number per seed:
-- `relative_to: R` compares changes, not levels: d_s = (A_E − A_R) − (B_E − B_R), e.g. "a smaller
-  cross-dataset drop" (E = cross, R = the in-domain evaluation);
-- a metric where lower is better (LOWER_IS_BETTER) flips the sign, so d_s > 0 always favours A.
-
-A claim can come out either way, so each is tested two-sided, and the suite's claims are one
-family: the p-values are Holm-corrected within the suite (docs/protocol.md §4). Verdict:
-"supported" when the corrected p < α and the mean favours A; "contradicted" when it is < α and
-the mean favours B; "not resolved" otherwise. The raw p is printed beside the corrected one, and
-the file states the smallest effect the seed count could detect. Nothing is decided in advance:
-the table only reports what was measured.
+Per-seed differences (or differences of changes, `relative_to`; sign flipped where lower is better), two-sided
+t-tests Holm-corrected within the suite, a verdict and the smallest detectable effect (docs/protocol.md §4).
 """
 from __future__ import annotations
 

@@ -1,9 +1,5 @@
-"""Score a method's maps on a split: rows sharded over processes, maps gathered, metrics once.
-
-Per-sample maps (not per-process scalars) are gathered, padding is cut by known block
-lengths, so N processes give exactly the 1-process numbers. `evaluate_tests` scores a
-trained run on its test sets, once, with what the run writes about them.
-"""
+"""Score a method's maps on a split: rows sharded over processes, per-sample maps gathered (padding cut), metrics
+once, so N processes give exactly the 1-process numbers; `evaluate_tests` scores a trained run's test sets."""
 from __future__ import annotations
 
 import torch

@@ -1,8 +1,7 @@
-"""Atomic writes: a results or cache file is either complete or absent, never half-written.
+"""Atomic writes: a results or cache file is either complete or absent, never half-written (docs/design.md §7).
 
-Temporaries are written beside their target and carry `.tmp<pid>-<host>` in their name: a later start
-removes those whose process is gone (`remove_stale_temporaries`). A finished file gets the permissions of
-a plain `open()` under the process umask (mkstemp alone would leave it 0600). A write error names the file.
+Temporaries beside their target carry `.tmp<pid>-<host>` (`remove_stale_temporaries` removes those of dead
+processes); a finished file gets a plain `open()`'s mode under the umask; a write error names the file.
 """
 from __future__ import annotations
 

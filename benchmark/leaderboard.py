@@ -1,20 +1,16 @@
 """Leaderboard: the long frame of a suite's finished runs -> mean ± 95 % CI (n) tables in markdown.
 
-`write_leaderboard` writes the tables and has the claims (benchmark/claims.py), the long frame as CSV
-(benchmark/suite_results.py) and the figures (benchmark/figures.py) written beside them.
-
-Each cell is the mean over seeds with the half-width of the 95 % confidence interval of that mean
-(Student t, n − 1 degrees of freedom). A missing run shows "—", never 0. Beside the tables: each
-run's convergence (slope of the validation curve over the last 20 % of steps), the learning rate
-the protocol chose, and checks that no trained run fell below the centre floor and that the
-all-labels oracle is the in-domain ceiling (docs/protocol.md §3).
+`write_leaderboard` writes the tables, the training report and the checks, and has the claims, the CSV and the
+figures written beside them (docs/design.md §6, docs/protocol.md §4-§5).
 """
 from __future__ import annotations
 
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+from scipy import stats
 
 import methods
 from benchmark import figures, metadata
@@ -28,8 +24,6 @@ SHOWN = {"ciou": "CIoU", "auc": "AUC", "ciou_fixed0.5": "CIoU@0.5", "auc_fixed0.
 
 def ci_half_width(std: float, n: int) -> float:
     """Half-width of the 95 % confidence interval of a mean of n values with sample std `std`."""
-    from scipy import stats
-
     if n < 2 or pd.isna(std):
         return float("nan")
     return float(stats.t.ppf(0.975, n - 1) * std / n ** 0.5)
@@ -156,8 +150,6 @@ def _lr_protocol(suite: Suite) -> str:
 def val_slope(history: list[dict], steps: int, tail: float = 0.2) -> float | None:
     """Least-squares slope of validation CIoU over the last `tail` of the budget, in CIoU points per 1,000
     steps: near 0 when training has plateaued. None with fewer than 3 validations there."""
-    import numpy as np
-
     late = [(h["step"], h["ciou"]) for h in history if h["step"] >= (1 - tail) * steps]
     if len(late) < 3:
         return None

@@ -11,28 +11,32 @@ refused (its method cannot be confirmed).
         --export-predictions preds.npz [--domain flickr]
     python -m benchmark.localize --method center --profile smoke --export-predictions preds.npz --domain flickr
 
-writes the method's maps of a whole test set (the run's first test set unless --domain) in
-`benchmark.score`'s format: scored there, they give the run's metrics.json numbers. The maps are
-computed here on the CPU with the run's evaluation batch size, as the runner computes them; a run
-trained and scored on a GPU can differ in the last bits. Floors (center, random) need no checkpoint.
+writes the method's maps of a whole test set (the run's first unless --domain) in `benchmark.score`'s format:
+scored there, they give the run's metrics.json numbers (computed on the CPU: a run scored on a GPU can differ in
+the last bits). Floors (center, random) need no checkpoint.
 """
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import torch
 import torch.nn.functional as F
 
 import methods
+from benchmark.checkpoint import WEIGHTS_RECORD
+from benchmark.data.adapters import build_data
+from benchmark.data.domains import load_domain
 from benchmark.data.real_common import DataError
+from benchmark.data.real_media import load_frame
 from benchmark.data.splits import SplitError
 from benchmark.data.store import StoreError
-from benchmark.checkpoint import WEIGHTS_RECORD
+from benchmark.evaluate import compute_maps
+from benchmark.figures import draw_heat, plt, save
 from benchmark.io import atomic_path, read_json, unwritable
-from benchmark.data.adapters import build_data
-from benchmark.migrate_results import current_config
+from benchmark.predictions import split_ids, write_predictions
 from benchmark.suites import Budget, check_model_section, load_profile, role_specs
 from methods.base import load_method_config
 from methods.config import ConfigError, build_config, given
@@ -44,8 +48,6 @@ class InputError(ValueError):
 
 def load_image(path: Path, size: int) -> torch.Tensor:
     """(1, 3, size, size) uint8, decoded and resized as the stores do."""
-    from benchmark.data.real_media import load_frame
-
     return torch.from_numpy(load_frame(path, size))[None]
 
 
@@ -97,8 +99,10 @@ def build(method_name: str, checkpoint: Path | None, profile: str, run_json: Pat
         run, run_json = record, f"{checkpoint} (its run record)"
     if run["method"] != method_name:
         raise InputError(f"{run_json}: the checkpoint is of method {run['method']!r}, not {method_name!r}")
-    config = current_config(run)  # a run recorded before model roles: its roles' specs from the old section
-    method = cls(load_method_config(cls, config["method_config"]), config["model"])
+    if set(run["model"]) != set(cls.model_roles):
+        raise InputError(f"{run_json}: records model {sorted(run['model'])}, not the model roles "
+                         f"{list(cls.model_roles)} of {method_name} (written before model roles): retrain the run")
+    method = cls(load_method_config(cls, run["method_config"]), run["model"])
     models = method.build_models()
     if not isinstance(state, dict) or set(state) != set(models):
         raise InputError(f"{checkpoint}: expected weights of models {sorted(models)}, found "
@@ -111,18 +115,12 @@ def build(method_name: str, checkpoint: Path | None, profile: str, run_json: Pat
                              f"with this model spec: {str(err).splitlines()[0]}") from None
         m.eval()
     method.attach(models)
-    return method, config
+    return method, run
 
 
 def export_predictions(method, variant: str, config: dict, domain: str | None, path: Path,
                        data_root: Path | None = None) -> int:
     """Write the test maps of `domain` (default: the run's first test set) to `path`; returns their number."""
-    from types import SimpleNamespace
-
-    from benchmark.data.domains import load_domain
-    from benchmark.evaluate import compute_maps
-    from benchmark.predictions import split_ids, write_predictions
-
     name = domain or (config["tests"] or [None])[0]
     if name is None:
         raise InputError("--domain is needed (which test set to export)")
@@ -136,8 +134,6 @@ def export_predictions(method, variant: str, config: dict, domain: str | None, p
 
 
 def overlay(image: torch.Tensor, heat: torch.Tensor, out: Path, title: str) -> None:
-    from benchmark.figures import draw_heat, plt, save
-
     fig, ax = plt.subplots(figsize=(3, 3))
     draw_heat(ax, image[0].permute(1, 2, 0).numpy(), heat)
     ax.set_title(title, fontsize=8)

@@ -5,10 +5,13 @@ import functools
 import hashlib
 import json
 import platform
+import resource
 import subprocess
 import sys
 from importlib import metadata as importlib_metadata
 from pathlib import Path
+
+import torch
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("torch", "torchvision", "torchaudio", "accelerate", "datasets", "numpy", "pandas")
@@ -46,8 +49,6 @@ def versions() -> dict:
 
 
 def hardware() -> dict:
-    import torch
-
     cpu = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -66,10 +67,6 @@ def hardware() -> dict:
 def peak_memory_mb(device=None) -> dict:
     """Peak resident memory of this process so far (it only grows, so in a suite it covers every run up to
     this one), and the peak GPU memory allocated by torch when on a GPU."""
-    import resource
-
-    import torch
-
     out = {"rss": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}  # Linux: KiB
     if device is not None and getattr(device, "type", str(device)) == "cuda":
         out["gpu_allocated"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)

@@ -1,22 +1,10 @@
 """Standard AVSL localisation metrics (cIoU / AUC) under named protocols, one vectorised torch path.
 
-Default protocol `ezvsl`, reproduced from the public EZ-VSL evaluation code (stoneMo/EZ-VSL
-test.py, utils.py, datasets.py), cross-checked with LVS (hche11/Localizing-Visual-Sounds-the-Hard-Way
-test.py, utils.py), whose own upsampling and comparison differ (protocol `ssltie`):
-
-1. upsample each map to the GT size: bilinear, align_corners=True;
-2. min-max normalise per sample;
-3. threshold = sorted(flat)[int(H*W*0.5)], selected pixels: value >= threshold
-   (EZ-VSL `infer_map[infer >= thres] = 1`; ties at the threshold are selected);
-4. cIoU = sum(pred*gt) / (sum(gt) + sum(pred*[gt==0]));
-5. CIoU = 100 * mean(cIoU >= 0.5);
-6. AUC = 100 * trapezoid over t_i = 0.05*i (i = 0..20, Python floats, so
-   e.g. t_3 = 0.15000000000000002) of mean(cIoU >= t_i), as sklearn.metrics.auc.
-The other protocols (benchmark/protocols.py) change step 1 (bicubic, align_corners) or step 3
-(strict `>`, an absolute 0.5, top-N with N the GT's area); steps 2 and 4-6 are shared.
+Default protocol `ezvsl`, reproduced from the public EZ-VSL evaluation code (stoneMo/EZ-VSL test.py, utils.py),
+cross-checked with LVS; its steps and the other protocols: docs/protocol.md §2, benchmark/protocols.py.
 
 Deliberate choices where the reference is silent or ill-defined:
-* steps 1-3 run in float32 whatever the input dtype, as in EZ-VSL (float32
+* upsampling, normalisation and thresholding run in float32 whatever the input dtype, as in EZ-VSL (float32
   model output, F.interpolate, numpy float32 normalise/sort/compare); the
   fixed threshold is compared in float32 too. Sums equal EZ-VSL's float64 sums (float64
   infer_map and GT) exactly: float32 where that is exact (see _ciou_chunk), numpy float64
@@ -34,8 +22,8 @@ Deliberate choices where the reference is silent or ill-defined:
 * NaN or +-Inf in heatmaps, NaN or values outside [0, 1] in GT: ValueError.
 Box -> map conversion: see `consensus_gt_map` / `union_gt_map`.
 
-benchmark/metrics_reference.py is the per-sample loop this path is tested against
-(tests/test_metrics.py, tests/test_protocols.py: identical per-sample cIoU for every protocol).
+tests/metrics_reference.py is the per-sample loop this path is tested against (identical per-sample cIoU for
+every protocol).
 """
 from __future__ import annotations
 
@@ -260,12 +248,9 @@ def evaluate_all(heatmaps, gt_maps) -> dict:
 
 
 def _box_to_pixels(box, size, box_scale):
-    """(x0,y0,x1,y1) in a box_scale frame -> int pixel bounds in a size frame.
-
-    Reference: Flickr int(224 * int(v) / 256); VGGSS int(clip(v, 0, 1) * 224).
-    We clip to [0, box_scale] (the reference Flickr path does not; its
-    out-of-range ends are truncated by slicing anyway) then truncate with int().
-    """
+    """(x0,y0,x1,y1) in a box_scale frame -> int pixel bounds in a size frame, as the reference (Flickr
+    int(224 * int(v) / 256), VGG-SS int(clip(v, 0, 1) * 224)); clipped to [0, box_scale] first (the reference's
+    Flickr path truncates out-of-range ends by slicing instead)."""
     if len(box) != 4:
         raise ValueError(f"box must be (x0, y0, x1, y1), got {box!r}")
     scale = size if box_scale is None else box_scale
@@ -285,24 +270,15 @@ def _box_sum(boxes, size, box_scale):
 
 
 def consensus_gt_map(annotations, size: int, box_scale: float | None = None) -> torch.Tensor:
-    """Flickr-SoundNet consensus map (size, size) float32 with values in {0, .5, 1}.
-
-    annotations: per annotator a list of boxes (a flat list of boxes is also
-    accepted). Like the reference, every box adds its own indicator map (an
-    annotator's overlapping boxes count twice); then /2 and clip at 1.
-    For Flickr XML boxes use box_scale=256, size=224.
-    """
+    """Flickr-SoundNet consensus map (size, size) float32 in {0, .5, 1}: as the reference, every box of every
+    annotator (or of a flat list) adds its own indicator map, then /2 and clip at 1. Flickr XML: box_scale=256."""
     boxes = [b for a in annotations for b in ([a] if _is_box(a) else a)]
     return (_box_sum(boxes, size, box_scale) / 2).clamp(max=1).float()
 
 
 def union_gt_map(boxes, size: int, box_scale: float | None = None) -> torch.Tensor:
-    """VGG-SS map (size, size) float32: binary union of boxes.
-
-    For VGG-SS normalised boxes use box_scale=1.0. (EZ-VSL's dataset calls
-    bbox2gtmap without format='vggss', i.e. applies the Flickr /2 rule to
-    VGG-SS; LVS and the later stoneMo repos use the union, as we do.)
-    """
+    """VGG-SS map (size, size) float32: binary union of boxes (box_scale=1.0 for normalised boxes). LVS and the
+    later stoneMo repos use the union; EZ-VSL's dataset code applies the Flickr /2 rule to VGG-SS."""
     return (_box_sum(boxes, size, box_scale) > 0).float()
 
 

@@ -4,14 +4,11 @@
     python -m benchmark.perf --steps 30 --skip-metrics
     python -m benchmark.perf --profile paper       # on a GPU: the paper's shapes (synthetic pixels)
 
-1. Training efficiency: time of a real training step of each method (batches from the store,
-   augmentation, losses, pseudo-labels, backward, optimizer: `trainer.run_step`) against the
-   floor: the same models' forward + backward + optimizer step on ready tensors of the same shapes.
-   Measured in the semi-supervised phase (60% into the budget), after a few untimed steps; real and
-   floor steps alternate, and each is the median over the timed steps.
-2. Augmentation: the batched colour RandAugment and EZ-VSL's kept resize + crop + flip, per training
-   batch (their equality with the per-image torchvision code is tests/test_augment.py's).
-3. Evaluation metrics: 5,000 heatmaps, the vectorised protocol vs the per-sample reference loop.
+1. Training efficiency: a real training step of each method (`trainer.run_step`) against the floor, the same
+   models' forward + backward + optimizer step on ready tensors; medians, 60% into the budget, alternating.
+2. Augmentation: the batched colour RandAugment and EZ-VSL's kept resize + crop + flip, per training batch.
+3. Evaluation metrics: 5,000 heatmaps scored per protocol, as the runner does, and every protocol at once
+   (their equality with the per-sample reference loop is tests/test_protocols.py's).
 4. Memory: XPL's memory bank and curriculum state at 144k samples, per model.
 5. The default table1 run (from the committed run.json files): time to the leaderboard, where it
    went, and the peak resident memory.
@@ -26,8 +23,23 @@ import statistics
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
+from accelerate import Accelerator
+
+from benchmark import metrics
+from benchmark.data.adapters import adapter_for
+from benchmark.data.domains import DomainData
+from benchmark.io import read_json
+from benchmark.protocols import PROTOCOLS
+from benchmark.suites import MethodEntry, load_suite, new_method
+from benchmark.trainer import draw_batches, prepare_training, run_step
+from methods.base import StepState
+from methods.common.audio_frontends import SOUNDNET_SAMPLE_RATE, VGGISH_EXAMPLE_FRAMES
+from methods.common.augment import UpscaledImages, colour_randaugment, crop_flip, sample_generators
+from methods.common.localizer import audio_input, unwrap
+from methods.common.pseudo_labels import MemoryBank
 
 SSL_POINT = 0.6  # fraction of the budget where steps are timed: past every method's warm-up
 TIMED_METHODS = ("supervised", "hard_pl", "attention10k_ssl", "ezvsl", "xpl")
@@ -38,8 +50,6 @@ class RandomTable:
     pixels, features and boxes-like maps, drawn once. Speed does not depend on the pixel values."""
 
     def __init__(self, n: int, data):
-        from methods.common.audio_frontends import SOUNDNET_SAMPLE_RATE, VGGISH_EXAMPLE_FRAMES
-
         g = torch.Generator().manual_seed(0)
         size, seconds = data.image_size, data.clip_seconds
         frames = int(seconds / 0.96) * VGGISH_EXAMPLE_FRAMES  # whole VGGish examples: 288 for 3 s
@@ -65,9 +75,6 @@ class RandomTable:
 def perf_domain(suite):
     """The profile's Flickr(-like) training domain: a generated store, or random tensors of a real-data
     profile's shapes (real stores need a download)."""
-    from benchmark.data.adapters import adapter_for
-    from benchmark.data.domains import DomainData
-
     adapter = adapter_for(suite.data, "flickr")
     if adapter.generated:
         return adapter.load(suite.data, suite.profile, "flickr")
@@ -79,9 +86,6 @@ def perf_domain(suite):
 
 def _setup(name: str, suite, data, accelerator, seed: int = 0):
     """A method ready to step, set up by the trainer's own `prepare_training`."""
-    from benchmark.suites import MethodEntry, new_method
-    from benchmark.trainer import prepare_training
-
     method = new_method(suite, MethodEntry(name, name))
     return (method, *prepare_training(method, data, suite.budget, seed, accelerator))
 
@@ -89,8 +93,6 @@ def _setup(name: str, suite, data, accelerator, seed: int = 0):
 def _floor_step(models: dict, shapes: dict, batch: int, accelerator):
     """One step of the bare models: forward (under the run's autocast), a scalar of every output,
     backward, Adam step, on ready tensors of the real batch's shapes."""
-    from methods.common.localizer import audio_input, unwrap
-
     bare = {k: copy.deepcopy(unwrap(m)).train() for k, m in models.items()}
     opts = {k: torch.optim.Adam(m.parameters(), lr=1e-4) for k, m in bare.items()}
     device = accelerator.device
@@ -111,9 +113,6 @@ def _floor_step(models: dict, shapes: dict, batch: int, accelerator):
 def _time_steps(method, models, optims, ctx, samplers, suite, n: int, warm: int, accelerator) -> dict:
     """Real steps (`trainer.run_step`) and floor steps, interleaved one for one so that both see the same
     machine; medians per step. Curriculum selection passes are timed apart and excluded."""
-    from benchmark.trainer import draw_batches, run_step
-    from methods.base import StepState
-
     total = suite.budget.steps
     first = int(SSL_POINT * total)
     timings = dict.fromkeys(("data", "forward", "backward", "select"), 0.0)
@@ -164,8 +163,6 @@ def training_efficiency(suite, data, accelerator, names, n: int, warm: int) -> p
 
 def augmentation_speed(suite, data, repeats: int = 10) -> pd.DataFrame:
     """Median ms per training batch of the augmentations as the methods run them."""
-    from methods.common.augment import UpscaledImages, colour_randaugment, crop_flip, sample_generators
-
     pool = data.rows["unlabeled"]
     rows = torch.as_tensor(pool[: suite.budget.global_batch_size])
     images = data.table.get(rows.tolist())["image"]
@@ -187,10 +184,42 @@ def augmentation_speed(suite, data, repeats: int = 10) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def _boxes(rng, k: int, size: int = 224) -> list:
+    """k boxes (x0, y0, x1, y1) in pixels of a `size` frame, at least 8 px wide and high."""
+    lo = rng.uniform(0, size - 8, (k, 2))
+    hi = np.minimum(lo + rng.uniform(8, size, (k, 2)), size)
+    return [(*a, *b) for a, b in zip(lo, hi)]
+
+
+def metrics_speed(n: int = 5000, seed: int = 0, repeats: int = 3) -> pd.DataFrame:
+    """Best-of-`repeats` seconds to score n random 7×7 maps against 224×224 GT maps (half Flickr-style
+    consensus of 1-3 annotators, half VGG-SS-style unions)."""
+    rng = np.random.default_rng(seed)
+    heatmaps = torch.from_numpy(rng.standard_normal((n, 7, 7)).astype(np.float32))
+    gt = torch.empty(n, 224, 224)
+    for i in range(n):
+        if i % 2:  # Flickr-style: 1-3 annotators with 1-2 boxes each
+            gt[i] = metrics.consensus_gt_map([_boxes(rng, int(rng.integers(1, 3))) for _ in range(rng.integers(1, 4))],
+                                             224)
+        else:
+            gt[i] = metrics.union_gt_map(_boxes(rng, int(rng.integers(1, 4))), 224)
+    cases = {f"protocol {p} (`evaluate`)": lambda p=p: metrics.evaluate(heatmaps, gt, protocol=p) for p in PROTOCOLS}
+    cases["ezvsl and fixed0.5 (`evaluate_all`, as the runner)"] = lambda: metrics.evaluate_all(heatmaps, gt)
+    cases["every protocol (`evaluate_protocols`, as `score --protocol all`)"] = \
+        lambda: metrics.evaluate_protocols(heatmaps, gt)
+    rows = []
+    for name, score in cases.items():
+        times = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            score()
+            times.append(time.perf_counter() - t)
+        rows.append({"maps": n, "computed": name, "s": min(times)})
+    return pd.DataFrame(rows)
+
+
 def bank_memory(n: int = 144_000) -> pd.DataFrame:
     """Bytes per XPL model for n unlabeled samples: the 7×7 memory bank and the curriculum state."""
-    from methods.common.pseudo_labels import MemoryBank
-
     bank = MemoryBank(n, (7, 7), 0.7)
     buf = io.BytesIO()  # the curriculum as checkpointed: admitted rows (worst case: all) + scalars
     torch.save({"rows": list(range(n)), "epoch": 0, "first_step": 0, "admitted": n, "rho_mean": 0.9}, buf)
@@ -202,8 +231,6 @@ def bank_memory(n: int = 144_000) -> pd.DataFrame:
 
 def suite_time(results_dir: Path, suite: str = "table1", profile: str = "default") -> tuple[pd.DataFrame, dict]:
     """Where the committed runs' time went, per method, from their run.json."""
-    from benchmark.io import read_json
-
     rows, rss = [], 0.0
     for path in sorted((results_dir / suite / "runs" / profile).glob("train-*/*/seed*/run.json")):
         run = read_json(path)
@@ -231,10 +258,6 @@ def main(argv=None) -> int:
     p.add_argument("--results-dir", type=Path, default=Path("results"))
     args = p.parse_args(argv)
 
-    from accelerate import Accelerator
-
-    from benchmark.suites import load_suite
-
     suite = load_suite("table1", args.profile)
     on_gpu = torch.cuda.is_available()
     accelerator = Accelerator(mixed_precision=suite.mixed_precision if on_gpu else "no")
@@ -250,10 +273,8 @@ def main(argv=None) -> int:
     print("## Augmentation per training batch (CPU)\n")
     print(augmentation_speed(suite, data).to_markdown(index=False, floatfmt=".2f"), "\n")
     if not args.skip_metrics:
-        from benchmark.perf_metrics import metrics_speed
-
         print("## Evaluation metrics (5,000 maps 7×7 vs 224×224 GT)\n")
-        print(pd.DataFrame(metrics_speed()).to_markdown(index=False, floatfmt=".3f"), "\n")
+        print(metrics_speed().to_markdown(index=False, floatfmt=".3f"), "\n")
     print("## XPL state per model at 144k samples\n")
     print(bank_memory().to_markdown(index=False, floatfmt=".2f"), "\n")
     table, info = suite_time(args.results_dir)

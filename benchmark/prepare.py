@@ -7,9 +7,8 @@
 The store, a Hugging Face `datasets` folder at CACHE/<dataset>/<subset or full>-<size>px (CACHE:
 --out, default $AVSL_BENCH_CACHE/real), holds every annotated sample plus the subset list's (every
 pair of the tree without --subset): frames resized to --image-size, the VGGish log-mel and the
-22.05 kHz waveform of the 3 s centre clip, the GT map from the boxes. It is built in a temporary folder and renamed into place, so an
-interrupted prepare leaves nothing that looks complete. Bad files stop it with an error naming the
-file; --skip-bad leaves those samples out and lists them in the store's info.json.
+22.05 kHz waveform of the 3 s centre clip, the GT map from the boxes; built atomically. Bad files stop it with an
+error naming the file; --skip-bad leaves those samples out and lists them in the store's info.json.
 
 --make-splits writes the split lists once (datasets/<dataset>/splits/, see that folder's README).
 """
@@ -20,8 +19,10 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
+from benchmark.data import real_splits
 from benchmark.data.adapters import RealAdapter, get_adapter, list_adapters
 from benchmark.data.real_common import DataError
+from benchmark.data.real_store import build_real_store, real_store_path
 from benchmark.io import read_json
 
 
@@ -39,8 +40,6 @@ def prepare(dataset: str, root, *, out=None, image_size: int = 224, skip_bad: bo
             require_rate: int | None = None, workers: int = 4, chunk: int = 256, log=print) -> Path:
     """Read the tree, decode every sample and write the store under `out` (a folder of stores,
     default $AVSL_BENCH_CACHE/real); returns the store's folder."""
-    from benchmark.data.real_store import build_real_store, real_store_path
-
     root = Path(root).resolve()
     # Media are fully decoded (and rate-checked) while building, so the reader skips header checks.
     read = _adapter(dataset).read(root, subset=subset, skip_bad=skip_bad, require_rate=require_rate, check_media=False)
@@ -61,8 +60,6 @@ def prepare(dataset: str, root, *, out=None, image_size: int = 224, skip_bad: bo
 def make_splits(dataset: str, root, *, splits_dir=None, force: bool = False, subsets=("144k",), log=print) -> dict:
     """The split lists; the unlabeled list of every subset in `subsets` is required (the paper profile
     trains on 144k), others are written when their list file is at the root."""
-    from benchmark.data import real_splits
-
     made = _adapter(dataset).make_splits(root, splits_dir, force=force, subsets=tuple(subsets))
     log(f"wrote the {dataset} split lists to {splits_dir or real_splits.real_split_dir(dataset)} "
         f"({made['annotated']} annotated samples, seed {made['seed']})")

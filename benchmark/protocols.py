@@ -1,9 +1,5 @@
-"""Named evaluation protocols: how a heatmap becomes a binary prediction (docs/protocol.md §2).
-
-AVSL papers score the same maps differently. A protocol fixes the three choices that differ:
-the upsampling to the GT size, the threshold rule and its comparison. Min-max normalisation,
-the cIoU formula and the success-rate summaries are shared (benchmark/metrics.py).
-"""
+"""Named evaluation protocols: how a heatmap becomes a binary prediction (docs/protocol.md §2): the upsampling to
+the GT size, the threshold rule and its comparison; the rest is shared (benchmark/metrics.py)."""
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,10 +1,6 @@
 """Every file a run writes, through one atomic writer (docs/design.md §5).
 
-A run folder holds per_sample.jsonl (one cIoU per test sample and variant), previews.json (maps of a few test
-samples, for figures), best_model.pt (best-on-val weights of a trainable method, not committed), run.json (how
-the run was computed) and, last, metrics.json: its presence marks the run finished, and it records the sha256
-of per_sample.jsonl and run.json (`files`, benchmark/verify.py). Committed runs are verified against these
-exact bytes, so the formats here must not change.
+Committed runs are verified against these exact bytes (benchmark/verify.py), so the formats here must not change.
 """
 from __future__ import annotations
 

@@ -27,6 +27,7 @@ from benchmark.trainer import PROGRESS, train
 from benchmark.verify import DamagedRun, finished_runs, load_run
 from methods.base import build_config, load_method_config
 from methods.common.localizer import unwrap
+from methods.common.weights import pretrained_records
 from methods.config import given
 
 
@@ -92,8 +93,6 @@ def build_method(config: dict):
 def pretrained_status(method) -> tuple[dict | None, str]:
     """Which backbones loaded local pretrained weights: the records for run.json, and a one-word status
     for the leaderboard (n/a: backbones that never take weights, e.g. the light CPU ones)."""
-    from methods.common.weights import pretrained_records
-
     if not method.trainable:
         return None, "n/a"
     records = {k: pretrained_records(unwrap(m)) for k, m in method.models.items()}
@@ -269,12 +268,8 @@ def _runs_of(steps: list) -> list[list[int]]:
 
 def tune_lr(suite: Suite, entry: MethodEntry, train_domain: str, tests: list[str], results_dir: Path, accelerator,
             domains: DomainCache, log=print, index: RunIndex | None = None) -> tuple[MethodEntry, dict | None]:
-    """The one learning-rate protocol (docs/protocol.md §3): every trainable method whose config has `lr`, per
-    training domain, is trained at each rate of the profile's grid at the tuning seed; the rate with the best
-    validation score (CIoU, then AUC; the first in the grid on a tie) is used for every seed. Test sets are
-    scored by those runs too (every run is complete) but never read here. A row with `lr_of` (a control or an
-    ablation: one switch changed) takes the rate tuned for that label instead. The tuning run at the chosen rate
-    is the same run as the main one at that seed, so the main run reuses its files (RunIndex)."""
+    """The learning rate of a row (docs/protocol.md §3): each rate of the grid at the tuning seed, best on validation
+    (CIoU, then AUC; the first on a tie), or the rate tuned for `lr_of`; the main run reuses the chosen run's files."""
     cls = methods.get_method(entry.name)
     if not suite.lr_grid or not cls.trainable or "lr" in entry.overrides or \
             "lr" not in getattr(cls.Config, "__dataclass_fields__", {}):

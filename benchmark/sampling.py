@@ -1,9 +1,5 @@
-"""Batch order as a pure function of (seed, stream, step).
-
-Each pool is reshuffled per pass with a generator seeded by (seed, stream, pass), so the
-rows of step s can be computed directly: resume needs no sampler state and consumes no
-RNG, and 1 or N processes see the same global batches (each takes its contiguous slice).
-"""
+"""Batch order as a pure function of (seed, stream, step): resume needs no sampler state, and 1 or N processes
+see the same global batches, each taking its contiguous slice (docs/design.md §4)."""
 from __future__ import annotations
 
 import torch

@@ -14,6 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
+import pandas as pd
 import torch
 
 from benchmark import metrics
@@ -60,8 +61,6 @@ def score_predictions(path, ids: list[str], maps, data: DomainData, protocols: l
 
 
 def table(result: dict) -> str:
-    import pandas as pd
-
     frame = pd.DataFrame([{"protocol": name, **{COLUMNS[k]: v.get(k) for k in COLUMNS}}
                           for name, v in result["protocols"].items()]).astype({"n": int})
     return frame.to_markdown(index=False, floatfmt=".2f", missingval="-")

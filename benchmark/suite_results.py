@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from benchmark.io import atomic_path
@@ -60,14 +61,8 @@ def collect(suite: Suite, runs: list[FinishedRun]) -> pd.DataFrame:
 
 
 def val_fluctuation(history: list[dict], steps: int) -> float | None:
-    """Root-mean-square deviation of validation CIoU from its least-squares line over the second half of
-    training (CIoU points).
-
-    Fig. 2d's "stability": a method whose pseudo-labels drift wobbles around its trend after warm-up; a
-    steady rise or plateau scores near 0. None with fewer than three validations there (a floor, or a
-    coarse eval_every)."""
-    import numpy as np
-
+    """Fig. 2d's "stability": RMS deviation of validation CIoU from its least-squares line over the second half of
+    training (CIoU points; near 0 for a steady rise or plateau). None with fewer than three validations there."""
     late = [(h["step"], h["ciou"]) for h in history if h["step"] >= steps / 2]
     if len(late) < 3:
         return None

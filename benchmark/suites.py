@@ -3,6 +3,8 @@ method configs' loader (methods/config.py) before any training: unknown keys and
 naming the file and key, and every default lives in its dataclass here (docs/design.md §5)."""
 from __future__ import annotations
 
+import copy
+import dataclasses
 import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -309,9 +311,6 @@ def with_weights(suite: Suite, weights: dict[str, str]) -> Suite:
     in the base spec and every role's overrides alike.
 
     Every named backbone type must occur in the profile's model, and every file must exist."""
-    import copy
-    import dataclasses
-
     spec = copy.deepcopy(suite.model_spec)
     parts = _backbones(spec)
     for part in parts:

@@ -1,10 +1,5 @@
-"""Optional experiment trackers (`run_all --log-with tensorboard|wandb`, Accelerate's trackers) and the plain
-progress line printed when output is not a terminal.
-
-Each run gets its own tracker run: started with its resolved config, finished when the run ends. What is
-logged is read from numbers the run computes anyway, every LOG_EVERY steps, so tracking never changes a
-result and adds no per-step host synchronisation (docs/design.md §4).
-"""
+"""Optional experiment trackers (`run_all --log-with tensorboard|wandb`) and the plain progress line printed when
+output is not a terminal; they log only numbers the run computes anyway (docs/design.md §4)."""
 from __future__ import annotations
 
 import contextlib
@@ -12,14 +7,14 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
+from accelerate.utils import is_tensorboard_available, is_wandb_available
+
 LOG_EVERY = 20  # optimizer steps between two logged losses (and tqdm's loss display)
 TRACKERS = ("tensorboard", "wandb")  # --log-with values, each the name of the package it needs
 
 
 def missing_tracker(name: str) -> str | None:
     """Why `--log-with name` cannot work here (its package is not installed), or None."""
-    from accelerate.utils import is_tensorboard_available, is_wandb_available
-
     available = {"tensorboard": is_tensorboard_available, "wandb": is_wandb_available}[name]()
     return None if available else f"--log-with {name} needs the {name} package: pip install -e '.[{name}]'"
 

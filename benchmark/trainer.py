@@ -1,10 +1,5 @@
-"""The shared training loop on Hugging Face Accelerate (docs/design.md §4).
-
-Budget in optimizer steps with a fixed global batch; the batch is split across
-processes, so 1 CPU process and N GPUs run the same schedule. Model selection on the
-validation split only; training ends with the best-on-val weights loaded, for the test sets
-(`benchmark.evaluate.evaluate_tests`).
-"""
+"""The shared training loop on Hugging Face Accelerate (docs/design.md §4): a budget in optimizer steps at a
+fixed global batch, model selection on validation, the best-on-val weights loaded at the end."""
 from __future__ import annotations
 
 import copy
@@ -98,17 +93,9 @@ class TrainContext:
 
 
 def draw_batches(method: Method, ctx: TrainContext, samplers: "_Samplers", step: int) -> tuple:
-    """This process's (labeled, unlabeled) batches at `step`, on the accelerator's device.
-
-    A pool smaller than its planned share of the batch (e.g. a curriculum that admitted few samples yet)
-    gives each of its rows once, rounded down to a multiple of the process count, and labeled samples
-    fill the rest: the global batch stays the same and no row repeats within a step (a repeat would be
-    its own false negative in InfoNCE and would lose a memory-bank update). Such steps are recorded in
-    `ctx.shortfall` (run.json), an empty pool being a labeled-only step.
-
-    Labels are withheld (LABEL_COLUMNS): the unlabeled batch never has them, nor the labeled batch of a method
-    that declares uses_labels = False; reading one raises LabelsWithheld.
-    """
+    """This process's (labeled, unlabeled) batches at `step`, on the accelerator's device, labels withheld
+    (LABEL_COLUMNS); a pool short of its share gives each row once and labeled rows fill the batch, recorded in
+    `ctx.shortfall` (no row repeats within a step: it would be its own InfoNCE negative; docs/design.md §4)."""
     run = ctx.run
     acc = run.accelerator
     rank, world = acc.process_index, acc.num_processes
@@ -238,7 +225,7 @@ def train(method: Method, data: DomainData, *, budget: Budget, seed: int, accele
           run_meta: dict, log=print, name: str | None = None) -> TrainResult:
     """Train `method` on `data` under `budget`; leaves the best-on-val weights loaded. `name` (default: the
     method's) names the run in the progress lines printed when tqdm is off."""
-    rank, world = accelerator.process_index, accelerator.num_processes
+    world = accelerator.num_processes
     steps, gbatch = budget.steps, budget.global_batch_size
     if gbatch % world:
         raise ValueError(f"global batch {gbatch} does not divide over {world} processes")
@@ -283,7 +270,7 @@ def train(method: Method, data: DomainData, *, budget: Budget, seed: int, accele
     for step in bar:
         PROGRESS["step"] = step
         logs: dict = {}
-        loss = run_step(method, ctx, samplers, models, optims, StepState(step, steps, seed, rank, world),
+        loss = run_step(method, ctx, samplers, models, optims, StepState(step, steps, seed),
                         budget.grad_clip, timings, logs)
         done = step + 1
         if step % LOG_EVERY == 0:  # the only steps that read the loss back

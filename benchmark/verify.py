@@ -1,14 +1,8 @@
-"""Verified result files: a finished run is used only if its files agree with each other.
+"""Verified result files: a finished run is used only if its files agree with each other (docs/design.md §7).
 
-A run's metrics.json (written last) records the sha256 of its per_sample.jsonl and run.json under `files`.
-Before a table uses a run, `load_run` checks that both files are there and unchanged, that every file parses,
-and that the headline numbers in metrics.json are what metrics._summary gives on per_sample.jsonl's cIoU
-values. Any disagreement raises DamagedRun naming the file and the problem (run_all prints it as one line).
-
-What per_sample.jsonl can confirm: per (test, variant) the number of samples `n`, `ciou`, `auc` and
-`ciou_mean` of the default protocol. It holds one cIoU per sample under that protocol only, so the
-`*_fixed0.5` numbers, the area buckets and the shuffled-audio control cannot be recomputed from it; they
-are covered only in so far as metrics.json must parse and the files it records must be unchanged.
+`load_run` checks the sha256 metrics.json records for per_sample.jsonl and run.json, that every file parses,
+and that metrics.json's default-protocol numbers are what per_sample.jsonl gives; else DamagedRun names the
+file and the problem.
 """
 from __future__ import annotations
 
@@ -24,28 +18,15 @@ from benchmark.metrics import _summary
 RECORDED = ("per_sample.jsonl", "run.json")  # the files whose sha256 metrics.json records under `files`
 ROUNDING = 5e-7 + 1e-12  # per_sample.jsonl stores cIoU rounded to 6 decimals (benchmark/evaluate.py)
 VERIFIED = ("n", "ciou", "auc", "ciou_mean")
-MIGRATE = "python -m benchmark.migrate_results --results-dir {}"
 
 
 class DamagedRun(Exception):
     """A finished run whose files are missing, unreadable, or disagree with each other."""
 
 
-class UnverifiedRun(DamagedRun):
-    """A finished run written before metrics.json recorded file digests: migrate it, do not retrain it."""
-
-
 def file_digests(folder: Path) -> dict[str, str]:
     """{name: sha256} of the recorded files of the run in `folder` (the `files` field of its metrics.json)."""
     return {name: sha256_file(folder / name) for name in RECORDED}
-
-
-def results_root(folder: Path) -> Path:
-    """The results folder a run folder (<results>/<suite>/runs/<profile>/...) lies in."""
-    for parent in folder.parents:
-        if parent.name == "runs":
-            return parent.parent.parent
-    return folder
 
 
 def read_result_json(path: Path):
@@ -114,8 +95,7 @@ def load_run(folder: Path) -> tuple[dict, dict]:
     metrics = read_result_json(path)
     files = metrics.get("files") if isinstance(metrics, dict) else None
     if not isinstance(files, dict):
-        raise UnverifiedRun(f"{path}: records no file digests (written before results were verified); "
-                         f"add them with `{MIGRATE.format(results_root(folder))}`")
+        raise DamagedRun(f"{path}: records no file digests (written before results were verified)")
     for name in RECORDED:
         target = folder / name
         try:

@@ -8,6 +8,8 @@ from __future__ import annotations
 import difflib
 import importlib
 
+from methods.base import Method
+
 REGISTRY: dict[str, str] = {
     "center": "methods.floors:CenterPrior",
     "random": "methods.floors:RandomMap",
@@ -39,8 +41,6 @@ def get_method(name: str):
         )
     module_name, _, attr = REGISTRY[name].partition(":")
     cls = getattr(importlib.import_module(module_name), attr)
-    from methods.base import Method
-
     if not (isinstance(cls, type) and issubclass(cls, Method)):
         raise TypeError(f"{REGISTRY[name]} (registered as {name!r}) is not a subclass of methods.base.Method")
     if cls.name != name:

@@ -1,10 +1,7 @@
 """Attention10k-SSL (Senocak et al., CVPR 2018 / TPAMI 2019), in the harness form of docs/methods.md §7.
 
-Model A's backbones (fine-tuned) with Senocak's attention head: the audio embedding h
-attends over the visual feature map, α = softmax_p(ReLU(cos(h, v_p))); the attended
-visual feature z = Σ_p α_p v_p is mapped back into the audio backbone's feature space
-and must be closer to its own audio's features than to another sample's (L_T). Labeled
-samples also get L_CE = −Σ_p G_p log α_p. The map is α.
+Model A's backbones with Senocak's attention head: the audio embedding attends over the visual map (the map is
+the attention α); a triplet loss L_T on all pairs and L_CE on the labeled samples' boxes.
 """
 from __future__ import annotations
 

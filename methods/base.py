@@ -25,8 +25,6 @@ class StepState:
     step: int
     total_steps: int
     seed: int
-    rank: int = 0
-    world_size: int = 1
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,7 @@
 """EZ-VSL (Mo & Morgado, ECCV 2022), docs/methods.md §6: self-supervised, never reads boxes.
 
-Multiple-instance InfoNCE (max over locations) on all training images and sounds;
-inference map = the audio-visual cosine map. Object-guided localization (OGL) mixes in
-the object prior of a *separate, frozen* pretrained visual network, as EZ-VSL's test.py does
-with an ImageNet ResNet-18: it exists only where the profile's visual backbone has a local
-pretrained weight file (the paper profile with --weights resnet18=...). The synthetic profiles
-have no such model, so OGL is not reported there.
+Multiple-instance InfoNCE on all training pairs; object-guided localization (OGL) only where the profile's visual
+backbone has a local pretrained weight file (so not on the synthetic profiles).
 """
 from __future__ import annotations
 

@@ -1,12 +1,7 @@
 """Vanilla hard pseudo-labeling (docs/methods.md §5): Lee 2013 applied per pixel of the score map.
 
-One model A. Warm-up = the supervised recipe on all-labeled batches (as XPL's warm-up).
-Then 25% labeled + 75% unlabeled batches and L = L_sup + α(t)·L_pl + λu·InfoNCE, with
-L_pl = H(1[S ≥ 0.5], S), the label taken from the same forward pass and detached, over the
-batch's unlabeled samples and (pl_on_labeled, as XPL's L_cross) its labeled ones. No
-selection, no EMA, no sharpening, no second model. α(t) has XPL's schedule by default:
-weight 1 from the first SSL step (docs/methods.md §8, the parity table); Lee's linear ramp is
-a switch (ramp_epochs > 0).
+One model A: the supervised warm-up, then L = L_sup + α(t)·L_pl + λu·InfoNCE with L_pl = H(1[S ≥ 0.5], S) on the
+same forward pass; no selection, EMA or second model.
 """
 from __future__ import annotations
 

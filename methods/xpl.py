@@ -1,10 +1,7 @@
 """XPL: cross pseudo-labeling for semi-supervised AVSL (Guo et al., ICASSP 2024), docs/methods.md §2.
 
-Two models A and B (different audio encoders, independently drawn colour augmentations)
-warm up on the labeled set, then teach each other through soft pseudo-labels: sharpened
-maps stored in a per-model EMA memory bank, read by the *other* model (cross-refine).
-Unlabeled samples enter by a curriculum on the Pearson agreement of the two models' maps.
-Every component is a config switch, which gives the paper's ablations.
+Two models A and B teach each other through sharpened soft pseudo-labels in per-model EMA memory banks, with a
+curriculum on their maps' agreement; every component is a config switch (the paper's ablations).
 """
 from __future__ import annotations
 

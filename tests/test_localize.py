@@ -53,15 +53,16 @@ def test_overlay_written(pair):
     assert localize.main(_args(pair, **{"--variant": "ensemble"})) == 0
 
 
-def test_checkpoint_recorded_before_model_roles_loads(pair, smoke_suite):
-    """A record whose model is the profile's whole section with XPL's B under `b` (older runs) still loads."""
+def test_checkpoint_recorded_before_model_roles_is_refused_naming_it(pair, smoke_suite):
+    """A record whose model is the profile's whole section with XPL's B under `b` (older runs): one clear error."""
     state = torch.load(pair / "best_model.pt", weights_only=True)
     section = smoke_suite.model_spec
     legacy = {**{k: v for k, v in section.items() if k != "roles"}, "b": section["roles"]["b"]}
     state[WEIGHTS_RECORD] = {**state[WEIGHTS_RECORD], "model": legacy}
     torch.save(state, pair / "best_model.pt")
-    method, config = localize.build("xpl", pair / "best_model.pt", "smoke")
-    assert config["model"] == role_specs(section, ("a", "b")) == method.model_specs
+    with pytest.raises(localize.InputError, match=r"best_model.pt \(its run record\): records model .* not the model "
+                                                  r"roles \['a', 'b'\] of xpl \(written before model roles\)"):
+        localize.build("xpl", pair / "best_model.pt", "smoke")
 
 
 @pytest.mark.parametrize("what, content, message", [

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from benchmark import metrics
 from benchmark.metrics import (consensus_gt_map, evaluate, evaluate_all, success_curve,
                                union_gt_map)
-from benchmark.metrics_reference import evaluate_reference
+from tests.metrics_reference import evaluate_reference
 
 # 4x4 example used for hand-computed answers (distinct values 0..15).
 HM4 = torch.tensor([[15., 14, 3, 2],

@@ -20,15 +20,10 @@ def test_perf_with_the_paper_profiles_shapes(capsys, tmp_path):
     assert "| xpl " in capsys.readouterr().out
 
 
-def test_metrics_speed_compares_like_for_like_and_checks_identity():
-    from benchmark.perf_metrics import metrics_speed
+def test_metrics_speed_times_every_protocol_and_the_runners_pair():
     from benchmark.protocols import PROTOCOLS
 
-    rows = metrics_speed(n=12, repeats=1)
-    assert [r["computed"].split(" (")[0] for r in rows] == \
+    rows = perf.metrics_speed(n=12, repeats=1)
+    assert [r.split(" (")[0] for r in rows["computed"]] == \
         [f"protocol {p}" for p in PROTOCOLS] + ["ezvsl and fixed0.5", "every protocol"]
-    assert all(r["identical"] and r["maps"] == 12 and r["vectorised s"] > 0 for r in rows)
-    by = {r["computed"].split(" (")[0]: r["reference s"] for r in rows}
-    # like for like: the pair against two reference calls, `all` against every one
-    assert by["ezvsl and fixed0.5"] == by["protocol ezvsl"] + by["protocol fixed0.5"]
-    assert by["every protocol"] == sum(by[f"protocol {p}"] for p in PROTOCOLS)
+    assert (rows["maps"] == 12).all() and (rows["s"] > 0).all()

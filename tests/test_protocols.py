@@ -5,7 +5,7 @@ import torch
 
 from benchmark import metrics
 from benchmark.metrics import consensus_gt_map, evaluate, evaluate_all, evaluate_protocols, union_gt_map
-from benchmark.metrics_reference import evaluate_reference
+from tests.metrics_reference import evaluate_reference
 from benchmark.protocols import AREA_BUCKETS, PROTOCOLS, get_protocol
 
 SUMMARY_KEYS = ("ciou", "auc", "ciou_mean", "n", "threshold", "ciou_small", "ciou_medium", "ciou_large",

@@ -9,6 +9,7 @@ from accelerate import Accelerator
 from accelerate.tracking import GeneralTracker
 
 import run_all
+from benchmark import tracking
 from benchmark.suites import Budget
 from benchmark.tracking import flat_config, tracked
 from benchmark.trainer import train
@@ -76,9 +77,7 @@ def test_trackers_record_config_losses_and_validation_and_change_nothing(smoke_s
 
 
 def test_log_with_a_missing_package_is_refused_before_anything_runs(monkeypatch, tmp_path, capsys):
-    import accelerate.utils
-
-    monkeypatch.setattr(accelerate.utils, "is_tensorboard_available", lambda: False)
+    monkeypatch.setattr(tracking, "is_tensorboard_available", lambda: False)
     code = run_all.main(["--suite", "table1", "--profile", "smoke", "--results-dir", str(tmp_path),
                          "--log-with", "tensorboard"])
     assert code == 2 and not any(tmp_path.iterdir())

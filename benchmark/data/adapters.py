@@ -1,9 +1,8 @@
 """Dataset adapters: what the harness does differently per dataset, asked of one object per dataset.
 
-A profile's `data.source` is `synthetic` (one adapter serves every domain: generated stand-ins named after the
-real datasets) or `real` (each domain is the real dataset of that name). Callers ask `adapter_for(data, domain)`,
-or `get_adapter(name)` for a store's dataset, instead of comparing names. Adding a real dataset = one file with a
-`RealAdapter` subclass (its reader, split maker, GT rule, test list) + one line in REGISTRY (docs/design.md §3).
+Callers ask `adapter_for(data, domain)` (a profile's `data.source`: `synthetic` or `real`), or `get_adapter(name)`
+for a store's dataset, instead of comparing names. A real dataset = one file with a `RealAdapter` subclass + one
+line in REGISTRY (docs/design.md §3).
 """
 from __future__ import annotations
 
@@ -13,7 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Literal
 
+import torch
+
+from benchmark.data.features import logmel
+from benchmark.data.real_media import load_centre_clip
+from benchmark.data.real_splits import load_real_split
 from benchmark.data.splits import DATASETS_DIR
+from methods.common.audio_frontends import SOUNDNET_SAMPLE_RATE, VGGISH_SAMPLE_RATE
 from methods.config import ConfigError, build_config
 
 REGISTRY: dict[str, str] = {
@@ -36,11 +41,6 @@ class SyntheticData:
     def audio_columns(self, path: Path) -> dict:
         """A batch's audio columns for one audio file as the synthetic stores hold them: log-mel and the
         waveform at the profile's rate, both rounded to float16."""
-        import torch
-
-        from benchmark.data.features import logmel
-        from benchmark.data.real_media import load_centre_clip
-
         clips, _ = load_centre_clip(path, (self.sample_rate,), self.clip_seconds)
         wave = torch.as_tensor(clips[self.sample_rate])[None]
         return {"audio": logmel(wave, self.sample_rate).half().float(), "waveform": wave[:, None].half().float()}
@@ -56,10 +56,7 @@ class RealData:
 
     def audio_columns(self, path: Path) -> dict:
         """As the real stores hold them: VGGish log-mel (16 kHz) and the 22.05 kHz waveform (SoundNet)."""
-        from benchmark.data.real_media import load_centre_clip
-        from benchmark.data.real_store import audio_columns
-        from methods.common.audio_frontends import SOUNDNET_SAMPLE_RATE, VGGISH_SAMPLE_RATE
-
+        from benchmark.data.real_store import audio_columns  # import cycle: real_store -> adapters
         clips, _ = load_centre_clip(path, (VGGISH_SAMPLE_RATE, SOUNDNET_SAMPLE_RATE), self.clip_seconds)
         return audio_columns([clips])
 
@@ -138,20 +135,18 @@ class RealAdapter(Adapter):
         return "test"
 
     def load(self, data, profile, domain, data_root=None, main_process_first=None):
-        from benchmark.data.domains import load_real_domain
+        from benchmark.data.domains import load_real_domain  # import cycles: domains, real_store -> adapters
         from benchmark.data.real_store import real_store_path
 
         store = real_store_path(self.name, data.subset, data.image_size, root=data_root)
         return load_real_domain(self.name, store, subset=data.subset, test_list=self.test_list(data))
 
     def split_lists(self, data, profile, domain):
-        from benchmark.data.real_splits import load_real_split
-
         names = ["labeled", "val", self.test_list(data)] + ([f"unlabeled_{data.subset}"] if data.subset else [])
         return [(f"{self.name}/{s}", lambda s=s: load_real_split(self.name, s)) for s in names]
 
     def restrict(self, domain_data, which):
-        from benchmark.data.domains import restrict_real_classes
+        from benchmark.data.domains import restrict_real_classes  # import cycle: domains -> adapters
 
         self.check_subset(f"{domain_data.name}:{which}")
         return restrict_real_classes(domain_data, which)

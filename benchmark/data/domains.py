@@ -9,8 +9,10 @@ from pathlib import Path
 from filelock import FileLock
 
 from benchmark.data.adapters import adapter_for, get_adapter
+from benchmark.data.real_splits import load_real_split, real_split_dir
 from benchmark.data.splits import SplitError, load_split
-from benchmark.data.store import SampleTable, build_synthetic_store, synthetic_store_path
+from benchmark.data.store import SampleTable, StoreError, build_synthetic_store, synthetic_store_path
+from benchmark.data.synthetic import SPLITS
 from benchmark.io import remove_stale_temporaries
 from methods.config import given
 
@@ -26,8 +28,6 @@ class DomainData:
 def load_synthetic_domain(profile: str, domain: str, data, main_process_first=None) -> DomainData:
     """Load (building on first use) the synthetic store of one domain. A profile may use another profile's
     split lists (`data: {splits: <profile>}`), e.g. `bench` those of `default`."""
-    from benchmark.data.synthetic import SPLITS
-
     ids, hashes = {}, {}
     for split in SPLITS:
         ids[split], hashes[split] = load_split("synthetic", data.splits or profile, domain, split)
@@ -106,9 +106,6 @@ def load_real_domain(dataset: str, store, *, subset: str | None = None, splits_d
     (subset: the argument, else the store's), or with no subset every store row outside
     labeled/val/test. `test_list` is the test split's file (the adapter's choice, e.g. one of Flickr's
     three lists, docs/protocol.md §1)."""
-    from benchmark.data.real_splits import load_real_split, real_split_dir
-    from benchmark.data.store import StoreError
-
     path = Path(store)
     if not (path / "info.json").exists():
         raise StoreError(f"{path}: no prepared {dataset} store; run `python -m benchmark.prepare --dataset {dataset} "
@@ -142,8 +139,6 @@ def load_real_domain(dataset: str, store, *, subset: str | None = None, splits_d
 def restrict_real_classes(data: DomainData, which: str, splits_dir=None) -> DomainData:
     """Every split restricted to samples of the heard / unheard classes (VGG-SS open set,
     class lists datasets/vggss/splits/{heard,unheard}_classes.txt)."""
-    from benchmark.data.real_splits import load_real_split, real_split_dir
-
     base = Path(splits_dir) if splits_dir is not None else real_split_dir(data.dataset)
     names, digest = load_real_split(data.dataset, f"{which}_classes", base)
     keep = {i for i, c in enumerate(data.table.info.get("classes", [])) if c in set(names)}

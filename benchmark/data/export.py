@@ -1,11 +1,8 @@
 """Write synthetic samples in the two real layouts, so the real-data path (readers, prepare,
 splits, load_real_domain) can be exercised end to end without the real downloads.
 
-Each sample (benchmark.data.synthetic.make_sample) becomes a JPEG frame and a 16-bit WAV
-track; its boxes become what the field ships: Flickr XML with integer boxes on the 256
-scale, one <object> per annotator; or VGG-SS json entries with boxes normalised to [0, 1].
-Those formats round boxes (to 1/256 of the side for Flickr, 1e-6 for VGG-SS) and JPEG is
-lossy; everything else survives the round trip.
+Each sample becomes a JPEG frame and a 16-bit WAV track, its boxes Flickr XML (integers on the 256 scale, one
+<object> per annotator) or VGG-SS json entries (normalised to [0, 1]); only box rounding and JPEG lose anything.
 
     python -m benchmark.data.export --layout flickr --out /tmp/flickr-demo --n 40
 """
@@ -17,6 +14,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
+import soundfile as sf
+from PIL import Image
 
 from benchmark.data import synthetic
 
@@ -32,9 +31,6 @@ def vggss_key(i: int) -> str:
 
 
 def _write_media(root: Path, key: str, sample: dict) -> None:
-    import soundfile as sf
-    from PIL import Image
-
     (root / "frames").mkdir(parents=True, exist_ok=True)
     (root / "audio").mkdir(parents=True, exist_ok=True)
     # 4:4:4 chroma: the default 4:2:0 smears the synthetic objects' colour edges

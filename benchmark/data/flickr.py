@@ -1,20 +1,8 @@
-"""Flickr-SoundNet as the field ships it (EZ-VSL `datasets.py`, LVS `test.py`, Senocak's 5k set).
+"""Flickr-SoundNet as the field ships it (EZ-VSL `datasets.py`, LVS `test.py`, Senocak's 5k set): reader and
+split maker.
 
-Tree (one root; EZ-VSL keeps train and test in two roots, merge or link them):
-
-    ROOT/frames/<id>.jpg          one frame per pair
-    ROOT/audio/<id>.wav           its track (any sample rate; see real_media)
-    ROOT/Annotations/<id>.xml     annotated pairs only (Senocak's ~5k, the 250 test pairs among them)
-    ROOT/flickr_10k.txt           EZ-VSL / SLAVC subset lists, as `metadata/` ships them (needed for --subset);
-    ROOT/flickr_144k.txt          a .csv of the same name is accepted too (first field of each row)
-    ROOT/flickr_test.csv          LVS/EZ-VSL test list, `id,<count>` rows (optional here: it is committed)
-
-Annotation XML. No schema is published; the reference readers (EZ-VSL `load_all_bboxes`,
-LVS `test.py`, SSPL `testset_gt`) walk it by position: every grandchild of the root is a
-`<bbox>` whose first child is skipped and whose next four children are xmin, ymin, xmax,
-ymax as integers on a 256x256 frame. We read `<xmin>`..`<ymax>` by name when a `<bbox>` has
-them, else by that position, and group boxes by the root's children (the annotators in
-Senocak's files; the consensus map sums every box whatever the grouping).
+The tree and how the annotation XML is read (by name, else by position, as the reference readers):
+datasets/flickr/README.md.
 """
 from __future__ import annotations
 
@@ -22,12 +10,14 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from benchmark.data.adapters import RealAdapter
-from benchmark.data.real_common import (DataError, RealSample, ReadResult, Skips, check_box, check_layout,
-                                        checked_media, collect, read_id_list, wanted_keys)
+from benchmark.data.real_common import (DataError, RealSample, ReadResult, Skips, check_box, check_layout, collect,
+                                        read_id_list, wanted_keys)
+from benchmark.data.real_media import checked_media
 from benchmark.data.real_splits import (SPLIT_SIZES, draw, load_real_split, provenance, real_split_dir,
                                         unlabeled_lists, write_splits)
 from benchmark.data.splits import SplitError
 from benchmark.io import read_json
+from benchmark.metrics import consensus_gt_map
 
 BOX_SCALE = 256.0
 SPLIT_STREAM = 1001  # its RNG stream beside splits.SPLIT_SEED for drawing labeled / val
@@ -142,8 +132,6 @@ class Flickr(RealAdapter):
 
     def gt_map(self, domain, annotators, size, box_scale=None):
         """The consensus of the annotators' boxes (docs/methods.md §1.5)."""
-        from benchmark.metrics import consensus_gt_map
-
         return consensus_gt_map(annotators, size, box_scale=box_scale)
 
     def note(self, data):

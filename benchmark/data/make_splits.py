@@ -8,13 +8,12 @@ import argparse
 
 import yaml
 
+from benchmark.data import synthetic
 from benchmark.data.splits import make_synthetic_splits
 from benchmark.suites import PROFILES_PATH
 
 
 def main(argv=None) -> None:
-    from benchmark.data import synthetic
-
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--profile", required=True)
     p.add_argument("--force", action="store_true", help="remake existing lists (changes every result's hash)")

@@ -1,10 +1,6 @@
-"""What the Flickr-SoundNet and VGG-SoundSource readers share: the error type, the sample
-record, skip bookkeeping, id lists and box checks.
-
-Every problem is a `DataError` naming the file and saying what is wrong with it. With
-`skip_bad` a reader records (file, problem) instead and leaves the sample out, so one bad
-file in 144k does not stop a prepare, and the skips are kept in the store's info.json.
-"""
+"""What the Flickr-SoundNet and VGG-SoundSource readers share: the error type, the sample record, skip
+bookkeeping, id lists and box checks. Every problem is a `DataError` naming the file; with `skip_bad` a reader
+records it and leaves the sample out (the store's info.json keeps the skips)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -25,12 +21,8 @@ class DataError(ValueError):
 
 @dataclass
 class RealSample:
-    """One audio-visual pair as the tree ships it.
-
-    `annotators`: one list of (x0, y0, x1, y1) boxes per annotator, in the annotation's own
-    scale `box_scale` (256 for Flickr XML, 1.0 for VGG-SS normalised boxes); empty when the
-    sample has no boxes. `class_name` is None when the dataset gives none.
-    """
+    """One audio-visual pair as the tree ships it: per annotator a list of (x0, y0, x1, y1) boxes in the scale
+    `box_scale` (256 for Flickr XML, 1.0 for VGG-SS), empty without boxes; `class_name` None when not given."""
 
     key: str
     image: Path
@@ -152,17 +144,6 @@ def wanted_keys(root: Path, dataset: str, annotated, keys, subset: str | None, s
     if subset is not None:
         return set(annotated) | set(read_id_list(subset_list(root, dataset, subset, subset_lists)))
     return set(annotated) | tree_keys(root)
-
-
-def checked_media(root: Path, key: str, check_media: bool, require_rate: int | None) -> tuple[Path, Path]:
-    """A sample's frame and track, with their headers checked unless the caller decodes them anyway."""
-    from benchmark.data.real_media import check_image, check_wav
-
-    image, audio = media_paths(root, key)
-    if check_media:
-        check_image(image)
-        check_wav(audio, require_rate)
-    return image, audio
 
 
 def check_layout(root: Path, dataset: str) -> None:

@@ -1,17 +1,9 @@
-"""Checking and decoding the real datasets' JPEG frames and WAV tracks.
+"""Checking and decoding the real datasets' JPEG frames and WAV tracks; every failure is a DataError naming the file.
 
-Header checks (`check_image`, `check_wav`) are cheap and catch missing, garbage and
-wrong-rate files while a tree is read; the decoders (`load_frame`, `load_centre_clip`) do
-the full decode at prepare time and catch what only a full decode finds (a truncated JPEG).
-Every failure is a DataError naming the file.
-
-Sample rates: the tracks are resampled (soxr, whose memory stays bounded for any pair of rates,
-e.g. the 44,056 Hz of some real videos, where a sinc filter built on the rates' greatest common
-divisor takes gigabytes) from whatever rate they have to 16 kHz for VGGish and 22.05 kHz for
-SoundNet, since the field's copies differ
-(SoundNet's 22.05 kHz, 16 kHz re-extractions, 44.1/48 kHz VGGSound). The prepared store
-records the source rates it saw. `require_rate` turns resampling of the source off as a
-policy: a track at any other rate is then an error.
+Header checks (`check_image`, `check_wav`) are cheap, for reading a tree; the decoders (`load_frame`,
+`load_centre_clip`) catch what only a full decode finds (a truncated JPEG). Tracks are resampled with soxr (bounded
+memory for any pair of rates, e.g. 44,056 Hz) to 16 kHz (VGGish) and 22.05 kHz (SoundNet), since the field's copies
+differ; `require_rate` makes any other source rate an error instead.
 """
 from __future__ import annotations
 
@@ -19,15 +11,16 @@ import math
 from pathlib import Path
 
 import numpy as np
+import soundfile as sf
+import soxr
+from PIL import Image, UnidentifiedImageError
 
-from benchmark.data.real_common import DataError
+from benchmark.data.real_common import DataError, media_paths
 
 CLIP_SECONDS = 3.0  # EZ-VSL: a 3 s clip from the centre of the track
 
 
 def check_image(path: Path) -> tuple[int, int]:
-    from PIL import Image, UnidentifiedImageError
-
     try:
         with Image.open(path) as im:
             size = im.size
@@ -42,8 +35,6 @@ def check_image(path: Path) -> tuple[int, int]:
 
 def check_wav(path: Path, require_rate: int | None = None) -> int:
     """The track's sample rate, after checking that it opens, is not empty and (if asked) has that rate."""
-    import soundfile as sf
-
     if not path.exists():
         raise DataError(path, "audio file not found")
     try:
@@ -56,6 +47,15 @@ def check_wav(path: Path, require_rate: int | None = None) -> int:
     return int(info.samplerate)
 
 
+def checked_media(root: Path, key: str, check_media: bool, require_rate: int | None) -> tuple[Path, Path]:
+    """A sample's frame and track, with their headers checked unless the caller decodes them anyway."""
+    image, audio = media_paths(root, key)
+    if check_media:
+        check_image(image)
+        check_wav(audio, require_rate)
+    return image, audio
+
+
 def _check_rate(path, rate: int, require_rate: int | None) -> None:
     if require_rate is not None and rate != require_rate:
         raise DataError(path, f"sample rate {rate} Hz, but {require_rate} Hz is required (resampling is off)")
@@ -64,8 +64,6 @@ def _check_rate(path, rate: int, require_rate: int | None) -> None:
 def to_rgb8(im):
     """An opened image as 8-bit RGB. Pillow opens a 16-bit grayscale PNG as mode I;16 (or I), and its
     convert("RGB") clips every value above 255 to white: scale by the real bit depth instead."""
-    from PIL import Image
-
     if im.mode.startswith("I;16") or (im.mode == "I" and im.format == "PNG"):
         wide = np.asarray(im, dtype=np.float64) / 257.0  # 65535 -> 255
         im = Image.fromarray(np.clip(np.round(wide), 0, 255).astype(np.uint8), "L")
@@ -74,8 +72,6 @@ def to_rgb8(im):
 
 def load_frame(path: Path, size: int) -> np.ndarray:
     """uint8 (3, size, size): RGB, bicubic resize, no crop (docs/methods.md §1.2)."""
-    from PIL import Image, UnidentifiedImageError
-
     try:
         with Image.open(path) as im:
             im.load()  # full decode: a truncated JPEG fails here, not at open
@@ -91,9 +87,6 @@ def load_centre_clip(path: Path, rates: tuple[int, ...], seconds: float = CLIP_S
                      require_rate: int | None = None) -> tuple[dict[int, np.ndarray], int]:
     """({rate: float32 (round(seconds*rate),)}, source rate): mono, clipped to [-1, 1], the
     centre `seconds` of the track; a shorter track is repeated to length (EZ-VSL)."""
-    import soundfile as sf
-    import soxr
-
     if not path.exists():
         raise DataError(path, "audio file not found")
     try:

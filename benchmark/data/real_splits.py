@@ -1,18 +1,8 @@
-"""Split lists of the real datasets (string ids), and what their makers share (each maker is in its dataset's
-file: benchmark/data/flickr.py, vggss.py).
+"""Split lists of the real datasets (string ids), and what their makers (flickr.py, vggss.py) share.
 
-Lists live in datasets/<dataset>/splits/<name>.txt (one id, or class name, per line) with a
-manifest.json of sha256 hashes; loading verifies them, so an edited list is caught. Names:
-`labeled`, `val`, `test`, `unlabeled_10k`, `unlabeled_144k`, and for VGG-SS
-`heard_classes` / `unheard_classes` (class names).
-
-Which lists are public and which are made (docs/methods.md §1.1): Flickr's test list is LVS/EZ-VSL's
-flickr_test.csv and is committed. The 2.5k labeled and 250 val pairs are drawn from the
-annotated pairs of the user's tree minus test; VGG-SS's labeled/val/test are drawn from
-vggss.json (the only boxes are there), so that test set differs from the standard one. The
-draws use splits.SPLIT_SEED (fixed forever, independent of training seeds) and depend only
-on the annotation files, not on which media files a user managed to download. Unlabeled
-lists are EZ-VSL's 10k/144k lists minus every labeled/val/test id.
+Lists live in datasets/<dataset>/splits/<name>.txt with a manifest.json of sha256 hashes, verified on load
+(docs/design.md §3); which are public and which are drawn, and from what: docs/methods.md §1.1 and the
+dataset cards.
 """
 from __future__ import annotations
 
@@ -21,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark.data.real_common import read_id_list
+from benchmark.data.real_common import find_list, read_id_list
 from benchmark.data.splits import DATASETS_DIR, SPLIT_SEED, SplitError, sha256_file, verify_against_manifest
 from benchmark.io import read_json, write_json_atomic, write_text_atomic
 
@@ -82,8 +72,6 @@ def draw(dataset: str, stream: int, pool: list[str], sizes: dict) -> dict[str, l
 def unlabeled_lists(root: Path, subset_lists: dict, held_out: set[str], requested=("144k",)) -> tuple[dict, dict]:
     """unlabeled_<subset> = the EZ-VSL list minus held-out ids, for every requested subset (its list
     missing is an error, never a silent skip) and every other list present at the root."""
-    from benchmark.data.real_common import find_list
-
     lists, removed = {}, {}
     for subset, names in subset_lists.items():
         if subset not in requested and not any((root / n).exists() for n in names):

@@ -1,20 +1,22 @@
-"""Sample stores of real Flickr-SoundNet / VGG-SoundSource trees, built by `benchmark.prepare`.
-
-The synthetic store's columns plus the dataset's string `key`, the 22.05 kHz `waveform` for
-SoundNet and `has_box`; `sample_id` is the row number, rows in sorted key order. Read with
-`benchmark.data.store.SampleTable` like any store.
-"""
+"""Sample stores of real Flickr-SoundNet / VGG-SoundSource trees, built by `benchmark.prepare`: the synthetic
+store's columns plus the string `key` and `has_box`, rows in sorted key order, read with `SampleTable`."""
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import shutil
 from pathlib import Path
 
+import datasets as hf
 import numpy as np
 import torch
 
+from benchmark.data.adapters import get_adapter
+from benchmark.data.real_common import DataError, Skips
+from benchmark.data.real_media import CLIP_SECONDS, load_centre_clip, load_frame
 from benchmark.data.store import cache_root
 from benchmark.io import remove_stale_temporaries, replace_dir_atomic, tmp_tag, write_json_atomic
+from methods.common.audio_frontends import SOUNDNET_SAMPLE_RATE, VGGISH_SAMPLE_RATE, vggish_logmel
 
 REAL_STORE_FORMAT = 1
 
@@ -27,8 +29,6 @@ def real_store_path(dataset: str, subset: str | None, image_size: int, root: Pat
 
 
 def _real_features(size: int, frames: int, n_mels: int, wave_len: int):
-    import datasets as hf
-
     return hf.Features({
         "sample_id": hf.Value("int64"),
         "key": hf.Value("string"),
@@ -45,17 +45,12 @@ def _real_features(size: int, frames: int, n_mels: int, wave_len: int):
 def audio_columns(clips: list[dict]) -> dict[str, torch.Tensor]:
     """The stores' audio columns from centre clips ({rate: float32 samples}, `load_centre_clip`): the VGGish
     log-mel of the 16 kHz clip (B,1,64,frames) and the 22.05 kHz waveform for SoundNet (B,1,N), float32."""
-    from methods.common.audio_frontends import SOUNDNET_SAMPLE_RATE, VGGISH_SAMPLE_RATE, vggish_logmel
-
     return {"audio": vggish_logmel(torch.from_numpy(np.stack([c[VGGISH_SAMPLE_RATE] for c in clips]))),
             "waveform": torch.from_numpy(np.stack([c[SOUNDNET_SAMPLE_RATE] for c in clips]))[:, None]}
 
 
 def _decode(rec, size: int, rates: tuple[int, int], require_rate):
     """(frame, clips, source rate) of one record, or the DataError it raised."""
-    from benchmark.data.real_common import DataError
-    from benchmark.data.real_media import load_centre_clip, load_frame
-
     try:
         return load_frame(rec.image, size), *load_centre_clip(rec.audio, rates, require_rate=require_rate)
     except DataError as err:
@@ -66,10 +61,6 @@ def _decode(rec, size: int, rates: tuple[int, int], require_rate):
 def _real_chunk(dataset: str, records, first_row: int, size: int, classes: dict, require_rate, skips, pool,
                 source_rates: dict) -> dict | None:
     """Columns of one chunk of records; samples whose files fail to decode go to `skips`."""
-    from benchmark.data.adapters import get_adapter
-    from benchmark.data.real_common import DataError
-    from methods.common.audio_frontends import SOUNDNET_SAMPLE_RATE, VGGISH_SAMPLE_RATE
-
     adapter = get_adapter(dataset)
     rates = (VGGISH_SAMPLE_RATE, SOUNDNET_SAMPLE_RATE)
     kept, frames, clips = [], [], []
@@ -110,14 +101,6 @@ def build_real_store(path: Path, dataset: str, read, *, image_size: int, skip_ba
     """Decode the records of `read` (a reader's ReadResult), compute inputs and GT maps and
     save the store atomically: built in a temporary folder (chunk by chunk, so a 144k-sample
     tree never sits in memory) and renamed into place with info.json written last."""
-    import concurrent.futures
-
-    import datasets as hf
-
-    from benchmark.data.real_common import DataError, Skips
-    from benchmark.data.real_media import CLIP_SECONDS
-    from methods.common.audio_frontends import SOUNDNET_SAMPLE_RATE, VGGISH_SAMPLE_RATE
-
     records = sorted(read.records, key=lambda r: r.key)
     skips = Skips(skip_bad, list(read.skipped))
     classes = {c: i for i, c in enumerate(sorted({r.class_name for r in records if r.class_name}))}

@@ -1,9 +1,5 @@
-"""Committed split lists (sample ids, one per line) and their hashes.
-
-Splits are made once with a fixed seed that is independent of every training seed, and
-committed under datasets/<dataset>/splits/<profile>/<domain>/<split>.txt with a
-manifest of sha256 hashes; loading verifies the hashes so an edited list is caught.
-"""
+"""Committed split lists (sample ids, one per line) and the manifest of their sha256 hashes, verified on load so
+an edited list is caught (docs/design.md §3)."""
 from __future__ import annotations
 
 import hashlib

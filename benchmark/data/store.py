@@ -1,9 +1,5 @@
-"""The cached sample store: decoded images, log-mel features and GT maps in a Hugging Face
-`datasets` folder, built once per (dataset, profile, domain) and read with no decoding.
-
-Built into a temporary folder and renamed into place, so a killed build leaves nothing
-that looks complete.
-"""
+"""The cached sample store: decoded images, log-mel features and GT maps in a Hugging Face `datasets` folder,
+built once per (dataset, profile, domain) into a temporary folder and renamed into place (docs/design.md §3)."""
 from __future__ import annotations
 
 import hashlib
@@ -15,7 +11,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from benchmark.data import synthetic
+from benchmark.data.features import FEATURE_SPEC, N_MELS, logmel
 from benchmark.io import named_write_error, read_json, remove_stale_temporaries, replace_dir_atomic, tmp_tag, write_json_atomic
+from methods.config import given
 
 STORE_FORMAT = 2  # 2: the raw waveform column (XPL's model B reads it, docs/methods.md §2.1)
 
@@ -28,25 +27,8 @@ def cache_root() -> Path:
     return Path(os.environ.get("AVSL_BENCH_CACHE", Path.home() / ".cache" / "avsl-bench"))
 
 
-def _features(size: int, frames: int, n_mels: int, wave_len: int):
-    import datasets as hf
-
-    return hf.Features({
-        "sample_id": hf.Value("int64"),
-        "image": hf.Array3D((3, size, size), "uint8"),
-        "audio": hf.Array3D((1, n_mels, frames), "float16"),
-        "waveform": hf.Array2D((1, wave_len), "float16"),  # the clip itself, for raw-waveform encoders
-        "gt": hf.Array2D((size, size), "float16"),
-        "class_id": hf.Value("int32"),
-        "annotations": hf.Value("string"),
-    })
-
-
 def synthetic_store_path(profile: str, domain: str, data_cfg: dict, ids: list[int]) -> Path:
     """The store's folder; `data_cfg`: the keys the profile's `data:` set (`methods.config.given`)."""
-    from benchmark.data import synthetic
-    from benchmark.data.features import FEATURE_SPEC
-
     key = json.dumps({"cfg": data_cfg, "gen": synthetic.GENERATOR_VERSION, "fmt": STORE_FORMAT, "feat": FEATURE_SPEC,
                       "ids": hashlib.sha256(np.asarray(ids, dtype=np.int64).tobytes()).hexdigest()}, sort_keys=True)
     digest = hashlib.sha256(key.encode()).hexdigest()[:12]
@@ -56,11 +38,7 @@ def synthetic_store_path(profile: str, domain: str, data_cfg: dict, ids: list[in
 def build_synthetic_store(path: Path, domain: str, data, ids: list[int], chunk: int = 1024) -> Path:
     """Generate every sample of `ids` (`data`: a profile's SyntheticData), compute features and GT maps, save
     atomically."""
-    import datasets as hf
-
-    from benchmark.data import synthetic
-    from benchmark.data.features import N_MELS, logmel
-    from methods.config import given
+    import datasets as hf  # lazy: as in SampleTable
 
     size, sr, gt_map = data.image_size, data.sample_rate, synthetic.SyntheticAdapter().gt_map
     remove_stale_temporaries(path.parent)  # builds killed before (their process is gone)
@@ -82,7 +60,16 @@ def build_synthetic_store(path: Path, domain: str, data, ids: list[int], chunk: 
             "class_id": [int(s["class_id"]) for s in samples],
             "annotations": [json.dumps(s["annotations"]) for s in samples],
         })
-    features = _features(size, parts[0]["audio"].shape[-1], N_MELS, parts[0]["waveform"].shape[-1])
+    frames, wave_len = parts[0]["audio"].shape[-1], parts[0]["waveform"].shape[-1]
+    features = hf.Features({
+        "sample_id": hf.Value("int64"),
+        "image": hf.Array3D((3, size, size), "uint8"),
+        "audio": hf.Array3D((1, N_MELS, frames), "float16"),
+        "waveform": hf.Array2D((1, wave_len), "float16"),  # the clip itself, for raw-waveform encoders
+        "gt": hf.Array2D((size, size), "float16"),
+        "class_id": hf.Value("int32"),
+        "annotations": hf.Value("string"),
+    })
     ds = hf.concatenate_datasets([hf.Dataset.from_dict(p, features=features) for p in parts])
     try:
         ds.save_to_disk(str(tmp / "data"))
@@ -106,7 +93,7 @@ class SampleTable:
     OPTIONAL_COLUMNS = ("waveform",)
 
     def __init__(self, path: Path, in_memory_bytes: int = 4 << 30):
-        import datasets as hf
+        import datasets as hf  # lazy: ~1 s to import; localize's overlay imports this module but reads no store
 
         info_path = path / "info.json"
         if not info_path.exists():

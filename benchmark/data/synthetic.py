@@ -1,12 +1,7 @@
-"""Procedurally generated audio-visual source-localization data (numpy only).
+"""Procedurally generated audio-visual source-localization data (numpy only; datasets/synthetic/README.md).
 
-Every sample is a pure function of (domain, sample_id, sizes): an image with 1-3
-objects of *different* classes on clutter, and a clip in which exactly one of
-those classes sounds (class <-> timbre mapping fixed dataset-wide), so a model
-must use the audio to know *which* object to point at.  Two domains stand in for
-Flickr-SoundNet (bright, few large objects, 3 jittered annotator boxes) and
-VGG-SoundSource (dark/saturated, more smaller objects, one annotator listing
-all sounding instances).
+Every sample is a pure function of (domain, sample_id, sizes): 1-3 objects of different classes, one of which
+sounds, so a model must use the audio to know which object to point at.
 """
 from __future__ import annotations
 
@@ -402,7 +397,8 @@ def make_sample(domain: str, sample_id: int, *, image_size: int = 64, clip_secon
 
 
 # ----------------------------------------------------------------------------- the dataset adapter
-from benchmark.data.adapters import Adapter  # noqa: E402 (the generator above needs no harness)
+from benchmark.data.adapters import Adapter, get_adapter  # noqa: E402 (the generator above needs no harness)
+from benchmark.data.splits import load_split  # noqa: E402
 
 SPLITS = ("labeled", "unlabeled", "val", "test")
 
@@ -416,19 +412,17 @@ class SyntheticAdapter(Adapter):
     generated = True
 
     def load(self, data, profile, domain, data_root=None, main_process_first=None):
-        from benchmark.data.domains import load_synthetic_domain
+        from benchmark.data.domains import load_synthetic_domain  # import cycle: domains -> store -> synthetic
 
         return load_synthetic_domain(profile, domain, data, main_process_first)
 
     def split_lists(self, data, profile, domain):
-        from benchmark.data.splits import load_split
-
         lists = data.splits or profile
         return [(f"synthetic/{lists}/{domain}/{s}", lambda s=s: load_split("synthetic", lists, domain, s))
                 for s in SPLITS]
 
     def restrict(self, domain_data, which):
-        from benchmark.data.domains import keep_classes
+        from benchmark.data.domains import keep_classes  # import cycle, as in load
 
         self.check_subset(f"{domain_data.name}:{which}")
         keep = set(HEARD_CLASSES if which == "heard" else UNHEARD_CLASSES)
@@ -436,8 +430,6 @@ class SyntheticAdapter(Adapter):
 
     def gt_map(self, domain, annotators, size, box_scale=None):
         """A domain is scored by the rule of the real dataset it stands in for."""
-        from benchmark.data.adapters import get_adapter
-
         return get_adapter(domain).gt_map(domain, annotators, size, box_scale)
 
     def note(self, data):

@@ -1,23 +1,6 @@
-"""VGG-SoundSource as the field ships it (LVS `metadata/vggss.json`, EZ-VSL `datasets.py`).
+"""VGG-SoundSource as the field ships it (LVS `metadata/vggss.json`, EZ-VSL `datasets.py`): reader and split maker.
 
-Tree:
-
-    ROOT/frames/<id>.jpg        <id> = <YouTube id>_<start second, 6 digits>, e.g. zpWuikVorYg_000032
-    ROOT/audio/<id>.wav
-    ROOT/vggss.json             LVS annotations (required)
-    ROOT/vggss_10k.txt          EZ-VSL subset lists (optional; needed for --subset)
-    ROOT/vggss_144k.txt
-    ROOT/vggsound.csv           VGGSound's label file (optional): `ytid,start,label,split` rows;
-                                gives the unannotated samples a class (open-set restriction)
-
-vggss.json: a JSON list of {"file": id, "class": name, "bbox": [[x0, y0, x1, y1], ...]}
-with coordinates normalised to [0, 1]. The real file (the same in LVS, EZ-VSL and SLAVC: 5,158
-entries, 221 classes) has odd values: twelve entries hold coordinates like -2.88e16 in x1 or y1
-(e.g. Db6Hjt0x28k_000056), some boxes have zero area, some values are the integers 0 or 1. The
-public evaluators keep these samples (EZ-VSL clips every coordinate to [0, 1], LVS takes
-max(x, 0)), so we do the same: clip, keep the sample, and count the clipped boxes in the store's
-info.json. A box that clipping empties (or one shipped with zero area) adds nothing to the union
-map; a sample left with no area gets an all-zero GT, as in the reference.
+The tree, the annotation format and how its odd boxes are clipped: datasets/vggss/README.md.
 """
 from __future__ import annotations
 
@@ -26,10 +9,12 @@ import json
 from pathlib import Path
 
 from benchmark.data.adapters import RealAdapter
-from benchmark.data.real_common import (DataError, RealSample, ReadResult, Skips, check_layout, checked_media,
-                                        collect, read_id_list, wanted_keys)
+from benchmark.data.real_common import (DataError, RealSample, ReadResult, Skips, check_layout, collect, read_id_list,
+                                        wanted_keys)
+from benchmark.data.real_media import checked_media
 from benchmark.data.real_splits import SPLIT_SIZES, draw, provenance, real_split_dir, unlabeled_lists, write_splits
 from benchmark.data.splits import SplitError
+from benchmark.metrics import union_gt_map
 
 BOX_SCALE = 1.0
 SPLIT_STREAM = 1002  # its RNG stream beside splits.SPLIT_SEED for drawing labeled / val / test
@@ -177,8 +162,6 @@ class VGGSS(RealAdapter):
 
     def gt_map(self, domain, annotators, size, box_scale=None):
         """The union of every box (docs/methods.md §1.5)."""
-        from benchmark.metrics import union_gt_map
-
         return union_gt_map([b for a in annotators for b in a], size, box_scale=box_scale)
 
     def note(self, data):

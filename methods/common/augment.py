@@ -30,14 +30,10 @@ def colour_randaugment(images: torch.Tensor, generators: list[torch.Generator], 
                        max_magnitude: int = 10) -> torch.Tensor:
     """Per-image colour RandAugment on uint8 (B,3,H,W): `num_ops` ops, magnitude ~ U{1..max}.
 
-    One generator per image (see `sample_generators`), so an image's augmentation does not
-    depend on which process or batch position it lands in. Signs of the enhancement ops
-    are drawn too, as in torchvision's RandAugment.
-
-    The draws are per image; the ops run once per op over all images that drew it, with
-    per-image magnitudes. The result equals torchvision's per-image calls bit for bit
-    (tests/augment_reference.py; tests/test_augment.py holds it to that): a per-image loop
-    cost a quarter of a training step on the CPU.
+    One generator per image (`sample_generators`), so an image's augmentation does not depend on its process or
+    batch position; each op runs once over all images that drew it, with per-image magnitudes and signs, and
+    equals torchvision's per-image calls bit for bit (tests/test_augment.py; a per-image loop cost a quarter of
+    a training step on the CPU).
     """
     if images.dtype != torch.uint8:  # torchvision clamps to the dtype's range: 0..255 only for uint8
         raise TypeError(f"colour_randaugment needs uint8 images, got {images.dtype}")

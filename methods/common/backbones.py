@@ -17,18 +17,22 @@ def _conv(cin: int, cout: int, stride: int, groups: int = 8) -> nn.Sequential:
     )
 
 
+def _stages(cin: int, width: int, depth: int) -> tuple[nn.Sequential, int]:
+    """Three stride-2 stages of `depth` 3x3 convs (width, 2x, 4x channels), and their output channels."""
+    layers = []
+    for cout in (width, 2 * width, 4 * width):
+        layers.append(_conv(cin, cout, 2))
+        layers += [_conv(cout, cout, 1) for _ in range(depth - 1)]
+        cin = cout
+    return nn.Sequential(*layers), cin
+
+
 class LightVisualCNN(nn.Module):
     """Image (B,3,H,W) -> feature map (B,C,H/8,W/8): three stride-2 stages."""
 
     def __init__(self, width: int = 32, depth: int = 2):
         super().__init__()
-        layers, cin = [], 3
-        for stage, cout in enumerate((width, 2 * width, 4 * width)):
-            layers.append(_conv(cin, cout, 2))
-            layers += [_conv(cout, cout, 1) for _ in range(depth - 1)]
-            cin = cout
-        self.body = nn.Sequential(*layers)
-        self.out_channels = cin
+        self.body, self.out_channels = _stages(3, width, depth)
 
     def forward(self, x):
         return self.body(x)
@@ -41,13 +45,7 @@ class MelCNN2d(nn.Module):
 
     def __init__(self, width: int = 32, depth: int = 2):
         super().__init__()
-        layers, cin = [], 1
-        for cout in (width, 2 * width, 4 * width):
-            layers.append(_conv(cin, cout, 2))
-            layers += [_conv(cout, cout, 1) for _ in range(depth - 1)]
-            cin = cout
-        self.body = nn.Sequential(*layers)
-        self.out_channels = cin
+        self.body, self.out_channels = _stages(1, width, depth)
 
     def forward(self, x):
         return self.body(x).amax(dim=(2, 3))
@@ -82,11 +80,8 @@ class WaveCNN1d(nn.Module):
     different encoder: a *learned* filterbank (a strided convolution over 25 ms windows every 10 ms, as many
     filters as A has mel bands), log-compressed energies, then strided 1-D convolutions over time with a
     kernel of 3 (A's: 5) and a global max pool. The paper pairs VGGish on log-mel with SoundNet on the
-    waveform so that the two models see the sound differently ("distinct backbones", Sec. 2.3).
-
-    A plain strided-conv stack on the samples (SoundNet's own design) learned the synthetic sounds' classes
-    far more slowly than the log-mel encoder and cost twice its time on the CPU; the log compression is
-    what a learned front end needs to reach timbre quickly.
+    waveform so that the two models see the sound differently ("distinct backbones", Sec. 2.3). A plain strided
+    stack on the samples (SoundNet's own) learned the synthetic classes far more slowly, at twice the CPU time.
     """
 
     input_key = "waveform"

@@ -30,9 +30,6 @@ class LocalizationModel(nn.Module):
         else:
             raise ValueError(f"unknown audio_head {audio_head!r}; use mlp or linear")
 
-    def encode_visual(self, images: torch.Tensor) -> torch.Tensor:
-        return F.normalize(self.visual_proj(self.visual(images)), dim=1)
-
     def encode_audio(self, audio: torch.Tensor) -> torch.Tensor:
         return F.normalize(self.audio_head(self.audio(audio)), dim=1)
 

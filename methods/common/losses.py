@@ -42,13 +42,9 @@ def gather_with_local_grad(x: torch.Tensor, accelerator) -> torch.Tensor:
 
 
 def mil_infonce(v: torch.Tensor, a: torch.Tensor, tau: float = 0.03, accelerator=None) -> torch.Tensor:
-    """EZ-VSL's multiple-instance contrastive loss: max over locations, CE over rows + columns.
-
-    v: (B,D,h,w) normalised visual maps; a: (B,D) normalised audio. Sum of the two CE
-    terms, as the official code has it. With several processes the loss is taken over the
-    global batch (every process's samples are negatives) and scaled by the process count,
-    so DDP's gradient average equals the 1-process gradient.
-    """
+    """EZ-VSL's multiple-instance contrastive loss on normalised v (B,D,h,w) and a (B,D): max over locations, the
+    sum of the CE over rows and columns (as the official code). Over several processes: the global batch's
+    negatives, scaled by the process count so DDP's gradient average equals the 1-process gradient."""
     world = 1 if accelerator is None else accelerator.num_processes
     v, a = gather_with_local_grad(v, accelerator), gather_with_local_grad(a, accelerator)
     return world * _mil_infonce(v, a, tau)

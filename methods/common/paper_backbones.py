@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from methods.common.audio_frontends import VGGISH_EXAMPLE_FRAMES, VGGISH_MEL_BANDS
+from methods.common.audio_frontends import VGGISH_EXAMPLE_FRAMES, VGGISH_MEL_BANDS, ezvsl_log_spectrogram
 from methods.common.weights import load_pretrained
 
 
@@ -28,7 +28,7 @@ class ResNet18Visual(nn.Module):
 
     def __init__(self, weights: str | None = None):
         super().__init__()
-        from torchvision.models import resnet18  # lazy: only profiles that use it pay the import
+        from torchvision.models import resnet18  # lazy: torchvision.models is heavy, only paper profiles need it
 
         net = resnet18(weights=None)
         # torchvision's attribute names, so its state dict maps one to one
@@ -48,8 +48,8 @@ class VGGish(nn.Module):
     """Log-mel (B,1,64,T) from `vggish_logmel` -> 128-d embedding averaged over the T//96 examples.
 
     `examples="center"` uses only the centre 0.96 s example (docs/methods.md §1.2; an alternative).
-    `final_relu=False` gives Google's current pre-activation embedding; the torchvggish
-    port keeps a ReLU there (a known difference of that port from the TensorFlow model). Either way the weights are the same.
+    `final_relu=False` gives Google's current pre-activation embedding; the torchvggish port keeps a ReLU there
+    (a known difference from the TensorFlow model). Either way the weights are the same.
     """
 
     input_key = "audio"
@@ -104,11 +104,8 @@ def _squeeze_conv2d(key: str, t: torch.Tensor) -> torch.Tensor:
 
 
 class SoundNet8(nn.Module):
-    """Raw waveform (B,1,N) at 22.05 kHz in [-1,1] -> conv7 (1024 ch) mean-pooled over time.
-
-    SoundNet was trained on waveforms scaled to [-256, 256]; `input_scale` applies that here
-    so the stored waveform stays in [-1, 1].
-    """
+    """Raw waveform (B,1,N) at 22.05 kHz in [-1,1] -> conv7 (1024 ch) mean-pooled over time. SoundNet was trained
+    on waveforms scaled to [-256, 256]: `input_scale` applies that here, so the stored waveform stays in [-1, 1]."""
 
     input_key = "waveform"
 
@@ -147,7 +144,7 @@ class ResNet18Audio(nn.Module):
 
     def __init__(self, sample_rate: int = 22050):
         super().__init__()
-        from torchvision.models import resnet18
+        from torchvision.models import resnet18  # lazy: as ResNet18Visual
 
         net = resnet18(weights=None)
         net.conv1 = nn.Conv2d(1, 64, kernel_size=7, stride=2, padding=3, bias=False)
@@ -162,6 +159,4 @@ class ResNet18Audio(nn.Module):
         self.pretrained = None  # EZ-VSL trains its audio network from scratch
 
     def forward(self, x):
-        from methods.common.audio_frontends import ezvsl_log_spectrogram
-
         return self.net(ezvsl_log_spectrogram(x, self.sample_rate))

@@ -47,11 +47,8 @@ def select_by_agreement(rho: torch.Tensor, fraction: float, floor: float) -> tor
 
 
 class MemoryBank:
-    """Per-sample soft pseudo-labels at map resolution with an EMA per visit (Eq. 5).
-
-    PL_i ← β·PL_i + (1−β)·PL̂_i when sample i is visited; the first visit copies PL̂_i.
-    fp32 [N, h, w] + a bool flag: 144k × 7 × 7 × 4 B ≈ 28 MB per model.
-    """
+    """Per-sample soft pseudo-labels at map resolution with an EMA per visit (Eq. 5): PL_i ← β·PL_i + (1−β)·PL̂_i,
+    the first visit copies PL̂_i. fp32 [N, h, w] + a bool flag: 144k × 7 × 7 × 4 B ≈ 28 MB per model."""
 
     def __init__(self, size: int, map_hw: tuple[int, int], beta: float):
         self.beta = beta

@@ -1,9 +1,5 @@
-"""Per-step random generators derived from (seed, step, rank, stream).
-
-Every random draw of a training step comes from a generator that is a pure function of
-these numbers, so a resumed run replays exactly what an uninterrupted one would have
-drawn, with no RNG state to save.
-"""
+"""Per-step random generators derived from (seed, step, rank, stream): a resumed run replays exactly what an
+uninterrupted one would have drawn, with no RNG state to save (docs/design.md §4)."""
 from __future__ import annotations
 
 import hashlib

@@ -1,9 +1,7 @@
 """Loading pretrained backbone weights from a local file the user names (docs/methods.md §1.3).
 
-Never downloads. Refuses, with the file, key(s) and shapes named, anything but an
-exact match, so a wrong or truncated file cannot silently leave layers at random
-init. The returned record (path, sha256, tensor count) goes into run.json; a module
-built without weights keeps `pretrained = None`, which the run records as a fallback.
+Never downloads; anything but an exact match is refused with the file, keys and shapes named. The record (path,
+sha256, tensor count) goes into run.json; a module built without weights keeps `pretrained = None`.
 """
 from __future__ import annotations
 
@@ -12,6 +10,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Mapping
 
 import torch
+from safetensors.torch import load_file
 from torch import nn
 
 # BatchNorm's step counter is only used with momentum=None; older files lack it.
@@ -37,8 +36,6 @@ def read_state_dict(path: str | Path, what: str = "weights") -> dict[str, torch.
         raise WeightsError(f"{what} weights file not found: {path}")
     try:
         if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
             state = load_file(str(path), device="cpu")
         else:
             # weights_only: a pickle may not run code; whole pickled modules are refused too

@@ -1,4 +1,4 @@
-"""Plain per-sample reference for benchmark.metrics (the public evaluation loops).
+"""Test oracle: a plain per-sample reference for benchmark.metrics (the public evaluation loops, one sample at a time).
 
 Mirrors stoneMo/EZ-VSL test.py `validate` + utils.py `Evaluator` one sample
 at a time in numpy, with the same documented choices as metrics.py (float32
