@@ -96,14 +96,25 @@ def run_seconds(runs: list[dict]) -> float:
     return sum(run.get("wall_seconds", 0.0) for run in runs)
 
 
-def run_commits(runs: list[dict]) -> str:
-    """The commits the runs were trained at (a table may be rewritten later, at another commit)."""
+def _tally(runs: list[dict], key) -> str:
     counts: dict[str, int] = {}
     for run in runs:
-        git = run.get("git") or {}
-        key = (git.get("commit") or "unknown")[:12] + (" (dirty)" if git.get("dirty") else "")
-        counts[key] = counts.get(key, 0) + 1
+        counts[key(run)] = counts.get(key(run), 0) + 1
     return ", ".join(f"{k} ({n} runs)" for k, n in sorted(counts.items()))
+
+
+def run_commits(runs: list[dict]) -> str:
+    """The commits the runs were trained at (a table may be rewritten later, at another commit)."""
+    def commit(run):
+        git = run.get("git") or {}
+        return (git.get("commit") or "unknown")[:12] + (" (dirty)" if git.get("dirty") else "")
+    return _tally(runs, commit)
+
+
+def run_torch_versions(runs: list[dict]) -> str:
+    """The torch releases the runs were trained with: not part of a run's identity, yet runs repeat bit for bit
+    only at the same release (docs/design.md §4), so a table says which it mixes."""
+    return _tally(runs, lambda run: f"torch {(run.get('versions') or {}).get('torch', 'unknown')}")
 
 
 def missing_runs(suite: Suite, long: pd.DataFrame) -> list[str]:
@@ -249,7 +260,7 @@ def write_leaderboard(suite: Suite, results_dir: Path, wall_seconds: float | Non
             "`python -m benchmark.score` rescores exported maps under the others).",
             f"- Budget: {suite.budget.steps} optimizer steps, global batch {suite.budget.global_batch_size}; "
             "checkpoint chosen on the validation split (never test)" + _lr_protocol(suite) + ".",
-            f"- Runs trained at commit {run_commits(runs)}; tables written at "
+            f"- Runs trained at commit {run_commits(runs)}, with {run_torch_versions(runs)}; tables written at "
             f"{(git['commit'] or 'unknown')[:12]}{' (dirty)' if git['dirty'] else ''}; "
             f"{datetime.now(timezone.utc):%Y-%m-%d}; {hw['cpu']}"
             f"{', ' + hw['gpu'] if 'gpu' in hw else ''}; {num_processes} process(es)"
