@@ -23,7 +23,6 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import torch
-import torch.nn.functional as F
 
 import methods
 from benchmark.checkpoint import WEIGHTS_RECORD
@@ -35,7 +34,7 @@ from benchmark.data.splits import SplitError
 from benchmark.data.store import StoreError
 from benchmark.evaluate import compute_maps
 from benchmark.figures import draw_heat, plt, save
-from benchmark.io import atomic_path, read_json, unwritable
+from benchmark.io import read_json, unwritable
 from benchmark.predictions import split_ids, write_predictions
 from benchmark.suites import Budget, check_model_section, load_profile, role_specs
 from methods.base import load_method_config

@@ -10,6 +10,7 @@ the thread count the run was trained with (the committed bench runs: OMP_NUM_THR
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import tempfile
 from pathlib import Path
@@ -29,13 +30,13 @@ COMPARED_METRICS = ("best_step", "best_val", "tests", "primary_variant", "varian
 def recorded_entry(suite, config: dict) -> MethodEntry:
     """The suite's row of a recorded run, with the learning rate the run used when the profile tunes it
     (runner.tune_lr adds it as an override the same way)."""
-    entry = next((e for e in load_suite(suite.name, suite.profile).methods if e.label == config["label"]), None)
+    entry = next((e for e in suite.methods if e.label == config["label"]), None)
     if entry is None:
         raise SystemExit(f"suite {suite.name} has no row {config['label']!r} any more")
     cls = methods.get_method(entry.name)
     lr = (config.get("method_config") or {}).get("lr")
     if suite.lr_grid and cls.trainable and lr is not None and "lr" not in entry.overrides:
-        entry = MethodEntry(entry.name, entry.label, {**entry.overrides, "lr": lr}, entry.control, entry.lr_of)
+        entry = dataclasses.replace(entry, overrides={**entry.overrides, "lr": lr})
     return entry
 
 

@@ -13,7 +13,6 @@ import torch.nn.functional as F
 from benchmark.suites import Budget, Claim
 from benchmark.trainer import TrainContext, _Samplers, draw_batches, train
 from methods.base import BatchPlan, Pool, StepState
-from methods.common.localizer import audio_input
 from methods.common.losses import gmp_infonce, infonce
 from tests.conftest import make_method, set_up, write_run
 
