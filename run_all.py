@@ -34,6 +34,9 @@ def parse_args(argv=None):
     p.add_argument("--profile", default="default", help="smoke | default (see benchmark/profiles.yaml)")
     p.add_argument("--seeds", type=_seeds, help="comma-separated, e.g. 0,1,2 (each in [0, 2^32))")
     p.add_argument("--methods", type=lambda s: s.split(","), help="comma-separated method labels of the suite")
+    p.add_argument("--evaluations", type=lambda s: s.split(","),
+                   help="comma-separated evaluation names of the suite: only their training domains run (with every "
+                        "evaluation of those trainings, so each run is the one the whole suite runs)")
     p.add_argument("--results-dir", type=Path, default=Path("results"))
     p.add_argument("--validate", action="store_true",
                    help="check config, names, splits and paper keys, and verify every finished run of the suite(s) "
@@ -103,7 +106,9 @@ def _main(argv=None) -> int:
     suites = []
     try:  # every suite is checked before any training starts
         for name in names:
-            suite = load_suite(name, args.profile, args.seeds, args.methods if args.suite != "all" else None)
+            one = args.suite != "all"
+            suite = load_suite(name, args.profile, args.seeds, args.methods if one else None,
+                               args.evaluations if one else None)
             if args.weights:
                 suite = with_weights(suite, _parse_weights(args.weights))
             suites.append((suite, validate_suite(suite)))

@@ -16,10 +16,20 @@ import methods
 from benchmark import figures, metadata
 from benchmark.claims import below_floor, trained_labels, write_claims
 from benchmark.io import write_text_atomic
-from benchmark.suite_results import METRICS, SECONDARY, FinishedRun, collect, load_runs, write_csv
+from benchmark.suite_results import (FALSE_ALARM, METRICS, NEGATIVE, SECONDARY, FinishedRun, collect, load_runs,
+                                     write_csv)
 from benchmark.suites import Evaluation, Suite, suite_adapters, stand_in
 
-SHOWN = {"ciou": "CIoU", "auc": "AUC", "ciou_fixed0.5": "CIoU@0.5", "auc_fixed0.5": "AUC@0.5"}
+SHOWN = {"ciou": "CIoU", "auc": "AUC", "ciou_fixed0.5": "CIoU@0.5", "auc_fixed0.5": "AUC@0.5",
+         "neg_ap": "AP", "neg_max_f1": "max-F1", "neg_precision": "Precision@0.5", "neg_localised": "Localised"}
+
+
+def shown(metric: str) -> str:
+    return SHOWN.get(metric) or f"False alarm {metric[len(FALSE_ALARM):]}"
+
+
+def lower_is_better(metric: str) -> bool:
+    return metric.startswith(FALSE_ALARM)
 
 
 def ci_half_width(std: float, n: int) -> float:
@@ -68,8 +78,8 @@ def evaluation_table(suite: Suite, agg: pd.DataFrame, ev: Evaluation, metrics=ME
                 mean, ci, n = (c["mean"].iloc[0], c["ci"].iloc[0], c["count"].iloc[0]) if len(c) else (float("nan"),) * 3
                 if with_paper:
                     p = paper.get(label if primary else "", {}).get(ev.name, {}).get(metric)
-                    row[f"Paper {SHOWN[metric]}"] = f"{p:.2f}" if p is not None else "—"
-                row[f"Ours {SHOWN[metric]}"] = _fmt(mean, ci, n)
+                    row[f"Paper {shown(metric)}"] = f"{p:.2f}" if p is not None else "—"
+                row[f"Ours {shown(metric)}"] = _fmt(mean, ci, n)
                 if primary and not cls.reference_only and not control and not pd.isna(mean):
                     means.setdefault(metric, []).append((mean, len(lines)))
             if metrics == METRICS:
@@ -83,10 +93,10 @@ def evaluation_table(suite: Suite, agg: pd.DataFrame, ev: Evaluation, metrics=ME
                                               if len(ind) and len(c) else "—")
             lines.append(row)
     for metric, vals in means.items():  # bold the best competitor mean
-        best = max(v for v, _ in vals)
+        best = (min if lower_is_better(metric) else max)(v for v, _ in vals)
         for v, i in vals:
             if v == best:
-                key = f"Ours {SHOWN[metric]}"
+                key = f"Ours {shown(metric)}"
                 lines[i][key] = f"**{lines[i][key]}**"
     return pd.DataFrame(lines).to_markdown(index=False)
 
@@ -239,6 +249,28 @@ def data_note(suite: Suite) -> str:
     return f"> {notes} Split lists and their hashes are in `datasets/` and each run.json. Paper columns: {paper}."
 
 
+def negatives_section(suite: Suite, agg: pd.DataFrame) -> list[str]:
+    """SLAVC's joint-set metrics for the evaluations that score negative pairs (docs/protocol.md §8)."""
+    evs = [ev for ev in suite.evaluations if ev.negatives]
+    if not evs:
+        return []
+    out = ["## Negative audio: does the method know when the sound is not in the picture?", "",
+           "Each test picture is also heard with a track whose source is not in it (docs/protocol.md §8.1). "
+           "A method's confidence is the mean of the top quarter of its raw map, upsampled and rescaled with a "
+           "range fixed for every sample, never min-max normalised; a pair is called sounding at confidence "
+           "≥ 0.5. *AP* and *max-F1* are SLAVC's, over positives and negatives together (a positive counts as "
+           "found only if it is called sounding and its cIoU ≥ 0.5); *Precision@0.5* at the default confidence; "
+           "*Localised*: % of positives with cIoU ≥ 0.5 under SLAVC's score-map rule, whatever their confidence; "
+           "*False alarm <type>*: % of that type's negatives called sounding (lower is better). A fixed map "
+           "(the centre floor) has one confidence for every pair: it cannot tell a negative from a positive.", ""]
+    for ev in evs:
+        present = set(agg[agg.evaluation == ev.name]["metric"])
+        metrics = [m for m in NEGATIVE if m in present] + sorted(m for m in present if m.startswith(FALSE_ALARM))
+        only = agg[agg.metric.isin(metrics)]  # the headline maps: other variants are not scored on negatives
+        out += [f"### {ev.title}", "", evaluation_table(suite, only, ev, tuple(metrics), with_paper=False), ""]
+    return out
+
+
 def write_leaderboard(suite: Suite, results_dir: Path, wall_seconds: float | None = None,
                       num_processes: int = 1, domains=None) -> Path:
     finished = load_runs(suite, results_dir)
@@ -282,6 +314,7 @@ def write_leaderboard(suite: Suite, results_dir: Path, wall_seconds: float | Non
             "Not the paper's protocol; shown because the median rule favours large objects.", ""]
     for ev in suite.evaluations:
         out += [f"### {ev.title}", "", evaluation_table(suite, agg, ev, SECONDARY, with_paper=False), ""]
+    out += negatives_section(suite, agg)
     if suite.claims:
         claims_name = name.replace("leaderboard", "claims")
         write_claims(base / claims_name, suite, long, _incomplete_note(suite, long))

@@ -142,6 +142,28 @@ def false_alarm_rates(confs, neg_types, thr: float = DEFAULT_CONF_THR) -> dict:
     return out
 
 
+def pair_scores(scores, gt, sounding: bool, relative: bool = False) -> tuple[float, float]:
+    """(confidence, cIoU) of one pair whose map is already on SLAVC's score scale; cIoU NaN for a negative
+    (SLAVC computes one against an all-zero GT but never reads it)."""
+    conf = confidence(scores)
+    return conf, (ciou(localize(scores, relative), gt) if sounding else float("nan"))
+
+
+def set_metrics(is_pos, cious, confs, neg_types, *, conf_thr: float = DEFAULT_CONF_THR,
+                ciou_thr: float = DEFAULT_CIOU_THR) -> dict:
+    """The joint-set numbers from every pair's (confidence, cIoU): AP, max-F1, precision and recall at the
+    default confidence, the false-alarm rate per negative type, and the share of positives localised
+    (cIoU >= ciou_thr under SLAVC's score-map rule, whatever their confidence)."""
+    is_pos, cious, confs = np.asarray(is_pos, dtype=bool), _np(cious), _np(confs)
+    p, r = precision_recall(is_pos, cious, confs, conf_thr, ciou_thr)
+    types = np.asarray(neg_types, dtype=object)
+    with np.errstate(invalid="ignore"):
+        localised = float(np.mean(cious[is_pos] >= ciou_thr)) if is_pos.any() else float("nan")
+    return {"AP": average_precision(is_pos, cious, confs, ciou_thr), "max_F1": max_f1(is_pos, cious, confs, ciou_thr),
+            "precision": float(p), "recall": float(r), "localised": localised,
+            "false_alarm": false_alarm_rates(confs[~is_pos], types[~is_pos], conf_thr)}
+
+
 def evaluate(maps, labels, gts, neg_types=None, *, value_range=None, relative: bool = False,
              conf_thr: float = DEFAULT_CONF_THR, ciou_thr: float = DEFAULT_CIOU_THR) -> dict:
     """All metrics on a joint set. maps: per pair a 2-D map at GT resolution (call `upsample` first for
@@ -152,11 +174,9 @@ def evaluate(maps, labels, gts, neg_types=None, *, value_range=None, relative: b
     is_pos = np.array([l is True or l == "sounding" for l in labels], dtype=bool)
     if value_range is not None:
         maps = [fixed_range(m, *value_range) for m in maps]
-    confs = np.array([confidence(m) for m in maps])
-    # negatives: cIoU left NaN (SLAVC computes one against an all-zero GT but never reads it)
-    cious = np.array([ciou(localize(m, relative), g) if p else np.nan for m, g, p in zip(maps, gts, is_pos)])
-    p, r = precision_recall(is_pos, cious, confs, conf_thr, ciou_thr)
+    scored = [pair_scores(m, g, p, relative) for m, g, p in zip(maps, gts, is_pos)]
+    confs = np.array([c for c, _ in scored])
+    cious = np.array([c for _, c in scored])
     types = ["non-sounding"] * len(labels) if neg_types is None else list(neg_types)
-    return {"confidence": confs, "ciou": cious, "AP": average_precision(is_pos, cious, confs, ciou_thr),
-            "max_F1": max_f1(is_pos, cious, confs, ciou_thr), "precision": float(p), "recall": float(r),
-            "false_alarm": false_alarm_rates(confs[~is_pos], [types[i] for i in np.flatnonzero(~is_pos)], conf_thr)}
+    return {"confidence": confs, "ciou": cious,
+            **set_metrics(is_pos, cious, confs, types, conf_thr=conf_thr, ciou_thr=ciou_thr)}

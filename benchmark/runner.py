@@ -13,17 +13,20 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+import torch
 from filelock import FileLock, Timeout
 
 import methods
 from benchmark import metadata
+from benchmark.checkpoint import WEIGHTS_RECORD
 from benchmark.data.domains import DomainData, load_domain, restrict_classes
+from benchmark.data.negative_pairs import NegativePairs, negative_pairs
 from benchmark.evaluate import evaluate_tests
 from benchmark.io import read_json
 from benchmark.run_outputs import copy_run, write_run
 from benchmark.suites import MethodEntry, Suite, method_overrides, role_specs
 from benchmark.tracking import run_name, tracked
-from benchmark.trainer import PROGRESS, train
+from benchmark.trainer import PROGRESS, TrainResult, prepare_training, train
 from benchmark.verify import DamagedRun, finished_runs, load_run
 from methods.base import build_config, load_method_config
 from methods.common.localizer import unwrap
@@ -43,6 +46,13 @@ class DomainCache:
         # synthetic stores are built on first use, one process at a time; real ones by benchmark.prepare
         return load_domain(self.suite.data, self.suite.profile, name, self.data_root,
                            self.accelerator.main_process_first)
+
+    def negatives(self, domain: str) -> NegativePairs:
+        """The negative pairs of test domain `domain` (benchmark/data/negative_pairs.py)."""
+        key = ("negatives", domain)
+        if key not in self._cache:
+            self._cache[key] = negative_pairs(self(domain), self.suite.data)
+        return self._cache[key]
 
     def __call__(self, domain: str) -> DomainData:
         """`name` or `name:heard` / `name:unheard` (every split restricted to those sounding classes)."""
@@ -71,6 +81,9 @@ def resolved_config(suite: Suite, entry: MethodEntry, train_domain: str, tests: 
     cfg = load_method_config(cls, method_overrides(suite, entry))
     splits = {d: domains(d).hashes for d in sorted({train_domain, *tests})}
     extra = {"compute": compute} if cls.trainable and compute and compute != REFERENCE_COMPUTE else {}
+    negative_tests = [t for t in suite.negative_tests() if t in tests]
+    if negative_tests:  # only where asked: the identities of runs without negatives stay as they were
+        extra["negatives"] = {t: domains.negatives(t).digest for t in negative_tests}
     return {
         "suite": suite.name, "suite_version": suite.version, "profile": suite.profile, "dataset": suite.dataset,
         "method": entry.name, "label": entry.label, "method_config": dataclasses.asdict(cfg),
@@ -103,12 +116,22 @@ def pretrained_status(method) -> tuple[dict | None, str]:
 
 
 SUITE_FIELDS = ("suite", "suite_version", "label")  # what a run's training identity leaves out
+EVALUATION_FIELDS = ("tests", "negatives")  # what its weights' identity leaves out as well
 
 
 def training_identity(config: dict) -> str:
     """Hash of what determines a run's numbers: its config without the suite's name and version and the row's
     label. Two runs with the same identity are the same computation (docs/design.md §5)."""
     return metadata.config_hash({k: v for k, v in config.items() if k not in SUITE_FIELDS})
+
+
+def weights_identity(config: dict) -> str:
+    """Hash of what determines a run's trained weights: its training identity without what it is tested on
+    (only the training domain's split lists kept). Two runs with the same weights identity train the same
+    models; one can be scored on other tests from the other's best_model.pt (docs/design.md §5)."""
+    kept = {k: v for k, v in config.items() if k not in SUITE_FIELDS + EVALUATION_FIELDS}
+    kept["split_sha256"] = {config["train"]: config["split_sha256"][config["train"]]}
+    return metadata.config_hash(kept)
 
 
 class RunIndex:
@@ -126,17 +149,27 @@ class RunIndex:
                 continue  # a run that does not verify is never a source
             if "config" in run and metrics.get("config_hash") == run.get("config_hash"):
                 found.setdefault(training_identity(run["config"]), folder)
+                if (folder / "best_model.pt").exists():  # its weights can be scored on other tests
+                    found.setdefault("weights:" + weights_identity(run["config"]), folder)
         return found
 
-    def find(self, config: dict) -> Path | None:
-        key = training_identity(config)
+    def _get(self, key: str) -> Path | None:
         if self.found is None or key not in self.found:  # rescan on a miss: another process may have finished it
             self.found = self._scan()
         return self.found.get(key)
 
+    def find(self, config: dict) -> Path | None:
+        return self._get(training_identity(config))
+
+    def find_weights(self, config: dict) -> Path | None:
+        """A finished run with best_model.pt whose training was this run's (weights_identity)."""
+        return self._get("weights:" + weights_identity(config))
+
     def add(self, config: dict, folder: Path) -> None:
         if self.found is not None:
             self.found.setdefault(training_identity(config), folder)
+            if (folder / "best_model.pt").exists():
+                self.found.setdefault("weights:" + weights_identity(config), folder)
 
 
 def run_one(suite: Suite, entry: MethodEntry, train_domain: str, tests: list[str], seed: int,
@@ -211,12 +244,25 @@ def _run_locked(suite: Suite, entry: MethodEntry, train_domain: str, tests: list
     method = build_method(config)
     started, t0 = datetime.now(timezone.utc), time.perf_counter()
     name = run_name(out, results_dir)
-    with tracked(accelerator, name, {**config, "config_hash": chash}):  # trackers: only with run_all --log-with
-        result = train(method, domains(train_domain), budget=suite.budget, seed=seed, accelerator=accelerator,
-                       ckpt_dir=out / "ckpt", run_meta={"config_hash": chash, "config": config}, log=log, name=name)
+    trained = index.find_weights(config) if method.trainable else None
+    loaded = None
+    if trained is not None and trained != out:  # the same training was run for other tests: score its weights
+        loaded = load_trained(method, trained, config, domains(train_domain), suite.budget, seed, accelerator)
+        log(f"weights of {entry.label} train={train_domain} seed={seed}: " +
+            (f"from {trained} (scoring only)" if loaded else f"{trained}/best_model.pt is not of this training"))
+    if loaded is not None:
+        result, shortfall = loaded
+    else:
+        trained = None
+        with tracked(accelerator, name, {**config, "config_hash": chash}):  # trackers: only with --log-with
+            result = train(method, domains(train_domain), budget=suite.budget, seed=seed, accelerator=accelerator,
+                           ckpt_dir=out / "ckpt", run_meta={"config_hash": chash, "config": config}, log=log,
+                           name=name)
+        shortfall = _runs_of(result.shortfall)
     t_test = time.perf_counter()
+    negative_sets = {t: domains.negatives(t) for t in config.get("negatives", {})}
     numbers, per_sample, previews = evaluate_tests(method, {d: domains(d) for d in tests}, accelerator,
-                                                   suite.budget.eval_batch_size)
+                                                   suite.budget.eval_batch_size, negative_sets)
     wall = time.perf_counter() - t0
     weights, weights_status = pretrained_status(method)
     metrics = {
@@ -241,8 +287,10 @@ def _run_locked(suite: Suite, entry: MethodEntry, train_domain: str, tests: list
             "val_history": result.history,
             "lr_selection": lr_selection,  # how the learning rate was chosen (tune_lr), or null
             # steps whose unlabeled share could not be filled: [first, last, unlabeled drawn, planned]
-            "unlabeled_shortfall": _runs_of(result.shortfall),
+            "unlabeled_shortfall": shortfall,
         }
+        if trained is not None:  # where the weights were trained (val history etc. are that training's)
+            run["weights_from"] = {"run": str(trained), "config_hash": read_json(trained / "run.json")["config_hash"]}
         # best-on-val weights for `python -m benchmark.localize` (not committed); metrics.json last
         metrics = write_run(out, per_sample, previews, run, metrics, method if method.trainable else None, config)
         shutil.rmtree(out / "ckpt", ignore_errors=True)  # resume state is no longer needed
@@ -253,6 +301,27 @@ def _run_locked(suite: Suite, entry: MethodEntry, train_domain: str, tests: list
     log(f"done {entry.label} train={train_domain} seed={seed}: {tests[0]} CIoU {primary['ciou']:.2f} "
         f"AUC {primary['auc']:.2f} (best val step {result.best_step}, {wall:.1f}s)")
     return metrics
+
+
+def load_trained(method, source: Path, config: dict, data: DomainData, budget, seed: int,
+                 accelerator) -> tuple[TrainResult, list] | None:
+    """Set `method` up as its training leaves it (prepare_training), with the best-on-val weights of the
+    finished run `source`; returns that training's TrainResult and unlabeled shortfall as its run.json records
+    them. None (the run then trains) when the run record inside best_model.pt is not of this training."""
+    try:
+        state = torch.load(source / "best_model.pt", map_location="cpu", weights_only=True)
+    except Exception:  # unreadable or truncated: not a source
+        return None
+    record = state.pop(WEIGHTS_RECORD, None) if isinstance(state, dict) else None
+    if not isinstance(record, dict) or weights_identity(record) != weights_identity(config):
+        return None
+    models = prepare_training(method, data, budget, seed, accelerator)[0]
+    for k, m in models.items():
+        unwrap(m).load_state_dict(state[k])
+    metrics, run = load_run(source)
+    return (TrainResult(best_step=metrics["best_step"], best_val=metrics["best_val"], history=run["val_history"],
+                        resumed_from=run.get("resumed_from_step")),
+            run.get("unlabeled_shortfall", []))
 
 
 def _runs_of(steps: list) -> list[list[int]]:

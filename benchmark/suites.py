@@ -56,6 +56,8 @@ class Evaluation:
     test: str  # test domain
     title: str = ""  # table heading; default: the name
     in_domain: str | None = None  # another evaluation: the leaderboard shows the change from it
+    # also score the test domain's negative (non-sounding) pairs: SLAVC's AP / max-F1 (docs/protocol.md §8)
+    negatives: bool = False
 
     def __post_init__(self):
         object.__setattr__(self, "title", self.title or self.name)
@@ -68,7 +70,8 @@ class Claim:
     evaluation: str
     text: str = ""  # default: "a > b"
     # what a claim may compare (benchmark/leaderboard.py::collect produces these)
-    metric: Literal["ciou", "auc", "ciou_fixed0.5", "auc_fixed0.5", "ciou_shuffled", "val_fluctuation"] = "ciou"
+    metric: Literal["ciou", "auc", "ciou_fixed0.5", "auc_fixed0.5", "ciou_shuffled", "val_fluctuation",
+                    "neg_ap", "neg_max_f1"] = "ciou"
     relative_to: str | None = None  # an evaluation: compare each method's change from it
 
     def __post_init__(self):
@@ -147,6 +150,11 @@ class Suite:
         return out
 
 
+    def negative_tests(self) -> list[str]:
+        """Test domains whose negative pairs are scored too."""
+        return list(dict.fromkeys(ev.test for ev in self.evaluations if ev.negatives))
+
+
 def list_suites() -> list[str]:
     return sorted(p.stem for p in SUITES_DIR.glob("*.yaml") if not p.stem.startswith("_"))
 
@@ -170,7 +178,7 @@ def _suite_file(path: Path) -> SuiteFile:
 
 
 def load_suite(name: str, profile: str = "default", seeds: list[int] | None = None,
-               only_methods: list[str] | None = None) -> Suite:
+               only_methods: list[str] | None = None, only_evaluations: list[str] | None = None) -> Suite:
     path = SUITES_DIR / f"{name}.yaml"
     if not path.exists():
         close = difflib.get_close_matches(name, list_suites(), n=3)
@@ -189,18 +197,29 @@ def load_suite(name: str, profile: str = "default", seeds: list[int] | None = No
         entries = [e for e in entries if e.label in only_methods]
     _check_evaluations(raw.evaluations, path)
     _check_claims(raw, labels, path)
+    evaluations = raw.evaluations
+    if only_evaluations:
+        missing = sorted(set(only_evaluations) - {ev.name for ev in evaluations})
+        if missing:
+            raise SuiteError(f"--evaluations {missing} not in suite {name} (it has {[ev.name for ev in evaluations]})")
+        # whole trainings: every evaluation of a chosen one's training domain stays, so a run keeps its tests
+        # (and its identity) as the whole suite runs it
+        trains = {ev.train for ev in evaluations if ev.name in only_evaluations}
+        evaluations = tuple(ev for ev in evaluations if ev.train in trains)
     kept = {e.label for e in entries}
+    kept_evaluations = {ev.name for ev in evaluations}
     return Suite(
         name=raw.suite, version=raw.version, description=raw.description.strip(), profile=profile,
-        methods=tuple(entries), evaluations=raw.evaluations,
+        methods=tuple(entries), evaluations=evaluations,
         seeds=list(seeds if seeds is not None else own.seeds or prof.seeds),
         budget=budget, data=prof.data, model_spec=check_model_section(prof.model, profile),
         method_overrides=prof.method_overrides, paper=_paper(raw.paper_numbers, path), path=path,
         mixed_precision=prof.mixed_precision, lr_grid=prof.lr_grid, tune_seed=prof.tune_seed,
         published=prof.publish,
         lr_sources={e.lr_of: next(f for f in raw.methods if f.label == e.lr_of) for e in entries if e.lr_of},
-        # a --methods subset keeps only the claims it can test
-        claims=tuple(c for c in raw.claims if c.a in kept and c.b in kept),
+        # a --methods / --evaluations subset keeps only the claims it can test
+        claims=tuple(c for c in raw.claims if c.a in kept and c.b in kept and c.evaluation in kept_evaluations
+                     and (c.relative_to is None or c.relative_to in kept_evaluations)),
     )
 
 

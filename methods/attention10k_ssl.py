@@ -42,7 +42,7 @@ class AttentionLocalizer(nn.Module):
         log_att = F.log_softmax(F.relu(cos).flatten(1), dim=1)  # softmax over the h·w positions
         att = log_att.exp()
         z = torch.einsum("bp,bdp->bd", att, v.flatten(2))
-        return {"att": att.view_as(cos), "log_att": log_att.view_as(cos), "z": self.back(z), "f_s": f_s}
+        return {"att": att.view_as(cos), "log_att": log_att.view_as(cos), "z": self.back(z), "f_s": f_s, "cos": cos}
 
 
 def derangement(n: int, generator: torch.Generator) -> torch.Tensor:
@@ -129,3 +129,9 @@ class Attention10kSSL(Method):
     @torch.no_grad()
     def localize(self, batch, variant=None):
         return self.models["a"](normalize(batch["image"]), audio_input(self.models["a"], batch))["att"]
+
+    @torch.no_grad()
+    def raw_map(self, batch):
+        # the attention is a softmax over positions (it sums to 1 whatever the sound): its level is the
+        # cosine it is computed from (docs/methods.md §7)
+        return self.models["a"](normalize(batch["image"]), audio_input(self.models["a"], batch))["cos"]

@@ -152,6 +152,17 @@ class Method:
         """(B, h, w) float map, higher = more likely the sound source. Deterministic."""
         raise NotImplementedError
 
+    # The fixed range of `raw_map`'s values, the same for every sample: the audio-visual cosine of the shared
+    # localization model (methods/common/localizer.py) lies in [-1, 1].
+    raw_range: ClassVar[tuple[float, float]] = (-1.0, 1.0)
+
+    @torch.no_grad()
+    def raw_map(self, batch: dict) -> torch.Tensor:
+        """The headline map before any per-sample normalisation, values within `raw_range`: its level says how
+        sure the method is that the sound is in the picture at all (negative audio, docs/protocol.md §8).
+        Override where the headline map normalises (a softmax, a min-max)."""
+        return self.localize(batch, self.report_variants()[0])
+
     # ---- state beyond the model weights (memory banks, curricula) -------------------------
     def extra_state(self) -> dict:
         return {}

@@ -23,6 +23,7 @@ class CenterPrior(Method):
     reference_only = True
     uses_labels = False
     Config = CenterConfig
+    raw_range = (0.0, 1.0)  # the Gaussian's values, the same for every sample: a constant confidence
 
     def localize(self, batch, variant=None):
         n, s = batch["image"].shape[0], self.config.map_size
@@ -45,6 +46,7 @@ class RandomMap(Method):
     reference_only = True
     uses_labels = False
     Config = RandomConfig
+    raw_range = (0.0, 1.0)
 
     def localize(self, batch, variant=None):
         s = self.config.map_size

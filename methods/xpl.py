@@ -176,6 +176,14 @@ class XPL(Method):
             return (maps[0] + maps[1]) / 2
         raise ValueError(f"xpl has no variant {variant!r}; it has {self.report_variants()}")
 
+    @torch.no_grad()
+    def raw_map(self, batch):
+        if self.config.report != "ensemble":
+            return super().raw_map(batch)
+        images = normalize(batch["image"])  # the ensemble min-max normalises: its level is the mean cosine
+        maps = [self.models[k](images, audio_input(self.models[k], batch))["map"] for k in MODELS]
+        return (maps[0] + maps[1]) / 2
+
     # ---- checkpointed state -----------------------------------------------------------------------
     def extra_state(self):
         state = {"curriculum": dict(self.curriculum)}

@@ -87,6 +87,26 @@ def test_localize_shape_and_determinism(name, smoke_suite, tiny_batch):
             m.localize(tiny_batch, "no-such-variant")
 
 
+@pytest.mark.parametrize("name", ALL)
+def test_raw_map_keeps_its_level_within_its_range(name, smoke_suite, tiny_batch):
+    """raw_map: the headline map's shape, deterministic, within the fixed raw_range, not min-max normalised per
+    sample (negative audio reads its level, docs/protocol.md §8), and a sample's map is the same whatever else
+    is in its batch."""
+    m, models = _built(name, smoke_suite)
+    for mod in models.values():
+        mod.eval()
+    raw = m.raw_map(tiny_batch)
+    lo, hi = m.raw_range
+    assert raw.shape == m.localize(tiny_batch, m.report_variants()[0]).shape
+    assert torch.equal(raw, m.raw_map(tiny_batch)) and lo < hi
+    assert raw.min() >= lo - 1e-5 and raw.max() <= hi + 1e-5
+    flat = raw.flatten(1)
+    assert not (torch.allclose(flat.min(1).values, torch.zeros(len(flat)))
+                and torch.allclose(flat.max(1).values, torch.ones(len(flat))))
+    half = {k: v[:4] for k, v in tiny_batch.items()}
+    torch.testing.assert_close(m.raw_map(half), raw[:4], rtol=1e-5, atol=1e-6)
+
+
 def _stepped(name, suite, data, accelerator, steps=BUDGET.steps, batches=None):
     """(method, losses) after `steps` trainer steps (`run_step`, no validation) on `data`, from seed 0.
     `batches` collects the (labeled, unlabeled) batches the method was given."""

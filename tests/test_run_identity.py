@@ -20,9 +20,22 @@ def _accelerator(device="cpu", precision="no", processes=1):
     return SimpleNamespace(device=torch.device(device), mixed_precision=precision, num_processes=processes)
 
 
+class _Domains:
+    """The runner's DomainCache over the smoke domains, with stand-in negative pairs."""
+
+    def __init__(self, domains):
+        self.domains = domains
+
+    def __call__(self, name):
+        return self.domains[name]
+
+    def negatives(self, name):
+        return SimpleNamespace(digest=f"pairs-of-{name}")
+
+
 def _config(suite, label, accelerator, smoke_domains):
     entry = next(e for e in suite.methods if e.label == label)
-    return resolved_config(suite, entry, "flickr", ["flickr"], 0, lambda d: smoke_domains[d],
+    return resolved_config(suite, entry, "flickr", ["flickr"], 0, _Domains(smoke_domains),
                            compute_identity(accelerator))
 
 
@@ -96,3 +109,30 @@ def test_the_runner_builds_the_method_its_config_hash_describes(smoke_domains):
             cls = methods.get_method(entry.name)
             expected = load_method_config(cls, method_overrides(suite, entry))
             assert build_method(config).config == expected, (name, entry.label)
+
+
+def test_an_evaluations_subset_runs_whole_trainings_with_their_identities(smoke_domains):
+    """--evaluations keeps every evaluation of a chosen one's training domain: each run keeps the tests, and so
+    the config hash, that the whole suite gives it (a subset never retrains a finished run as 'changed')."""
+    whole, part = load_suite("table1", "smoke"), load_suite("table1", "smoke", only_evaluations=["cross"])
+    assert [ev.name for ev in part.evaluations] == ["vggss", "cross"]
+    assert part.trainings() == {"vggss": whole.trainings()["vggss"]}
+    assert all(c.evaluation != "flickr" and c.relative_to != "flickr" for c in part.claims)
+
+
+def test_weights_identity_ignores_only_what_a_run_is_tested_on(smoke_domains):
+    """table1's Flickr-like training and the negatives suite's are the same training (weights) but different runs."""
+    from benchmark.runner import training_identity, weights_identity
+
+    domains = _Domains(smoke_domains)
+    configs = {}
+    for name in ("table1", "negatives"):
+        suite = load_suite(name, "smoke")
+        entry = next(e for e in suite.methods if e.label == "supervised")
+        configs[name] = resolved_config(suite, entry, "flickr", suite.trainings()["flickr"], 0, domains,
+                                        compute_identity(_accelerator()))
+    assert "negatives" not in configs["table1"] and configs["negatives"]["negatives"] == {"flickr": "pairs-of-flickr"}
+    assert training_identity(configs["table1"]) != training_identity(configs["negatives"])
+    assert weights_identity(configs["table1"]) == weights_identity(configs["negatives"])
+    other_seed = dict(configs["negatives"], seed=1)
+    assert weights_identity(other_seed) != weights_identity(configs["table1"])

@@ -94,9 +94,23 @@ def _draw_classes(rng, domain):
     return cid, n_sounding, distract
 
 
+def _draw_scene(rng, domain):
+    """(sounding class, the scene's object classes before placement): make_sample's first draws."""
+    cid, n_sounding, distract = _draw_classes(rng, domain)
+    classes = [cid] * n_sounding + distract
+    if n_sounding == 2 and len(distract) == 2:  # keep <= 3 objects: drop one distractor
+        classes = classes[:3]
+    return cid, classes
+
+
 def sounding_class(domain: str, sample_id: int) -> int:
     """Cheap: the class of the sounding object (== make_sample(...)['class_id'])."""
     return _draw_classes(_rng(domain, sample_id), domain)[0]
+
+
+def scene_classes(domain: str, sample_id: int) -> frozenset[int]:
+    """Cheap: the classes of the objects in the picture (== set(make_sample(...)['object_classes']))."""
+    return frozenset(_draw_scene(_rng(domain, sample_id), domain)[1])
 
 
 # ----------------------------------------------------------------------------- image
@@ -341,10 +355,7 @@ def make_sample(domain: str, sample_id: int, *, image_size: int = 64, clip_secon
         raise ValueError(f"unknown domain {domain!r}; expected one of {DOMAINS}")
     cfg, S = _DOMAIN_CFG[domain], int(image_size)
     rng = _rng(domain, sample_id)
-    cid, n_sounding, distract = _draw_classes(rng, domain)
-    classes = [cid] * n_sounding + distract
-    if n_sounding == 2 and len(distract) == 2:  # keep <= 3 objects: drop one distractor
-        classes = classes[:3]
+    cid, classes = _draw_scene(rng, domain)
     classes = [classes[i] for i in rng.permutation(len(classes))]  # random placement order
 
     yy, xx = _pixel_grid(S)
@@ -394,6 +405,30 @@ def make_sample(domain: str, sample_id: int, *, image_size: int = 64, clip_secon
 
     return dict(image=image, audio=audio, sample_rate=int(sample_rate), annotations=annotations,
                 class_id=cid, object_classes=[int(c) for c in classes], offscreen_class=offscreen)
+
+
+NEGATIVE_AUDIO = ("silence", "noise", "offscreen")  # made here; "mismatched" reuses another test clip
+
+
+def negative_audio(domain: str, sample_id: int, kind: str, *, clip_seconds: float = 1.0,
+                   sample_rate: int = 16000) -> np.ndarray:
+    """A track heard with sample `sample_id`'s picture whose source is not in it (docs/protocol.md §8.1), from
+    its own random stream (3), so the test clips are unchanged: `silence` (zeros), `noise` (the clips' coloured
+    background noise alone) or `offscreen` (a clip of a class not in the picture, made as make_sample makes the
+    sounding clip: the class sound plus background noise at the domain's SNR, peak-normalised)."""
+    n = int(round(clip_seconds * sample_rate))
+    if kind == "silence":
+        return np.zeros(n, np.float32)
+    cfg, rng = _DOMAIN_CFG[domain], _rng(domain, sample_id, 3)
+    if kind == "noise":
+        sig = _band_noise(rng, n, sample_rate, 20, 8000, rng.uniform(0, 1.5))
+    elif kind == "offscreen":
+        pool = [c for c in range(NUM_CLASSES) if c not in scene_classes(domain, sample_id)]
+        sig = _synth(int(pool[rng.integers(len(pool))]), rng, n, sample_rate)
+        sig = sig + _band_noise(rng, n, sample_rate, 20, 8000, rng.uniform(0, 1.5)) * 10 ** (-rng.uniform(*cfg["snr"]) / 20)
+    else:
+        raise ValueError(f"unknown negative audio {kind!r}; expected one of {NEGATIVE_AUDIO}")
+    return (sig * (rng.uniform(0.3, 0.95) / (np.abs(sig).max() + 1e-12))).astype(np.float32)
 
 
 # ----------------------------------------------------------------------------- the dataset adapter
