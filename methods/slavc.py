@@ -2,7 +2,8 @@
 
 Two projection heads per modality on the shared backbones (one for audio-visual correspondence, one for
 localization), momentum (EMA) target encoders, a large dropout on the visual features, and a cross-modal loss
-between each online encoder and the other modality's target. The map is read from the target encoders.
+between each online encoder and the other modality's target. The map is read from the online encoders, as
+SLAVC's test script does; the target encoders' map (its training-time validation) is a variant.
 """
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ class SLAVCConfig:
     dropout_aud: float  # on the audio backbone's vector, before both heads
     momentum_img: float  # EMA rate of the target visual backbone and projections (§10.2)
     momentum_aud: float  # EMA rate of the target audio backbone and heads
-    use_mom_eval: bool  # the map is read from the target encoders (true) or the online ones (§10.4)
+    map_from: Literal["online", "target"]  # the encoders the headline map is read from (§10.4)
 
 
 class TwoHeads(nn.Module):
@@ -154,20 +155,20 @@ class SLAVC(EZVSL):
         return loss, {"l_slavc": loss.detach()}
 
     def report_variants(self):
-        # the headline map is the encoders SLAVC evaluates (use_mom_eval: the targets); the other ones follow
-        other = "online" if self.config.use_mom_eval else "target"
+        # the headline map is from the encoders SLAVC's test.py reads (the online ones); the other ones follow
+        other = "target" if self.config.map_from == "online" else "online"
         return ["main", other] + (["ogl"] if self.prior_spec() is not None else [])
 
     @torch.no_grad()
     def localize(self, batch, variant=None):
-        """"main": SLAVC's evaluated map (§10.4) as a cosine in [−1, 1]; "online" / "target": the other encoders';
-        "ogl": SLAVC's object-guided mix (§10.5)."""
+        """"main": SLAVC's evaluated map (§10.4) as a cosine in [−1, 1]; "target" / "online": the other encoders';
+        "ogl": SLAVC's object-guided mix of the main map (§10.5)."""
         variants = self.report_variants()
         if variant is not None and variant not in variants:
             raise ValueError(f"slavc has no variant {variant!r}; it has {variants}")
-        main = "target" if self.config.use_mom_eval else "online"
         net, images = self.models["a"], normalize(batch["image"])
-        av = net(images, audio_input(net, batch), which=variant if variant == variants[1] else main)["map"]
+        which = variant if variant == variants[1] else self.config.map_from
+        av = net(images, audio_input(net, batch), which=which)["map"]
         if variant == "ogl":
             # SLAVC's test.py mixes at fixed ranges, not per sample: (S/τ + 1/τ)/(2/τ) = (cos + 1)/2 and S_OBJ/2.5
             a = self.config.ogl_alpha

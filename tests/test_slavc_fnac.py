@@ -122,7 +122,7 @@ def test_slavc_trains_online_and_moves_target_by_ema(smoke_suite, smoke_domains,
     assert any(not torch.equal(o0[k], o1[k]) for k in o0)
 
 
-def test_slavc_headline_map_is_the_target_cosine(smoke_suite, tiny_batch):
+def test_slavc_headline_map_is_the_online_cosine(smoke_suite, tiny_batch):
     m = smoke_method("slavc", smoke_suite)
     torch.manual_seed(0)
     m.attach(m.build_models())
@@ -131,13 +131,13 @@ def test_slavc_headline_map_is_the_target_cosine(smoke_suite, tiny_batch):
         for p in net.online.parameters():  # online and target apart
             p.add_(0.1 * torch.randn_like(p))
     net.eval()
-    assert m.report_variants()[:2] == ["main", "online"]
-    main, online = m.localize(tiny_batch), m.localize(tiny_batch, "online")
+    assert m.report_variants()[:2] == ["main", "target"]
+    main, target = m.localize(tiny_batch), m.localize(tiny_batch, "target")
     from methods.common.augment import normalize
     images, audio = normalize(tiny_batch["image"]), tiny_batch["audio"]
-    assert torch.allclose(main, av_map(net.target(images, audio)))
-    assert torch.allclose(online, av_map(net.online(images, audio)))
-    assert not torch.allclose(main, online)
+    assert torch.allclose(main, av_map(net.online(images, audio)))  # test.py: --use_mom_eval unset
+    assert torch.allclose(target, av_map(net.target(images, audio)))
+    assert not torch.allclose(main, target)
     # a cosine, not min-max normalised per sample: within [-1, 1], and its level differs between samples
     assert main.abs().max() <= 1 and not torch.allclose(main.flatten(1).amax(1), torch.ones(len(main)))
 
