@@ -19,6 +19,8 @@ REGISTRY: dict[str, str] = {
     "hard_pl": "methods.pseudo_label:HardPseudoLabel",
     "attention10k_ssl": "methods.attention10k_ssl:Attention10kSSL",
     "xpl": "methods.xpl:XPL",
+    "slavc": "methods.slavc:SLAVC",
+    "fnac": "methods.fnac:FNAC",
 }
 
 

@@ -55,7 +55,11 @@ class EZVSL(Method):
     def build_models(self):
         if self.prior_spec() is not None:  # frozen, never trained, not in the optimizer
             self.prior = build_backbone(VISUAL_BACKBONES, self.prior_spec(), "visual").eval().requires_grad_(False)
-        return {"a": build_localizer(self.model_spec_used())}
+        return {"a": self.build_network(self.model_spec_used())}
+
+    def build_network(self, spec: dict) -> torch.nn.Module:
+        """Model A from its spec: the shared localization model (SLAVC adds its heads and momentum copy)."""
+        return build_localizer(spec)
 
     def prior_spec(self) -> dict | None:
         """The object-prior network for OGL: the profile's visual backbone with its pretrained file, if any."""
@@ -72,15 +76,24 @@ class EZVSL(Method):
         if self.config.augment:
             self.upscaled.prefill(self.run.table, self.run.unlabeled_rows)
 
-    def training_step(self, labeled, unlabeled, state):
-        images = unlabeled["image"]
+    def training_view(self, batch: dict, state) -> torch.Tensor:
+        """The normalised training images: EZ-VSL's resize, random crop and flip when config.augment (§6)."""
+        images = batch["image"]
         if self.config.augment:
-            gens = sample_generators(state.seed, state.step, unlabeled["index"], "augment")
-            big = self.upscaled(images.cpu(), unlabeled["index"].cpu())
+            gens = sample_generators(state.seed, state.step, batch["index"], "augment")
+            big = self.upscaled(images.cpu(), batch["index"].cpu())
             images = crop_flip(big, gens, images.shape[-2:]).to(images.device)
-        out = self.models["a"](normalize(images), audio_input(self.models["a"], unlabeled))
+        return normalize(images)
+
+    def training_step(self, labeled, unlabeled, state):
+        out = self.models["a"](self.training_view(unlabeled, state), audio_input(self.models["a"], unlabeled))
         loss = mil_infonce(out["v"], out["a"], self.config.tau, self.run.accelerator)
         return loss, {"l_nce": loss.detach()}
+
+    def object_map(self, images: torch.Tensor, size) -> torch.Tensor:
+        """The object prior S_OBJ = mean |layer4 activation| of the separate frozen pretrained network, at `size`."""
+        obj = self.prior(images).abs().mean(1)
+        return torch.nn.functional.interpolate(obj[:, None], size=size, mode="bilinear", align_corners=True)[:, 0]
 
     def report_variants(self):
         return ["main", "ogl"] if self.prior_spec() is not None else ["main"]
@@ -93,9 +106,6 @@ class EZVSL(Method):
         if variant in (None, "main"):
             return av
         if variant == "ogl" and self.prior is not None:
-            # Object prior S_OBJ = mean |layer4 activation| of the separate frozen pretrained network
-            obj = self.prior(images).abs().mean(1)
-            obj = torch.nn.functional.interpolate(obj[:, None], size=av.shape[-2:], mode="bilinear", align_corners=True)[:, 0]
             a = self.config.ogl_alpha
-            return _minmax(a * _minmax(av) + (1 - a) * _minmax(obj))
-        raise ValueError(f"ezvsl has no variant {variant!r}; it has {self.report_variants()}")
+            return _minmax(a * _minmax(av) + (1 - a) * _minmax(self.object_map(images, av.shape[-2:])))
+        raise ValueError(f"{self.name} has no variant {variant!r}; it has {self.report_variants()}")

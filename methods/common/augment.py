@@ -157,6 +157,22 @@ def sample_generators(seed: int, step: int, rows: torch.Tensor, stream: str) -> 
     return [step_generator(seed, step, int(r), stream) for r in rows.tolist()]
 
 
+def feature_dropout(p: float, seed: int, step: int, rows: torch.Tensor, stream: str):
+    """Dropout on a batch of feature maps or vectors (B, ...) with rate `p`, as torch's `nn.Dropout` in training
+    (zero with probability p, the rest scaled by 1/(1−p)), but each sample's mask drawn from its own generator
+    (seed, step, row, stream), so a resumed or multi-process run draws the same masks (docs/design.md §4;
+    SLAVC's and FNAC's feature dropout, docs/methods.md §10.3). None when p = 0 (nothing to drop)."""
+    if p <= 0:
+        return None
+
+    def drop(x: torch.Tensor) -> torch.Tensor:
+        gens = sample_generators(seed, step, rows, stream)
+        keep = torch.stack([torch.rand(x.shape[1:], generator=g) >= p for g in gens]).to(x.device)
+        return x * keep / (1 - p)
+
+    return drop
+
+
 def colour_view(images: torch.Tensor, rows: torch.Tensor, state, stream: str, config) -> torch.Tensor:
     """The normalised training view of uint8 `images`: colour RandAugment drawn per sample from (seed, step,
     row, stream) when config.augment (config: augment, randaug_ops, randaug_max_magnitude; state: a StepState)."""

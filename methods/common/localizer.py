@@ -5,6 +5,8 @@ encoder gives one vector, both L2-normalised in a shared `dim`-d space.
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -22,23 +24,31 @@ class LocalizationModel(nn.Module):
         self.visual_proj = nn.Conv2d(self.visual.out_channels, dim, 1)
         self.audio = build_backbone(AUDIO_BACKBONES, audio, "audio")
         self.audio_key = getattr(self.audio, "input_key", "audio")  # which batch column to feed it
-        if audio_head == "mlp":  # FC-ReLU-FC head to the shared space, as in DMT/XPL's audio branch
-            self.audio_head = nn.Sequential(
-                nn.Linear(self.audio.out_channels, dim), nn.ReLU(inplace=True), nn.Linear(dim, dim))
-        elif audio_head == "linear":  # EZ-VSL's aud_proj
-            self.audio_head = nn.Linear(self.audio.out_channels, dim)
-        else:
-            raise ValueError(f"unknown audio_head {audio_head!r}; use mlp or linear")
+        self.audio_head = make_audio_head(audio_head, self.audio.out_channels, dim)
 
-    def encode_audio(self, audio: torch.Tensor) -> torch.Tensor:
-        return F.normalize(self.audio_head(self.audio(audio)), dim=1)
+    def encode_audio(self, audio: torch.Tensor, drop: Callable | None = None) -> torch.Tensor:
+        feats = self.audio(audio)
+        return F.normalize(self.audio_head(feats if drop is None else drop(feats)), dim=1)
 
-    def forward(self, images: torch.Tensor, audio: torch.Tensor) -> dict:
-        v_raw = self.visual_proj(self.visual(images))
+    def forward(self, images: torch.Tensor, audio: torch.Tensor, drop_visual: Callable | None = None,
+                drop_audio: Callable | None = None) -> dict:
+        """`drop_visual` / `drop_audio` (SLAVC's and FNAC's feature dropout, docs/methods.md §10.3): applied to
+        the backbones' outputs before the projections; None leaves them as they are."""
+        feats = self.visual(images)
+        v_raw = self.visual_proj(feats if drop_visual is None else drop_visual(feats))
         v = F.normalize(v_raw, dim=1)
-        a = self.encode_audio(audio)
+        a = self.encode_audio(audio, drop_audio)
         cos_map = torch.einsum("bdhw,bd->bhw", v, a)
         return {"v": v, "v_raw": v_raw, "a": a, "map": cos_map}
+
+
+def make_audio_head(kind: str, in_channels: int, dim: int) -> nn.Module:
+    """The audio projection to the shared `dim`-d space."""
+    if kind == "mlp":  # FC-ReLU-FC head to the shared space, as in DMT/XPL's audio branch
+        return nn.Sequential(nn.Linear(in_channels, dim), nn.ReLU(inplace=True), nn.Linear(dim, dim))
+    if kind == "linear":  # EZ-VSL's aud_proj
+        return nn.Linear(in_channels, dim)
+    raise ValueError(f"unknown audio_head {kind!r}; use mlp or linear")
 
 
 def build_localizer(model_spec: dict, **override) -> LocalizationModel:

@@ -51,7 +51,12 @@ def mil_infonce(v: torch.Tensor, a: torch.Tensor, tau: float = 0.03, accelerator
 
 
 def _mil_infonce(v: torch.Tensor, a: torch.Tensor, tau: float) -> torch.Tensor:
-    return _symmetric_ce(torch.einsum("ndhw,md->nmhw", v, a).flatten(2).amax(dim=2) / tau)
+    return symmetric_ce(mil_logits(v, a, tau))
+
+
+def mil_logits(v: torch.Tensor, a: torch.Tensor, tau: float) -> torch.Tensor:
+    """logits[n, m] = max_{h,w} ⟨v_n[:, h, w], a_m⟩ / τ: EZ-VSL's multiple-instance similarity (§1.7, §6)."""
+    return torch.einsum("ndhw,md->nmhw", v, a).flatten(2).amax(dim=2) / tau
 
 
 def gmp_infonce(v_raw: torch.Tensor, a: torch.Tensor, tau: float = 0.03, accelerator=None) -> torch.Tensor:
@@ -61,7 +66,7 @@ def gmp_infonce(v_raw: torch.Tensor, a: torch.Tensor, tau: float = 0.03, acceler
     world = 1 if accelerator is None else accelerator.num_processes
     pooled = F.normalize(v_raw.amax(dim=(2, 3)), dim=1)
     pooled, a = gather_with_local_grad(pooled, accelerator), gather_with_local_grad(a, accelerator)
-    return world * _symmetric_ce(pooled @ a.t() / tau)
+    return world * symmetric_ce(pooled @ a.t() / tau)
 
 
 def infonce(out: dict, kind: str, tau: float, accelerator=None) -> torch.Tensor:
@@ -84,7 +89,7 @@ def add_infonce(loss, logs: dict, out: dict, config, accelerator, log_key: str =
     return loss + config.lambda_u * l_nce
 
 
-def _symmetric_ce(logits: torch.Tensor) -> torch.Tensor:
+def symmetric_ce(logits: torch.Tensor) -> torch.Tensor:
     """logits[i, j] = similarity of visual i and audio j over τ; positives on the diagonal."""
     labels = torch.arange(logits.shape[0], device=logits.device)
     return F.cross_entropy(logits, labels) + F.cross_entropy(logits.t(), labels)
