@@ -17,11 +17,11 @@ from filelock import FileLock, Timeout
 
 import methods
 from benchmark import metadata
-from benchmark.data.domains import DomainData, load_domain, restrict_classes
+from benchmark.data.domains import DomainData, load_domain, restrict_classes, with_label_budget
 from benchmark.evaluate import evaluate_tests
 from benchmark.io import read_json
 from benchmark.run_outputs import copy_run, write_run
-from benchmark.suites import MethodEntry, Suite, method_overrides, role_specs
+from benchmark.suites import MethodEntry, Suite, method_overrides, role_specs, training_domain
 from benchmark.tracking import run_name, tracked
 from benchmark.trainer import PROGRESS, train
 from benchmark.verify import DamagedRun, finished_runs, load_run
@@ -32,7 +32,8 @@ from methods.config import given
 
 
 def run_dir(results_dir: Path, suite: Suite, train_domain: str, label: str, seed: int) -> Path:
-    return results_dir / suite.name / "runs" / suite.profile / f"train-{train_domain.replace(':', '-')}" / label / f"seed{seed}"
+    train = train_domain.replace(':', '-').replace('@', '-labels-')  # a label budget: train-flickr-labels-5pct
+    return results_dir / suite.name / "runs" / suite.profile / f"train-{train}" / label / f"seed{seed}"
 
 
 class DomainCache:
@@ -44,8 +45,15 @@ class DomainCache:
         return load_domain(self.suite.data, self.suite.profile, name, self.data_root,
                            self.accelerator.main_process_first)
 
-    def __call__(self, domain: str) -> DomainData:
-        """`name` or `name:heard` / `name:unheard` (every split restricted to those sounding classes)."""
+    def __call__(self, domain: str, seed: int | None = None) -> DomainData:
+        """`name` or `name:heard` / `name:unheard` (every split restricted to those sounding classes), or
+        `name@<budget>` at a training seed (the labeled subset of that budget and seed: with_label_budget)."""
+        base, _, budget = domain.partition("@")
+        if budget:
+            if (domain, seed) not in self._cache:
+                self._cache[domain, seed] = with_label_budget(self(base), self.suite.data, self.suite.profile,
+                                                              budget, seed)
+            return self._cache[domain, seed]
         if domain not in self._cache:
             base, _, classes = domain.partition(":")
             if base not in self._cache:
@@ -69,7 +77,7 @@ def resolved_config(suite: Suite, entry: MethodEntry, train_domain: str, tests: 
                     domains: DomainCache, compute: dict | None = None) -> dict:
     cls = methods.get_method(entry.name)
     cfg = load_method_config(cls, method_overrides(suite, entry))
-    splits = {d: domains(d).hashes for d in sorted({train_domain, *tests})}
+    splits = {d: seeded(domains, d, seed).hashes for d in sorted({train_domain, *tests})}
     extra = {"compute": compute} if cls.trainable and compute and compute != REFERENCE_COMPUTE else {}
     return {
         "suite": suite.name, "suite_version": suite.version, "profile": suite.profile, "dataset": suite.dataset,
@@ -80,6 +88,12 @@ def resolved_config(suite: Suite, entry: MethodEntry, train_domain: str, tests: 
         "budget": given(suite.budget) if cls.trainable else None, "seed": seed,
         "train": train_domain, "tests": tests, "split_sha256": splits, **extra,
     }
+
+
+def seeded(domains, domain: str, seed: int) -> DomainData:
+    """The domain a run of `seed` uses: a label-budget domain (`name@<budget>`) depends on the seed, others not
+    (so callers that key domains by name alone keep working)."""
+    return domains(domain, seed) if "@" in domain else domains(domain)
 
 
 def build_method(config: dict):
@@ -212,7 +226,7 @@ def _run_locked(suite: Suite, entry: MethodEntry, train_domain: str, tests: list
     started, t0 = datetime.now(timezone.utc), time.perf_counter()
     name = run_name(out, results_dir)
     with tracked(accelerator, name, {**config, "config_hash": chash}):  # trackers: only with run_all --log-with
-        result = train(method, domains(train_domain), budget=suite.budget, seed=seed, accelerator=accelerator,
+        result = train(method, seeded(domains, train_domain, seed), budget=suite.budget, seed=seed, accelerator=accelerator,
                        ckpt_dir=out / "ckpt", run_meta={"config_hash": chash, "config": config}, log=log, name=name)
     t_test = time.perf_counter()
     numbers, per_sample, previews = evaluate_tests(method, {d: domains(d) for d in tests}, accelerator,
@@ -299,8 +313,13 @@ def run_suite(suite: Suite, results_dir: Path, accelerator, log=print, data_root
     """Run (or skip, or reuse) every run of the suite; returns the loaded domains for figures."""
     domains = DomainCache(suite, accelerator, data_root)
     index = RunIndex(results_dir, suite.profile)
-    for train_domain, tests in suite.trainings().items():
+    planned = set()
+    for suite_train, tests in suite.trainings().items():
         for entry in suite.methods:
+            train_domain = training_domain(entry.name, suite_train)  # a budget-free method: once, without it
+            if (entry.label, train_domain) in planned:
+                continue
+            planned.add((entry.label, train_domain))
             tuned, selection = tune_lr(suite, entry, train_domain, tests, results_dir, accelerator, domains, log, index)
             for seed in suite.seeds:
                 run_one(suite, tuned, train_domain, tests, seed, results_dir, accelerator, domains, log,
