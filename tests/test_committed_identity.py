@@ -11,7 +11,9 @@ from types import SimpleNamespace
 import pytest
 
 from benchmark import metadata
+from benchmark.data.label_lists import load_label_list
 from benchmark.data.splits import load_split
+from benchmark.data.synthetic import SyntheticAdapter
 from benchmark.rerun import recorded_entry
 from benchmark.runner import resolved_config
 from benchmark.suites import load_suite
@@ -27,7 +29,7 @@ def test_committed_run_has_todays_identity(folder):
     config = run["config"]
     suite = load_suite(config["suite"], config["profile"])
     stored_splits = config["split_sha256"]
-    domains = lambda d: SimpleNamespace(hashes=stored_splits[d])  # noqa: E731 (split lists: checked below)
+    domains = lambda d, seed=None: SimpleNamespace(hashes=stored_splits[d])  # noqa: E731 (split lists: below)
     compute = config.get("compute")
     now = resolved_config(suite, recorded_entry(suite, config), config["train"], config["tests"], config["seed"], domains,
                           compute)
@@ -48,7 +50,13 @@ def test_committed_split_hashes_are_the_committed_lists():
             for split, digest in hashes.items():
                 if split == "classes":
                     continue
-                key = (lists, domain.partition(":")[0], split)
+                base = domain.partition(":")[0].partition("@")[0]
+                if split == "labels":  # a label budget: "<budget>/seed<k>=<sha256>" of its labeled-subset list
+                    (budget, seed), digest = digest.split("=")[0].split("/seed"), digest.split("=")[1]
+                    where = SyntheticAdapter().labels_dir(None, lists, base)
+                    assert digest == load_label_list(where, budget, int(seed))[1], (folder, domain)
+                    continue
+                key = (lists, base, split)
                 if key not in seen:
                     seen[key] = load_split("synthetic", *key)[1]
                 assert digest == seen[key], (folder, key)

@@ -54,12 +54,12 @@ def load_domain(data, profile: str, domain: str, data_root=None, main_process_fi
     return restrict_classes(loaded, classes) if classes else loaded
 
 
-def with_label_budget(loaded: DomainData, data, profile: str, budget: str, seed: int) -> DomainData:
+def with_label_budget(loaded: DomainData, data, profile: str, budget: str, seed: int, base=None) -> DomainData:
     """Domain `<name>@<budget>` at a training seed: its labeled split is the committed labeled-subset list of that
     budget and seed (benchmark/data/label_lists.py), its unlabeled split the rest of the training pool (labeled +
     unlabeled, in store order); val and test are unchanged. The list's hash joins the split hashes (the run's
-    identity) as `labels`."""
-    base = adapter_for(data, loaded.name).labels_dir(data, profile, loaded.name)
+    identity) as `labels`. `base`: the lists' folder (default: the adapter's `labels_dir`)."""
+    base = Path(base) if base is not None else adapter_for(data, loaded.name).labels_dir(data, profile, loaded.name)
     ids, digest = load_label_list(base, budget, seed)
     where = base / budget / f"seed{seed}.txt"
     if loaded.table.keys is None:  # synthetic: integer ids, every one in the store

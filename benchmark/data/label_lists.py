@@ -135,9 +135,11 @@ def make_synthetic_label_lists(profile: str, seeds=None, force: bool = False) ->
     return out
 
 
-def make_real_label_lists(dataset: str, root=None, seeds=None, base=None, force: bool = False) -> Path:
+def make_real_label_lists(dataset: str, root=None, seeds=None, base=None, force: bool = False,
+                          budgets: dict | None = None) -> Path:
     """The lists of a real dataset from its annotated training pool (the adapter's `label_pool`: the committed
-    split lists, and for Flickr the annotation files under `root`). `base`: the split lists' folder."""
+    split lists, and for Flickr the annotation files under `root`). `base`: the split lists' folder (the lists go
+    to its `labels/`); `budgets`: default BUDGETS[dataset]."""
     from benchmark.data.adapters import get_adapter
     from benchmark.data.real_splits import real_split_dir
 
@@ -145,7 +147,7 @@ def make_real_label_lists(dataset: str, root=None, seeds=None, base=None, force:
     base = Path(base) if base is not None else real_split_dir(dataset)
     pool, note = adapter.label_pool(root, base)
     seeds = profile_seeds("", "real") if seeds is None else seeds
-    return write_label_lists(base / "labels", pool, BUDGETS[dataset], seeds, LABEL_STREAMS[f"{dataset}/{dataset}"],
+    return write_label_lists(base / "labels", pool, budgets or BUDGETS[dataset], seeds, LABEL_STREAMS[f"{dataset}/{dataset}"],
                              note, force)
 
 
