@@ -249,7 +249,11 @@ def training_report(suite: Suite, runs: list[dict], long: pd.DataFrame) -> list[
                 "of the best-on-validation checkpoint.", ""]
         table = []
         order = {e.label: i for i, e in enumerate(suite.methods)}
-        for (train, label), g in sorted(frame.groupby(["train", "label"]), key=lambda x: (x[0][0], order.get(x[0][1], 99))):
+        budgets = {ev.train: i for i, ev in enumerate(suite.evaluations) if ev.budget}  # in the suite's order
+
+        def place(key):
+            return key[0].partition("@")[0], budgets.get(key[0], -1), order.get(key[1], 99)
+        for (train, label), g in sorted(frame.groupby(["train", "label"]), key=lambda x: place(x[0])):
             slopes = g["slope"].dropna()
             table.append({"Training": train, "Method": label,
                           "Val slope, last 20 %": _fmt(slopes.mean(), ci_half_width(slopes.std(), len(slopes)),
