@@ -226,8 +226,9 @@ def _run_locked(suite: Suite, entry: MethodEntry, train_domain: str, tests: list
     started, t0 = datetime.now(timezone.utc), time.perf_counter()
     name = run_name(out, results_dir)
     with tracked(accelerator, name, {**config, "config_hash": chash}):  # trackers: only with run_all --log-with
-        result = train(method, seeded(domains, train_domain, seed), budget=suite.budget, seed=seed, accelerator=accelerator,
-                       ckpt_dir=out / "ckpt", run_meta={"config_hash": chash, "config": config}, log=log, name=name)
+        result = train(method, seeded(domains, train_domain, seed), budget=suite.budget, seed=seed,
+                       accelerator=accelerator, ckpt_dir=out / "ckpt",
+                       run_meta={"config_hash": chash, "config": config}, log=log, name=name)
     t_test = time.perf_counter()
     numbers, per_sample, previews = evaluate_tests(method, {d: domains(d) for d in tests}, accelerator,
                                                    suite.budget.eval_batch_size)

@@ -141,7 +141,7 @@ def flickr_label_pool(root, base=None) -> tuple[list[str], str]:
     if outside:
         raise SplitError(f"{base / 'labeled.txt'}: {len(outside)} ids (e.g. {outside[:3]}) are not annotated training "
                          f"pairs under {ann_dir}: the split lists were made from other annotation files")
-    return pool, "flickr annotated pairs (valid XML under ROOT/Annotations) minus val, every test list and extra test id"
+    return pool, "flickr annotated pairs (valid XML under ROOT/Annotations) minus val, the test lists, extra test ids"
 
 
 # ----------------------------------------------------------------------------- the dataset adapter

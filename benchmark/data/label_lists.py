@@ -147,8 +147,8 @@ def make_real_label_lists(dataset: str, root=None, seeds=None, base=None, force:
     base = Path(base) if base is not None else real_split_dir(dataset)
     pool, note = adapter.label_pool(root, base)
     seeds = profile_seeds("", "real") if seeds is None else seeds
-    return write_label_lists(base / "labels", pool, budgets or BUDGETS[dataset], seeds, LABEL_STREAMS[f"{dataset}/{dataset}"],
-                             note, force)
+    stream = LABEL_STREAMS[f"{dataset}/{dataset}"]
+    return write_label_lists(base / "labels", pool, budgets or BUDGETS[dataset], seeds, stream, note, force)
 
 
 def main(argv=None) -> None:
