@@ -136,6 +136,7 @@ def test_small_labeled_pool_is_drawn_once(smoke_suite, accelerator):
     assert ulb is None and sorted(lb["index"].tolist()) == sorted(data.rows["labeled"])
     m = make_method("hard_pl", smoke_suite)
     ctx = TrainContext(m, data, set_up(m, data, 10, accelerator=accelerator))
+    assert ctx.run.labeled_rows == tuple(data.rows["labeled"]) and ctx.run.unlabeled_rows == tuple(data.rows["unlabeled"])
     m.batch_plan = lambda step: BatchPlan(labeled=4, unlabeled=4)
     lb, ulb = draw_batches(m, ctx, _Samplers(0), 3)
     assert lb["index"].shape[0] == 2 and ulb["index"].shape[0] == 4 and ctx.shortfall == []
