@@ -197,11 +197,12 @@ def load_suite(name: str, profile: str = "default", seeds: list[int] | None = No
             raise SuiteError(f"--methods {missing} not in suite {name} (it has {labels})")
         entries = [e for e in entries if e.label in only_methods]
     _check_evaluations(raw.evaluations, path)
-    _check_claims(raw, labels, path)
+    evaluations = _with_budgets(raw, prof.data, path)
+    _check_claims(raw, evaluations, labels, path)
     kept = {e.label for e in entries}
     return Suite(
         name=raw.suite, version=raw.version, description=raw.description.strip(), profile=profile,
-        methods=tuple(entries), evaluations=_with_budgets(raw, prof.data, path),
+        methods=tuple(entries), evaluations=evaluations,
         seeds=list(seeds if seeds is not None else own.seeds or prof.seeds),
         budget=budget, data=prof.data, model_spec=check_model_section(prof.model, profile),
         method_overrides=prof.method_overrides, paper=_paper(raw.paper_numbers, path), path=path,
@@ -264,8 +265,8 @@ def training_domain(method: str, train: str) -> str:
     return train.partition("@")[0] if budget_free(method) else train
 
 
-def _check_claims(raw: SuiteFile, labels: list[str], path: Path) -> None:
-    evals = {ev.name for ev in raw.evaluations}
+def _check_claims(raw: SuiteFile, evaluations: tuple[Evaluation, ...], labels: list[str], path: Path) -> None:
+    evals = {ev.name for ev in evaluations}  # with label budgets: `<name>@<budget>`
     for i, c in enumerate(raw.claims):
         for key in ("evaluation", "relative_to"):
             if getattr(c, key) is not None and getattr(c, key) not in evals:
