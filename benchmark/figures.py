@@ -13,7 +13,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from benchmark.io import atomic_path, read_json  # noqa: E402
-from benchmark.suites import Evaluation  # noqa: E402
+from benchmark.suites import Evaluation, budget_free  # noqa: E402
 
 
 def _runs(suite, runs: list, train: str, label: str) -> list:
@@ -113,8 +113,6 @@ def label_budget_figure(suite, results_dir: Path, agg, groups: dict, sizes: dict
     """Test CIoU against the number of labels (log x), one panel per domain (`groups`: evaluation -> its budgeted
     evaluations, `sizes`: evaluation -> labels), one line per method with its mean ± 95 % CI band over seeds; the
     budget-free rows (oracle, floors) as horizontal lines with their bands."""
-    from benchmark.suites import budget_free  # import cycle: suites -> data -> figures is fine, suites imports more
-
     fig, axes = plt.subplots(1, len(groups), figsize=(5.2 * len(groups), 3.8), squeeze=False)
     drawn = False
     for ax, evs in zip(axes[0], groups.values()):
