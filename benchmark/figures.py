@@ -13,7 +13,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from benchmark.io import atomic_path, read_json  # noqa: E402
-from benchmark.suites import Evaluation  # noqa: E402
+from benchmark.suites import Evaluation, budget_free  # noqa: E402
 
 
 def _runs(suite, runs: list, train: str, label: str) -> list:
@@ -107,3 +107,39 @@ def overlay_figure(suite, results_dir: Path, evaluation: Evaluation, runs: list,
     for ax in axes.flat:
         ax.axis("off")
     return save(fig, results_dir / suite.name / "figures" / f"overlays-{evaluation.name}{_suffix(suite)}.png")
+
+
+def label_budget_figure(suite, results_dir: Path, agg, groups: dict, sizes: dict) -> Path | None:
+    """Test CIoU against the number of labels (log x), one panel per domain (`groups`: evaluation -> its budgeted
+    evaluations, `sizes`: evaluation -> labels), one line per method with its mean ± 95 % CI band over seeds; the
+    budget-free rows (oracle, floors) as horizontal lines with their bands."""
+    fig, axes = plt.subplots(1, len(groups), figsize=(5.2 * len(groups), 3.8), squeeze=False)
+    drawn = False
+    for ax, evs in zip(axes[0], groups.values()):
+        x = np.array([sizes[ev.name] or np.nan for ev in evs], dtype=float)
+        for i, entry in enumerate(suite.methods):
+            cells = [agg[(agg.evaluation == ev.name) & (agg.label == entry.label) & agg.primary
+                         & (agg.metric == "ciou")] for ev in evs]
+            mean = np.array([c["mean"].iloc[0] if len(c) else np.nan for c in cells], dtype=float)
+            ci = np.nan_to_num(np.array([c["ci"].iloc[0] if len(c) else np.nan for c in cells], dtype=float))
+            if np.isnan(mean).all():
+                continue
+            drawn, colour = True, f"C{i}"
+            if budget_free(entry.name):
+                m, c = mean[~np.isnan(mean)][0], ci[~np.isnan(mean)][0]
+                ax.axhline(m, color=colour, ls="--", lw=1, label=f"{entry.label} (any budget)")
+                ax.axhspan(m - c, m + c, color=colour, alpha=0.12)
+            else:
+                ax.plot(x, mean, marker="o", color=colour, label=entry.label)
+                ax.fill_between(x, mean - ci, mean + ci, color=colour, alpha=0.2)
+        ax.set_xscale("log")
+        ax.set_xticks(x[~np.isnan(x)], [f"{int(n)}\n{ev.budget}" for n, ev in zip(x, evs) if not np.isnan(n)])
+        ax.minorticks_off()
+        title = next(e.title for e in suite.evaluations if e.name == evs[0].name).rpartition(", label budget")[0]
+        ax.set(xlabel="labeled training samples (log scale)", ylabel="test CIoU (%)", title=title)
+    if not drawn:
+        plt.close(fig)
+        return None
+    axes[0, -1].legend(fontsize=7, loc="best")
+    fig.suptitle(f"{suite.name} ({suite.profile}): CIoU vs labels, mean ± 95 % CI over seeds", fontsize=9)
+    return save(fig, results_dir / suite.name / "figures" / f"ciou_vs_labels{_suffix(suite)}.png")

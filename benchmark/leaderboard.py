@@ -16,9 +16,11 @@ import methods
 from benchmark import figures, metadata
 from benchmark.claims import below_floor, trained_labels, write_claims
 from benchmark.io import write_text_atomic
+from benchmark.data.adapters import adapter_for
+from benchmark.data.label_lists import budget_sizes
 from benchmark.suite_results import (FALSE_ALARM, METRICS, NEGATIVE, SECONDARY, FinishedRun, collect, load_runs,
                                      write_csv)
-from benchmark.suites import Evaluation, Suite, suite_adapters, stand_in
+from benchmark.suites import Evaluation, Suite, budget_free, suite_adapters, stand_in
 
 SHOWN = {"ciou": "CIoU", "auc": "AUC", "ciou_fixed0.5": "CIoU@0.5", "auc_fixed0.5": "AUC@0.5",
          "neg_ap": "AP", "neg_max_f1": "max-F1", "neg_precision": "Precision@0.5", "neg_localised": "Localised"}
@@ -99,6 +101,63 @@ def evaluation_table(suite: Suite, agg: pd.DataFrame, ev: Evaluation, metrics=ME
                 key = f"Ours {shown(metric)}"
                 lines[i][key] = f"**{lines[i][key]}**"
     return pd.DataFrame(lines).to_markdown(index=False)
+
+
+def budget_groups(suite: Suite) -> dict[str, list[Evaluation]]:
+    """A label-budget suite's evaluations by the evaluation they expand (its name before `@`), in budget order;
+    {} for any other suite."""
+    groups: dict[str, list[Evaluation]] = {}
+    for ev in suite.evaluations:
+        if ev.budget:
+            groups.setdefault(ev.name.partition("@")[0], []).append(ev)
+    return groups
+
+
+def labels_of(suite: Suite, ev: Evaluation) -> int | None:
+    """Number of labeled samples at an evaluation's budget (its lists' made.json)."""
+    base = ev.train.partition("@")[0]
+    return budget_sizes(adapter_for(suite.data, base).labels_dir(suite.data, suite.profile, base)).get(ev.budget)
+
+
+def _cell(agg: pd.DataFrame, ev: str, label: str, metric: str) -> tuple:
+    c = agg[(agg.evaluation == ev) & (agg.label == label) & agg.primary & (agg.metric == metric)]
+    return tuple(c[["mean", "ci", "count"]].iloc[0]) if len(c) else (float("nan"),) * 3
+
+
+def budget_table(suite: Suite, agg: pd.DataFrame, evs: list[Evaluation], metric: str = "ciou") -> str:
+    """Rows = methods (primary maps), columns = the label budgets of one domain, mean ± 95 % CI (n). The oracle
+    and floors, trained once whatever the budget, fill one column of their own."""
+    lines, best = [], {}
+    for e in suite.methods:
+        cls, free = methods.get_method(e.name), budget_free(e.name)
+        row = {"Method": _row_name(e.label, e.name, "", True, e.control)}
+        for ev in evs:
+            mean, ci, n = _cell(agg, ev.name, e.label, metric)
+            key = f"{ev.budget} ({labels_of(suite, ev) or '?'} labels)"
+            row[key] = "—" if free else _fmt(mean, ci, n)
+            if not (free or cls.reference_only or e.control or pd.isna(mean)):
+                best.setdefault(key, []).append((mean, len(lines)))
+        row["Budget-free (oracle: all labels; floors: none)"] = _fmt(*_cell(agg, evs[0].name, e.label, metric)) \
+            if free else "—"
+        lines.append(row)
+    for key, vals in best.items():  # bold the best competitor mean per budget
+        for v, i in vals:
+            if v == max(m for m, _ in vals):
+                lines[i][key] = f"**{lines[i][key]}**"
+    return pd.DataFrame(lines).to_markdown(index=False)
+
+
+def _budget_sections(suite: Suite, agg: pd.DataFrame, results_dir: Path, metrics=METRICS) -> list[str]:
+    out = []
+    for name, evs in budget_groups(suite).items():
+        title = next(e.title for e in suite.evaluations if e.name == evs[0].name).rpartition(", label budget")[0]
+        for metric in metrics:
+            out += [f"## {title}: {SHOWN[metric]} by label budget", "", budget_table(suite, agg, evs, metric), ""]
+    if metrics == METRICS:
+        sizes = {ev.name: labels_of(suite, ev) for evs in budget_groups(suite).values() for ev in evs}
+        path = figures.label_budget_figure(suite, results_dir, agg, budget_groups(suite), sizes)
+        out += [f"![CIoU vs labels](figures/{path.name})", ""] if path else []
+    return out
 
 
 def run_seconds(runs: list[dict]) -> float:
@@ -200,7 +259,11 @@ def training_report(suite: Suite, runs: list[dict], long: pd.DataFrame) -> list[
                 "of the best-on-validation checkpoint.", ""]
         table = []
         order = {e.label: i for i, e in enumerate(suite.methods)}
-        for (train, label), g in sorted(frame.groupby(["train", "label"]), key=lambda x: (x[0][0], order.get(x[0][1], 99))):
+        budgets = {ev.train: i for i, ev in enumerate(suite.evaluations) if ev.budget}  # in the suite's order
+
+        def place(key):
+            return key[0].partition("@")[0], budgets.get(key[0], -1), order.get(key[1], 99)
+        for (train, label), g in sorted(frame.groupby(["train", "label"]), key=lambda x: place(x[0])):
             slopes = g["slope"].dropna()
             table.append({"Training": train, "Method": label,
                           "Val slope, last 20 %": _fmt(slopes.mean(), ci_half_width(slopes.std(), len(slopes)),
@@ -304,15 +367,18 @@ def write_leaderboard(suite: Suite, results_dir: Path, wall_seconds: float | Non
             "- *CIoU, audio shuffled* is a control: each test image paired with another sample's sound. A method "
             "that localizes sounds drops towards the floors; one that only finds salient objects does not.", ""]
     out += _incomplete_note(suite, long) + _weights_note(finished)
-    for ev in suite.evaluations:
+    budgeted = bool(budget_groups(suite))  # a label-budget suite: one table per domain, budgets as columns
+    for ev in [] if budgeted else suite.evaluations:
         out += [f"## {ev.title}", "", evaluation_table(suite, agg, ev), ""]
         out += [f"![{kind} {ev.name}](figures/{f.name})"
                 for kind, f in figures.draw(suite, results_dir, ev, finished, domains)]
         out += [""]
+    out += _budget_sections(suite, agg, results_dir) if budgeted else []
     out += training_report(suite, runs, long)
     out += ["## Secondary: fixed threshold 0.5 on the min–max normalised map", "",
             "Not the paper's protocol; shown because the median rule favours large objects.", ""]
-    for ev in suite.evaluations:
+    out += _budget_sections(suite, agg, results_dir, SECONDARY) if budgeted else []
+    for ev in [] if budgeted else suite.evaluations:
         out += [f"### {ev.title}", "", evaluation_table(suite, agg, ev, SECONDARY, with_paper=False), ""]
     out += negatives_section(suite, agg)
     if suite.claims:

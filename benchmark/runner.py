@@ -19,12 +19,12 @@ from filelock import FileLock, Timeout
 import methods
 from benchmark import metadata
 from benchmark.checkpoint import WEIGHTS_RECORD
-from benchmark.data.domains import DomainData, load_domain, restrict_classes
+from benchmark.data.domains import DomainData, load_domain, restrict_classes, with_label_budget
 from benchmark.data.negative_pairs import NegativePairs, negative_pairs
 from benchmark.evaluate import evaluate_tests
 from benchmark.io import read_json
 from benchmark.run_outputs import copy_run, write_run
-from benchmark.suites import MethodEntry, Suite, method_overrides, role_specs
+from benchmark.suites import MethodEntry, Suite, method_overrides, role_specs, training_domain
 from benchmark.tracking import run_name, tracked
 from benchmark.trainer import PROGRESS, TrainResult, prepare_training, train
 from benchmark.verify import DamagedRun, finished_runs, load_run
@@ -35,7 +35,8 @@ from methods.config import given
 
 
 def run_dir(results_dir: Path, suite: Suite, train_domain: str, label: str, seed: int) -> Path:
-    return results_dir / suite.name / "runs" / suite.profile / f"train-{train_domain.replace(':', '-')}" / label / f"seed{seed}"
+    train = train_domain.replace(':', '-').replace('@', '-labels-')  # a label budget: train-flickr-labels-5pct
+    return results_dir / suite.name / "runs" / suite.profile / f"train-{train}" / label / f"seed{seed}"
 
 
 class DomainCache:
@@ -54,8 +55,15 @@ class DomainCache:
             self._cache[key] = negative_pairs(self(domain), self.suite.data)
         return self._cache[key]
 
-    def __call__(self, domain: str) -> DomainData:
-        """`name` or `name:heard` / `name:unheard` (every split restricted to those sounding classes)."""
+    def __call__(self, domain: str, seed: int | None = None) -> DomainData:
+        """`name` or `name:heard` / `name:unheard` (every split restricted to those sounding classes), or
+        `name@<budget>` at a training seed (the labeled subset of that budget and seed: with_label_budget)."""
+        base, _, budget = domain.partition("@")
+        if budget:
+            if (domain, seed) not in self._cache:
+                self._cache[domain, seed] = with_label_budget(self(base), self.suite.data, self.suite.profile,
+                                                              budget, seed)
+            return self._cache[domain, seed]
         if domain not in self._cache:
             base, _, classes = domain.partition(":")
             if base not in self._cache:
@@ -79,7 +87,7 @@ def resolved_config(suite: Suite, entry: MethodEntry, train_domain: str, tests: 
                     domains: DomainCache, compute: dict | None = None) -> dict:
     cls = methods.get_method(entry.name)
     cfg = load_method_config(cls, method_overrides(suite, entry))
-    splits = {d: domains(d).hashes for d in sorted({train_domain, *tests})}
+    splits = {d: seeded(domains, d, seed).hashes for d in sorted({train_domain, *tests})}
     extra = {"compute": compute} if cls.trainable and compute and compute != REFERENCE_COMPUTE else {}
     negative_tests = [t for t in suite.negative_tests() if t in tests]
     if negative_tests:  # only where asked: the identities of runs without negatives stay as they were
@@ -93,6 +101,12 @@ def resolved_config(suite: Suite, entry: MethodEntry, train_domain: str, tests: 
         "budget": given(suite.budget) if cls.trainable else None, "seed": seed,
         "train": train_domain, "tests": tests, "split_sha256": splits, **extra,
     }
+
+
+def seeded(domains, domain: str, seed: int) -> DomainData:
+    """The domain a run of `seed` uses: a label-budget domain (`name@<budget>`) depends on the seed, others not
+    (so callers that key domains by name alone keep working)."""
+    return domains(domain, seed) if "@" in domain else domains(domain)
 
 
 def build_method(config: dict):
@@ -247,7 +261,8 @@ def _run_locked(suite: Suite, entry: MethodEntry, train_domain: str, tests: list
     trained = index.find_weights(config) if method.trainable else None
     loaded = None
     if trained is not None and trained != out:  # the same training was run for other tests: score its weights
-        loaded = load_trained(method, trained, config, domains(train_domain), suite.budget, seed, accelerator)
+        loaded = load_trained(method, trained, config, seeded(domains, train_domain, seed), suite.budget,
+                              seed, accelerator)
         log(f"weights of {entry.label} train={train_domain} seed={seed}: " +
             (f"from {trained} (scoring only)" if loaded else f"{trained}/best_model.pt is not of this training"))
     if loaded is not None:
@@ -255,9 +270,9 @@ def _run_locked(suite: Suite, entry: MethodEntry, train_domain: str, tests: list
     else:
         trained = None
         with tracked(accelerator, name, {**config, "config_hash": chash}):  # trackers: only with --log-with
-            result = train(method, domains(train_domain), budget=suite.budget, seed=seed, accelerator=accelerator,
-                           ckpt_dir=out / "ckpt", run_meta={"config_hash": chash, "config": config}, log=log,
-                           name=name)
+            result = train(method, seeded(domains, train_domain, seed), budget=suite.budget, seed=seed,
+                           accelerator=accelerator, ckpt_dir=out / "ckpt",
+                           run_meta={"config_hash": chash, "config": config}, log=log, name=name)
         shortfall = _runs_of(result.shortfall)
     t_test = time.perf_counter()
     negative_sets = {t: domains.negatives(t) for t in config.get("negatives", {})}
@@ -306,18 +321,24 @@ def _run_locked(suite: Suite, entry: MethodEntry, train_domain: str, tests: list
 def load_trained(method, source: Path, config: dict, data: DomainData, budget, seed: int,
                  accelerator) -> tuple[TrainResult, list] | None:
     """Set `method` up as its training leaves it (prepare_training), with the best-on-val weights of the
-    finished run `source`; returns that training's TrainResult and unlabeled shortfall as its run.json records
-    them. None (the run then trains) when the run record inside best_model.pt is not of this training."""
+    finished run `source` (found by its verified run.json); returns that training's TrainResult and unlabeled
+    shortfall as its run.json records them. None (the run then trains) when best_model.pt cannot be read, its
+    run record (files written before it existed have none) names another method, seed or training domain, or
+    its weights do not fit the models."""
     try:
         state = torch.load(source / "best_model.pt", map_location="cpu", weights_only=True)
     except Exception:  # unreadable or truncated: not a source
         return None
     record = state.pop(WEIGHTS_RECORD, None) if isinstance(state, dict) else None
-    if not isinstance(record, dict) or weights_identity(record) != weights_identity(config):
+    if not isinstance(state, dict) or (isinstance(record, dict) and any(
+            record.get(k) != config[k] for k in ("method", "seed", "train"))):
         return None
     models = prepare_training(method, data, budget, seed, accelerator)[0]
-    for k, m in models.items():
-        unwrap(m).load_state_dict(state[k])
+    try:
+        for k, m in models.items():
+            unwrap(m).load_state_dict(state[k])
+    except (KeyError, RuntimeError):
+        return None
     metrics, run = load_run(source)
     return (TrainResult(best_step=metrics["best_step"], best_val=metrics["best_val"], history=run["val_history"],
                         resumed_from=run.get("resumed_from_step")),
@@ -368,8 +389,13 @@ def run_suite(suite: Suite, results_dir: Path, accelerator, log=print, data_root
     """Run (or skip, or reuse) every run of the suite; returns the loaded domains for figures."""
     domains = DomainCache(suite, accelerator, data_root)
     index = RunIndex(results_dir, suite.profile)
-    for train_domain, tests in suite.trainings().items():
+    planned = set()
+    for suite_train, tests in suite.trainings().items():
         for entry in suite.methods:
+            train_domain = training_domain(entry.name, suite_train)  # a budget-free method: once, without it
+            if (entry.label, train_domain) in planned:
+                continue
+            planned.add((entry.label, train_domain))
             tuned, selection = tune_lr(suite, entry, train_domain, tests, results_dir, accelerator, domains, log, index)
             for seed in suite.seeds:
                 run_one(suite, tuned, train_domain, tests, seed, results_dir, accelerator, domains, log,

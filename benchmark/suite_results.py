@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from benchmark.io import atomic_path
-from benchmark.suites import Suite
+from benchmark.suites import Suite, training_domain
 from benchmark.verify import load_run
 
 METRICS = ("ciou", "auc")
@@ -53,7 +53,8 @@ def collect(suite: Suite, runs: list[FinishedRun]) -> pd.DataFrame:
         m = finished.metrics
         fluctuation = val_fluctuation(finished.run.get("val_history", []), suite.budget.steps)
         for ev in suite.evaluations:
-            if ev.train != m["train"] or ev.test not in m["tests"]:
+            # a budget-free run (oracle, floors) of a label-budget suite serves every budget of its domain
+            if training_domain(m["method"], ev.train) != m["train"] or ev.test not in m["tests"]:
                 continue
             if fluctuation is not None:  # a property of the training run, shown under each of its evaluations
                 rows.append({"evaluation": ev.name, "label": m["label"], "method": m["method"],

@@ -12,6 +12,7 @@ from typing import ClassVar, Literal
 
 import methods
 from benchmark.data.adapters import RealData, SyntheticData, adapter_for, build_data
+from benchmark.data.label_lists import load_label_list
 from benchmark.data.splits import SplitError
 from methods.base import load_method_config
 from methods.config import ConfigError, build_config, given, load_yaml
@@ -62,6 +63,11 @@ class Evaluation:
     def __post_init__(self):
         object.__setattr__(self, "title", self.title or self.name)
 
+    @property
+    def budget(self) -> str | None:
+        """The label budget of the training domain (`name@<budget>`), if any (the `labels` suite)."""
+        return self.train.partition("@")[2] or None
+
 
 @dataclass(frozen=True)
 class Claim:
@@ -96,6 +102,9 @@ class SuiteFile:
     paper_numbers: str | None = None  # a table of benchmark/paper_numbers.yaml
     profiles: dict[str, SuiteProfile] = field(default_factory=dict)
     claims: tuple[Claim, ...] = ()
+    # label-budget curves: {dataset: [budget, ...]}; each evaluation is trained at every budget of its training
+    # domain's dataset (`<train>@<budget>`; lists: benchmark/data/label_lists.py)
+    label_budgets: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -196,8 +205,8 @@ def load_suite(name: str, profile: str = "default", seeds: list[int] | None = No
             raise SuiteError(f"--methods {missing} not in suite {name} (it has {labels})")
         entries = [e for e in entries if e.label in only_methods]
     _check_evaluations(raw.evaluations, path)
-    _check_claims(raw, labels, path)
-    evaluations = raw.evaluations
+    evaluations = _with_budgets(raw, prof.data, path)
+    _check_claims(raw, evaluations, labels, path)
     if only_evaluations:
         missing = sorted(set(only_evaluations) - {ev.name for ev in evaluations})
         if missing:
@@ -208,12 +217,16 @@ def load_suite(name: str, profile: str = "default", seeds: list[int] | None = No
         evaluations = tuple(ev for ev in evaluations if ev.train in trains)
     kept = {e.label for e in entries}
     kept_evaluations = {ev.name for ev in evaluations}
+    paper = _paper(raw.paper_numbers, path)
+    if only_evaluations:  # the paper's numbers of the evaluations kept (the whole suite's are checked as usual)
+        paper = {**paper, "methods": {label: {k: v for k, v in row.items() if k in kept_evaluations}
+                                      for label, row in paper.get("methods", {}).items()}}
     return Suite(
         name=raw.suite, version=raw.version, description=raw.description.strip(), profile=profile,
         methods=tuple(entries), evaluations=evaluations,
         seeds=list(seeds if seeds is not None else own.seeds or prof.seeds),
         budget=budget, data=prof.data, model_spec=check_model_section(prof.model, profile),
-        method_overrides=prof.method_overrides, paper=_paper(raw.paper_numbers, path), path=path,
+        method_overrides=prof.method_overrides, paper=paper, path=path,
         mixed_precision=prof.mixed_precision, lr_grid=prof.lr_grid, tune_seed=prof.tune_seed,
         published=prof.publish,
         lr_sources={e.lr_of: next(f for f in raw.methods if f.label == e.lr_of) for e in entries if e.lr_of},
@@ -241,8 +254,41 @@ def _check_evaluations(evaluations: tuple[Evaluation, ...], path: Path) -> None:
             raise SuiteError(f"{path}: evaluations[{i}]: in_domain {ev.in_domain!r} not in {sorted(names)}")
 
 
-def _check_claims(raw: SuiteFile, labels: list[str], path: Path) -> None:
-    evals = {ev.name for ev in raw.evaluations}
+def _with_budgets(raw: SuiteFile, data, path: Path) -> tuple[Evaluation, ...]:
+    """The suite's evaluations, each once per label budget of its training domain's dataset when the suite has
+    `label_budgets` (name `<name>@<budget>`, training domain `<train>@<budget>`, the same test domain)."""
+    if not raw.label_budgets:
+        for ev in raw.evaluations:
+            if "@" in ev.train or "@" in ev.test:
+                raise SuiteError(f"{path}: evaluation {ev.name!r}: a label budget (`@`) comes from `label_budgets`")
+        return raw.evaluations
+    out = []
+    for ev in raw.evaluations:
+        dataset = adapter_for(data, ev.train).name
+        budgets = raw.label_budgets.get(dataset)
+        if not budgets or ":" in ev.train or "@" in ev.train or "@" in ev.test:
+            raise SuiteError(f"{path}: evaluation {ev.name!r}: label_budgets needs a list for dataset {dataset!r} "
+                             f"(it has {sorted(raw.label_budgets)}), a training domain without a class subset and "
+                             "no `@` of its own")
+        out += [Evaluation(name=f"{ev.name}@{b}", train=f"{ev.train}@{b}", test=ev.test,
+                           title=f"{ev.title}, label budget {b}") for b in budgets]
+    return tuple(out)
+
+
+def budget_free(method: str) -> bool:
+    """Whether a method's training cannot depend on which samples keep their labels: it reads no labels (floors,
+    EZ-VSL) or every training sample's (the oracle). In a label-budget suite it is trained once, without a budget."""
+    cls = methods.get_method(method)
+    return not cls.uses_labels or cls.label_pool == "all"
+
+
+def training_domain(method: str, train: str) -> str:
+    """The domain a row of registry method `method` trains on for an evaluation training on `train`."""
+    return train.partition("@")[0] if budget_free(method) else train
+
+
+def _check_claims(raw: SuiteFile, evaluations: tuple[Evaluation, ...], labels: list[str], path: Path) -> None:
+    evals = {ev.name for ev in evaluations}  # with label budgets: `<name>@<budget>`
     for i, c in enumerate(raw.claims):
         for key in ("evaluation", "relative_to"):
             if getattr(c, key) is not None and getattr(c, key) not in evals:
@@ -362,7 +408,7 @@ def validate_suite(suite: Suite) -> list[str]:
         except ConfigError as err:
             raise SuiteError(f"{suite.path}: method {e.label!r}: {err}") from None
         report.append(f"method {e.label}: {cls.__module__}.{cls.__name__} config ok")
-    domains = sorted({d for ev in suite.evaluations for d in (ev.train, ev.test)})
+    domains = sorted({d.partition("@")[0] for ev in suite.evaluations for d in (ev.train, ev.test)})
     for d in domains:
         try:
             adapter_for(suite.data, d).check_subset(d)
@@ -373,6 +419,15 @@ def validate_suite(suite: Suite) -> list[str]:
             for name, load in adapter_for(suite.data, d).split_lists(suite.data, suite.profile, d):
                 ids, digest = load()
                 report.append(f"split {name}: {len(ids)} ids sha256 {digest[:12]}")
+        except SplitError as err:
+            raise SuiteError(f"{suite.path} ({suite.profile}): {err}") from None
+    for ev in (e for e in suite.evaluations if e.budget):
+        base = ev.train.partition("@")[0]
+        where = adapter_for(suite.data, base).labels_dir(suite.data, suite.profile, base)
+        try:
+            for seed in suite.seeds:
+                ids, digest = load_label_list(where, ev.budget, seed)
+                report.append(f"labels {base}@{ev.budget} seed {seed}: {len(ids)} ids sha256 {digest[:12]}")
         except SplitError as err:
             raise SuiteError(f"{suite.path} ({suite.profile}): {err}") from None
     for label, row in suite.paper.get("methods", {}).items():

@@ -95,7 +95,9 @@ class TrainContext:
 def draw_batches(method: Method, ctx: TrainContext, samplers: "_Samplers", step: int) -> tuple:
     """This process's (labeled, unlabeled) batches at `step`, on the accelerator's device, labels withheld
     (LABEL_COLUMNS); a pool short of its share gives each row once and labeled rows fill the batch, recorded in
-    `ctx.shortfall` (no row repeats within a step: it would be its own InfoNCE negative; docs/design.md §4)."""
+    `ctx.shortfall` (no row repeats within a step: it would be its own InfoNCE negative; docs/design.md §4). A
+    labeled pool short of its share (a small label budget) gives each row once and the batch is that much smaller:
+    fixed by the pool's size, so not recorded per step."""
     run = ctx.run
     acc = run.accelerator
     rank, world = acc.process_index, acc.num_processes
@@ -121,6 +123,13 @@ def draw_batches(method: Method, ctx: TrainContext, samplers: "_Samplers", step:
         if plan.unlabeled:
             ulb = fetch(samplers.rows("unlabeled", pool.key, pool.rows, plan.unlabeled, pool.first_step, step, rank,
                                       world), UNLABELED)
+    if plan.labeled and len(run.labeled_rows) < plan.labeled:
+        # a labeled pool smaller than its share (a small label budget): each row once, a smaller batch
+        got = len(run.labeled_rows) // world * world
+        if not got:
+            raise ValueError(f"{method.name}: {len(run.labeled_rows)} labeled samples cannot be split over {world} "
+                             "processes")
+        plan = BatchPlan(labeled=got, unlabeled=plan.unlabeled)
     if plan.labeled:
         lb = fetch(samplers.rows("labeled", "all", run.labeled_rows, plan.labeled, 0, step, rank, world), no_labels)
     return lb, ulb

@@ -11,8 +11,8 @@ from benchmark.suites import load_profile, load_suite
 from methods.config import ConfigError, given
 
 # what the callers ask of every adapter (runner, suites, domains, stores, leaderboard, score, perf, prepare)
-METHODS = ("load", "split_lists", "restrict", "gt_map", "note")
-REAL_METHODS = ("read", "make_splits", "test_list")
+METHODS = ("load", "split_lists", "restrict", "gt_map", "note", "labels_dir")
+REAL_METHODS = ("read", "make_splits", "test_list", "label_pool")
 
 
 @pytest.mark.parametrize("name", list_adapters())
@@ -27,6 +27,10 @@ def test_adapter_provides_what_callers_use(name):
         assert callable(getattr(adapter, method, None)), f"{name} lacks {method}"
     if isinstance(adapter, RealAdapter):
         assert adapter.domains == (name,)
+    data = load_profile(adapter.default_profile).data  # the label-budget lists' folder (docs/protocol.md §9)
+    for d in adapter.domains:
+        where = adapter.labels_dir(data, adapter.default_profile, d)
+        assert where.is_relative_to(adapter.card.parent / "splits") and "labels" in where.parts
     assert adapter.note(load_profile(adapter.default_profile).data)
 
 
@@ -43,6 +47,7 @@ def test_domains_find_their_adapter():
     synthetic, real = load_profile("smoke").data, load_profile("paper").data
     assert adapter_for(synthetic, "vggss:heard").name == "synthetic"
     assert adapter_for(real, "flickr").name == "flickr" and adapter_for(real, "vggss:unheard").name == "vggss"
+    assert adapter_for(real, "flickr@1k").name == "flickr" and adapter_for(synthetic, "vggss@5pct").name == "synthetic"
     with pytest.raises(ConfigError, match="Flickr-SoundNet has no class subset 'heard'"):
         adapter_for(real, "flickr").check_subset("flickr:heard")
     with pytest.raises(ConfigError, match="unknown dataset 'is3'"):

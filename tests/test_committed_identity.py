@@ -11,13 +11,33 @@ from types import SimpleNamespace
 import pytest
 
 from benchmark import metadata
+from benchmark.data.label_lists import load_label_list
+from benchmark.data.negative_pairs import synthetic_plan
 from benchmark.data.splits import load_split
+from benchmark.data.synthetic import SyntheticAdapter
 from benchmark.rerun import recorded_entry
 from benchmark.runner import resolved_config
 from benchmark.suites import load_suite
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 RUNS = sorted(p.parent for p in RESULTS.glob("*/runs/*/**/metrics.json"))
+
+
+class Recorded:
+    """The runner's domains as a run recorded them (split hashes: checked against the lists below); negative
+    pairs computed now from the committed test list, so a change to how they are made shows here."""
+
+    def __init__(self, splits: dict, config: dict):
+        self.splits, self.config = splits, config
+
+    def __call__(self, domain, seed=None):
+        return SimpleNamespace(hashes=self.splits[domain])
+
+    def negatives(self, domain):
+        data = self.config["data"]
+        ids = load_split("synthetic", data.get("splits", self.config["profile"]), domain, "test")[0]
+        return SimpleNamespace(digest=synthetic_plan(domain, ids, self.splits[domain]["test"], data["clip_seconds"],
+                                                     data["sample_rate"])[1])
 
 
 @pytest.mark.skipif(not RUNS, reason="no committed runs")
@@ -27,7 +47,7 @@ def test_committed_run_has_todays_identity(folder):
     config = run["config"]
     suite = load_suite(config["suite"], config["profile"])
     stored_splits = config["split_sha256"]
-    domains = lambda d: SimpleNamespace(hashes=stored_splits[d])  # noqa: E731 (split lists: checked below)
+    domains = Recorded(stored_splits, config)
     compute = config.get("compute")
     now = resolved_config(suite, recorded_entry(suite, config), config["train"], config["tests"], config["seed"], domains,
                           compute)
@@ -48,7 +68,13 @@ def test_committed_split_hashes_are_the_committed_lists():
             for split, digest in hashes.items():
                 if split == "classes":
                     continue
-                key = (lists, domain.partition(":")[0], split)
+                base = domain.partition(":")[0].partition("@")[0]
+                if split == "labels":  # a label budget: "<budget>/seed<k>=<sha256>" of its labeled-subset list
+                    (budget, seed), digest = digest.split("=")[0].split("/seed"), digest.split("=")[1]
+                    where = SyntheticAdapter().labels_dir(None, lists, base)
+                    assert digest == load_label_list(where, budget, int(seed))[1], (folder, domain)
+                    continue
+                key = (lists, base, split)
                 if key not in seen:
                     seen[key] = load_split("synthetic", *key)[1]
                 assert digest == seen[key], (folder, key)

@@ -145,21 +145,48 @@ def test_slavc_pairs_resolve_to_store_rows_and_missing_ids_are_named(tmp_path):
 
 
 # ---- the suite: negatives scored on another suite's trained weights ------------------------------------------
-def test_negatives_suite_scores_table1_weights_without_retraining(tmp_path):
-    run = [sys.executable, str(ROOT / "run_all.py"), "--profile", "smoke", "--results-dir", str(tmp_path),
-           "--seeds", "0", "--methods", "center,supervised"]
-    subprocess.run(run + ["--suite", "table1"], check=True, capture_output=True, text=True, cwd=ROOT)
-    out = subprocess.run(run + ["--suite", "negatives"], check=True, capture_output=True, text=True, cwd=ROOT)
-    assert out.stdout.count("(scoring only)") == 2  # both training domains' supervised run
-    for domain in ("flickr", "vggss"):
-        a = json.loads((tmp_path / f"table1/runs/smoke/train-{domain}/supervised/seed0/metrics.json").read_text())
-        b = json.loads((tmp_path / f"negatives/runs/smoke/train-{domain}/supervised/seed0/metrics.json").read_text())
-        neg = b["tests"][domain]["main"].pop("negatives")
-        assert b["tests"][domain] == a["tests"][domain] and b["best_val"] == a["best_val"]  # the same weights
-        assert neg["n_negative"] == 4 * neg["n_positive"] and 0 <= neg["AP"] <= 1
-        assert set(neg["false_alarm"]) == {*SYNTHETIC_TYPES, "all"}
-        run_json = json.loads((tmp_path / f"negatives/runs/smoke/train-{domain}/supervised/seed0/run.json").read_text())
-        assert run_json["weights_from"]["config_hash"] == a["config_hash"]
-        assert run_json["config"]["negatives"][domain] == neg["pairs_sha256"]
-    board = (tmp_path / "negatives/leaderboard.smoke.md").read_text()
+RUN = [sys.executable, str(ROOT / "run_all.py"), "--profile", "smoke", "--seeds", "0", "--methods", "supervised",
+       "--evaluations", "flickr"]
+WEIGHTS = "table1/runs/smoke/train-flickr/supervised/seed0/best_model.pt"
+
+
+@pytest.fixture(scope="module")
+def scored(tmp_path_factory):
+    """table1's Flickr-like supervised run, its best_model.pt without the run record (as files written before
+    records existed), then the negatives suite on the same results folder."""
+    results = tmp_path_factory.mktemp("negatives")
+    subprocess.run(RUN + ["--results-dir", str(results), "--suite", "table1"], check=True, capture_output=True, cwd=ROOT)
+    state = torch.load(results / WEIGHTS, weights_only=True)
+    torch.save({k: v for k, v in state.items() if k != "run_config"}, results / WEIGHTS)
+    out = subprocess.run(RUN + ["--results-dir", str(results), "--suite", "negatives"], check=True, capture_output=True,
+                         text=True, cwd=ROOT)
+    return results, out.stdout, state["run_config"]
+
+
+def test_negatives_suite_scores_table1_weights_without_retraining(scored):
+    results, stdout, _ = scored
+    assert "(scoring only)" in stdout
+    a = json.loads((results / "table1/runs/smoke/train-flickr/supervised/seed0/metrics.json").read_text())
+    b = json.loads((results / "negatives/runs/smoke/train-flickr/supervised/seed0/metrics.json").read_text())
+    neg = b["tests"]["flickr"]["main"].pop("negatives")
+    assert b["tests"]["flickr"] == a["tests"]["flickr"] and b["best_val"] == a["best_val"]  # the same weights
+    assert neg["n_negative"] == 4 * neg["n_positive"] and 0 <= neg["AP"] <= 1
+    assert set(neg["false_alarm"]) == {*SYNTHETIC_TYPES, "all"}
+    run_json = json.loads((results / "negatives/runs/smoke/train-flickr/supervised/seed0/run.json").read_text())
+    assert run_json["weights_from"]["config_hash"] == a["config_hash"]
+    assert run_json["config"]["negatives"]["flickr"] == neg["pairs_sha256"]
+    board = (results / "negatives/leaderboard.smoke.md").read_text()
     assert "## Negative audio" in board and "False alarm silence" in board
+
+
+def test_weights_of_another_training_are_not_scored(scored, tmp_path):
+    """A best_model.pt whose run record names another seed is not this training's: the run trains."""
+    import shutil
+
+    results, _, record = scored
+    shutil.copytree(results / "table1", tmp_path / "table1")
+    state = torch.load(tmp_path / WEIGHTS, weights_only=True)
+    torch.save({**state, "run_config": {**record, "seed": 1}}, tmp_path / WEIGHTS)
+    out = subprocess.run(RUN + ["--results-dir", str(tmp_path), "--suite", "negatives"], check=True,
+                         capture_output=True, text=True, cwd=ROOT)
+    assert "(scoring only)" not in out.stdout and "is not of this training" in out.stdout

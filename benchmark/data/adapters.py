@@ -87,8 +87,8 @@ def get_adapter(name: str) -> "Adapter":
 
 
 def adapter_for(data, domain: str) -> "Adapter":
-    """The adapter of a profile's domain (`name` or `name:subset`)."""
-    return get_adapter(data.source if data.source in REGISTRY else domain.partition(":")[0])
+    """The adapter of a profile's domain (`name`, `name:subset` or `name@<label budget>`)."""
+    return get_adapter(data.source if data.source in REGISTRY else domain.partition(":")[0].partition("@")[0])
 
 
 # ----------------------------------------------------------------------------- the interface
@@ -111,6 +111,10 @@ class Adapter:
     @property
     def card(self) -> Path:  # sources, licence, layout, splits
         return DATASETS_DIR / self.name / "README.md"
+
+    def labels_dir(self, data, profile: str, domain: str) -> Path:
+        """Folder of the domain's labeled-subset lists for label budgets (benchmark/data/label_lists.py)."""
+        raise NotImplementedError
 
     def check_subset(self, domain: str) -> None:
         which = domain.partition(":")[2]
@@ -144,6 +148,14 @@ class RealAdapter(Adapter):
     def split_lists(self, data, profile, domain):
         names = ["labeled", "val", self.test_list(data)] + ([f"unlabeled_{data.subset}"] if data.subset else [])
         return [(f"{self.name}/{s}", lambda s=s: load_real_split(self.name, s)) for s in names]
+
+    def labels_dir(self, data, profile, domain):
+        return DATASETS_DIR / self.name / "splits" / "labels"
+
+    def label_pool(self, root, base) -> tuple[list[str], str]:
+        """(ids, description) of the annotated training pool label budgets are drawn from: by default the
+        committed labeled list (every other annotated sample is val or test)."""
+        return load_real_split(self.name, "labeled", base)[0], f"{self.name} labeled.txt"
 
     def restrict(self, domain_data, which):
         from benchmark.data.domains import restrict_real_classes  # import cycle: domains -> adapters

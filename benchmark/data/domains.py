@@ -9,6 +9,7 @@ from pathlib import Path
 from filelock import FileLock
 
 from benchmark.data.adapters import adapter_for, get_adapter
+from benchmark.data.label_lists import load_label_list
 from benchmark.data.real_splits import load_real_split, real_split_dir
 from benchmark.data.splits import SplitError, load_split
 from benchmark.data.store import SampleTable, StoreError, build_synthetic_store, synthetic_store_path
@@ -51,6 +52,33 @@ def load_domain(data, profile: str, domain: str, data_root=None, main_process_fi
     base, _, classes = domain.partition(":")
     loaded = adapter_for(data, base).load(data, profile, base, data_root, main_process_first)
     return restrict_classes(loaded, classes) if classes else loaded
+
+
+def with_label_budget(loaded: DomainData, data, profile: str, budget: str, seed: int, base=None) -> DomainData:
+    """Domain `<name>@<budget>` at a training seed: its labeled split is the committed labeled-subset list of that
+    budget and seed (benchmark/data/label_lists.py), its unlabeled split the rest of the training pool (labeled +
+    unlabeled, in store order); val and test are unchanged. The list's hash joins the split hashes (the run's
+    identity) as `labels`. `base`: the lists' folder (default: the adapter's `labels_dir`)."""
+    base = Path(base) if base is not None else adapter_for(data, loaded.name).labels_dir(data, profile, loaded.name)
+    ids, digest = load_label_list(base, budget, seed)
+    where = base / budget / f"seed{seed}.txt"
+    if loaded.table.keys is None:  # synthetic: integer ids, every one in the store
+        rows = loaded.table.rows([int(i) for i in ids])
+    else:
+        rows, missing = loaded.table.rows_for_keys(ids)
+        missing += [loaded.table.keys[r] for r in rows if not loaded.table.has_box[r]]
+        if missing:
+            raise SplitError(f"{where}: {len(missing)} ids are not in the store {loaded.table.path} with boxes "
+                             f"(e.g. {missing[:3]})")
+    pool = set(loaded.rows["labeled"]) | set(loaded.rows["unlabeled"])
+    held_out = set(rows) & (set(loaded.rows["val"]) | set(loaded.rows["test"]))
+    if held_out or (loaded.table.keys is None and not set(rows) <= pool):
+        raise SplitError(f"{where}: not drawn from the training pool of {loaded.name} "
+                         f"({len(held_out)} ids are val or test samples)")
+    chosen = set(rows)
+    return DomainData(loaded.dataset, f"{loaded.name}@{budget}", loaded.table,
+                      {**loaded.rows, "labeled": rows, "unlabeled": sorted(pool - chosen)},
+                      {**loaded.hashes, "labels": f"{budget}/seed{seed}={digest}"})
 
 
 def restrict_classes(data: DomainData, which: str) -> DomainData:

@@ -115,6 +115,35 @@ def make_flickr_splits(root, base=None, sizes: dict = SPLIT_SIZES, force: bool =
     return made
 
 
+def flickr_label_pool(root, base=None) -> tuple[list[str], str]:
+    """The annotated training pool label budgets are drawn from (benchmark/data/label_lists.py): every pair with
+    valid annotation XML under ROOT/Annotations minus the committed test and val lists and both extra test ids;
+    the committed labeled list must lie inside it (else the lists were made from other annotation files)."""
+    if root is None:
+        raise SplitError("flickr label lists need --root: the annotated pool is read from ROOT/Annotations/")
+    base = Path(base) if base is not None else real_split_dir("flickr")
+    ann_dir = Path(root) / "Annotations"
+    if not ann_dir.is_dir():
+        raise DataError(ann_dir, "folder not found: the annotated pairs' XML files are needed for the label pool")
+    annotated = []
+    for path in sorted(ann_dir.glob("*.xml")):
+        try:
+            parse_annotation(path)
+            annotated.append(path.stem)
+        except DataError:
+            continue  # as make_flickr_splits: a pair without valid boxes is never labeled
+    held_out = set(EXTRA_TEST_IDS.values())
+    for name in ("val", *TEST_LISTS.values()):
+        held_out.update(load_real_split("flickr", name, base)[0])
+    pool = sorted(set(annotated) - held_out)
+    labeled = load_real_split("flickr", "labeled", base)[0]
+    outside = sorted(set(labeled) - set(pool))
+    if outside:
+        raise SplitError(f"{base / 'labeled.txt'}: {len(outside)} ids (e.g. {outside[:3]}) are not annotated training "
+                         f"pairs under {ann_dir}: the split lists were made from other annotation files")
+    return pool, "flickr annotated pairs (valid XML under ROOT/Annotations) minus val, the test lists, extra test ids"
+
+
 # ----------------------------------------------------------------------------- the dataset adapter
 def test_split(choice: str) -> str:
     """The split file of a Flickr test-list choice (a profile's `data.flickr_test`)."""
@@ -129,6 +158,9 @@ class Flickr(RealAdapter):
 
     def test_list(self, data):
         return test_split(data.flickr_test)
+
+    def label_pool(self, root, base):
+        return flickr_label_pool(root, base)
 
     def gt_map(self, domain, annotators, size, box_scale=None):
         """The consensus of the annotators' boxes (docs/methods.md §1.5)."""

@@ -71,30 +71,38 @@ def _digest(record: dict) -> str:
     return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()
 
 
+def synthetic_plan(domain: str, test_ids: list[int], test_hash: str | None, clip_seconds: float,
+                   sample_rate: int) -> tuple[list[int], str]:
+    """(partner position of each test sample for its mismatched pair, the pairs' digest): needs only the test
+    list, not the store. The partner is the next test clip in list order (cyclically) whose sounding class is
+    not in the picture."""
+    base = domain.split(":")[0]
+    scenes = [synthetic.scene_classes(base, i) for i in test_ids]
+    sounding = [synthetic.sounding_class(base, i) for i in test_ids]
+    n, partners = len(test_ids), []
+    for k, scene in enumerate(scenes):
+        j = next((j % n for j in range(k + 1, k + n) if sounding[j % n] not in scene), None)
+        if j is None:
+            raise SplitError(f"test split of {domain}: no clip of a class outside sample {test_ids[k]}'s picture")
+        partners.append(j)
+    record = {"kind": "synthetic-negatives", "generator": synthetic.GENERATOR_VERSION, "domain": domain,
+              "test": test_hash, "clip_seconds": clip_seconds, "sample_rate": sample_rate,
+              "types": list(SYNTHETIC_TYPES), "mismatched": [test_ids[j] for j in partners]}
+    return partners, _digest(record)
+
+
 def synthetic_negatives(data: DomainData, clip_seconds: float, sample_rate: int) -> NegativePairs:
-    """Every test picture with silence, noise, an off-screen clip and a mismatched clip: the next test clip in
-    list order (cyclically) whose sounding class is not in the picture."""
+    """Every test picture with silence, noise, an off-screen clip and a mismatched clip (synthetic_plan)."""
     rows = data.rows["test"]
     ids = [int(data.table.sample_ids[r]) for r in rows]
-    scenes = [synthetic.scene_classes(data.name.split(":")[0], i) for i in ids]
-    sounding = [synthetic.sounding_class(data.name.split(":")[0], i) for i in ids]
-    partners = []
-    for k, scene in enumerate(scenes):
-        j = next((j % len(ids) for j in range(k + 1, k + len(ids)) if sounding[j % len(ids)] not in scene), None)
-        if j is None:
-            raise SplitError(f"test split of {data.name}: no clip of a class outside sample {ids[k]}'s picture")
-        partners.append(j)
-    image_rows, types, audio_rows, sample_ids = [], [], [], []
+    partners, digest = synthetic_plan(data.name, ids, data.hashes.get("test"), clip_seconds, sample_rate)
+    image_rows, types, audio_rows = [], [], []
     for kind in SYNTHETIC_TYPES:
         image_rows += rows
         types += [kind] * len(rows)
         audio_rows += [rows[j] for j in partners] if kind == "mismatched" else rows
-        sample_ids += ids
-    record = {"kind": "synthetic-negatives", "generator": synthetic.GENERATOR_VERSION, "domain": data.name,
-              "test": data.hashes.get("test"), "clip_seconds": clip_seconds, "sample_rate": sample_rate,
-              "types": list(SYNTHETIC_TYPES), "mismatched": [ids[j] for j in partners]}
-    return NegativePairs(tuple(image_rows), tuple(types), _digest(record), data.table, tuple(audio_rows),
-                         {"domain": data.name.split(":")[0], "sample_ids": sample_ids,
+    return NegativePairs(tuple(image_rows), tuple(types), digest, data.table, tuple(audio_rows),
+                         {"domain": data.name.split(":")[0], "sample_ids": ids * len(SYNTHETIC_TYPES),
                           "clip_seconds": clip_seconds, "sample_rate": sample_rate})
 
 

@@ -433,7 +433,7 @@ def negative_audio(domain: str, sample_id: int, kind: str, *, clip_seconds: floa
 
 # ----------------------------------------------------------------------------- the dataset adapter
 from benchmark.data.adapters import Adapter, get_adapter  # noqa: E402 (the generator above needs no harness)
-from benchmark.data.splits import load_split  # noqa: E402
+from benchmark.data.splits import load_split, split_dir  # noqa: E402
 
 SPLITS = ("labeled", "unlabeled", "val", "test")
 
@@ -455,6 +455,9 @@ class SyntheticAdapter(Adapter):
         lists = data.splits or profile
         return [(f"synthetic/{lists}/{domain}/{s}", lambda s=s: load_split("synthetic", lists, domain, s))
                 for s in SPLITS]
+
+    def labels_dir(self, data, profile, domain):
+        return split_dir("synthetic", (data.splits if data is not None else None) or profile) / "labels" / domain
 
     def restrict(self, domain_data, which):
         from benchmark.data.domains import keep_classes  # import cycle, as in load
