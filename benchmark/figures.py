@@ -136,7 +136,8 @@ def label_budget_figure(suite, results_dir: Path, agg, groups: dict, sizes: dict
         ax.set_xticks(x[~np.isnan(x)], [f"{int(n)}\n{ev.budget}" for n, ev in zip(x, evs) if not np.isnan(n)])
         ax.minorticks_off()
         title = next(e.title for e in suite.evaluations if e.name == evs[0].name).rpartition(", label budget")[0]
-        ax.set(xlabel="labeled training samples (log scale)", ylabel="test CIoU (%)", title=title)
+        ax.set(xlabel="labeled training samples (log scale)", ylabel="test CIoU (%)", title=title,
+               ylim=(0, 100))  # a CIoU lies in [0, 100]; a wide interval of few seeds is cut there
     if not drawn:
         plt.close(fig)
         return None

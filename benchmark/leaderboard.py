@@ -18,8 +18,8 @@ from benchmark.claims import below_floor, trained_labels, write_claims
 from benchmark.io import write_text_atomic
 from benchmark.data.adapters import adapter_for
 from benchmark.data.label_lists import budget_sizes
-from benchmark.suite_results import (FALSE_ALARM, METRICS, NEGATIVE, SECONDARY, FinishedRun, collect, load_runs,
-                                     write_csv)
+from benchmark.suite_results import (FALSE_ALARM, METRICS, NEGATIVE, SECONDARY, SEPARATION, FinishedRun, collect,
+                                     load_runs, write_csv)
 from benchmark.suites import Evaluation, Suite, budget_free, suite_adapters, stand_in
 
 SHOWN = {"ciou": "CIoU", "auc": "AUC", "ciou_fixed0.5": "CIoU@0.5", "auc_fixed0.5": "AUC@0.5",
@@ -27,6 +27,8 @@ SHOWN = {"ciou": "CIoU", "auc": "AUC", "ciou_fixed0.5": "CIoU@0.5", "auc_fixed0.
 
 
 def shown(metric: str) -> str:
+    if metric.startswith(SEPARATION):
+        return f"Separation {metric[len(SEPARATION):]}"
     return SHOWN.get(metric) or f"False alarm {metric[len(FALSE_ALARM):]}"
 
 
@@ -325,12 +327,18 @@ def negatives_section(suite: Suite, agg: pd.DataFrame) -> list[str]:
            "found only if it is called sounding and its cIoU ≥ 0.5); *Precision@0.5* at the default confidence; "
            "*Localised*: % of positives with cIoU ≥ 0.5 under SLAVC's score-map rule, whatever their confidence; "
            "*False alarm <type>*: % of that type's negatives called sounding (lower is better). A fixed map "
-           "(the centre floor) has one confidence for every pair: it cannot tell a negative from a positive.", ""]
+           "(the centre floor) has one confidence for every pair: it cannot tell a negative from a positive.",
+           "*Separation <type>* (ours, not SLAVC's) is threshold-free: the % of (positive, negative) pairs in which "
+           "the positive has the higher confidence, ties half (the area under the ROC curve). 50 means the map's "
+           "level says nothing about whether the sound is in the picture: the method localizes objects; near 100 "
+           "means it knows.", ""]
     for ev in evs:
         present = set(agg[agg.evaluation == ev.name]["metric"])
-        metrics = [m for m in NEGATIVE if m in present] + sorted(m for m in present if m.startswith(FALSE_ALARM))
-        only = agg[agg.metric.isin(metrics)]  # the headline maps: other variants are not scored on negatives
-        out += [f"### {ev.title}", "", evaluation_table(suite, only, ev, tuple(metrics), with_paper=False), ""]
+        for metrics in ([m for m in NEGATIVE if m in present] + sorted(m for m in present if m.startswith(FALSE_ALARM)),
+                        sorted(m for m in present if m.startswith(SEPARATION))):
+            if metrics:
+                only = agg[agg.metric.isin(metrics)]  # the headline maps: other variants are not scored on negatives
+                out += [f"### {ev.title}", "", evaluation_table(suite, only, ev, tuple(metrics), with_paper=False), ""]
     return out
 
 

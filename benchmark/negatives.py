@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy.stats import rankdata
 
 NEGATIVE_TYPES = ("silence", "noise", "offscreen", "mismatched")
 DEFAULT_CONF_THR = 0.5   # utils.py EvaluatorFull.__init__ default_conf_thr=0.5; test.py validate passes 0.5
@@ -142,6 +143,18 @@ def false_alarm_rates(confs, neg_types, thr: float = DEFAULT_CONF_THR) -> dict:
     return out
 
 
+def separation(pos_confs, neg_confs) -> float:
+    """P(a positive's confidence > a negative's), ties counted half: the area under the ROC curve of telling
+    sounding from non-sounding pairs by confidence alone, whatever the threshold (ours, not SLAVC's: its fixed
+    threshold 0.5 can sit below every pair's confidence, as it does for a cosine map positive everywhere).
+    0.5 = the level of the map carries nothing about the sound; 1 = every positive above every negative."""
+    pos, neg = _np(pos_confs), _np(neg_confs)
+    if not pos.size or not neg.size:
+        return float("nan")
+    ranks = rankdata(np.concatenate([pos, neg]))  # average ranks: ties count half
+    return float((ranks[:pos.size].sum() - pos.size * (pos.size + 1) / 2) / (pos.size * neg.size))
+
+
 def pair_scores(scores, gt, sounding: bool, relative: bool = False) -> tuple[float, float]:
     """(confidence, cIoU) of one pair whose map is already on SLAVC's score scale; cIoU NaN for a negative
     (SLAVC computes one against an all-zero GT but never reads it)."""
@@ -161,7 +174,9 @@ def set_metrics(is_pos, cious, confs, neg_types, *, conf_thr: float = DEFAULT_CO
         localised = float(np.mean(cious[is_pos] >= ciou_thr)) if is_pos.any() else float("nan")
     return {"AP": average_precision(is_pos, cious, confs, ciou_thr), "max_F1": max_f1(is_pos, cious, confs, ciou_thr),
             "precision": float(p), "recall": float(r), "localised": localised,
-            "false_alarm": false_alarm_rates(confs[~is_pos], types[~is_pos], conf_thr)}
+            "false_alarm": false_alarm_rates(confs[~is_pos], types[~is_pos], conf_thr),
+            "separation": {t: separation(confs[is_pos], confs[~is_pos][types[~is_pos] == t])
+                           for t in dict.fromkeys(types[~is_pos].tolist())}}
 
 
 def evaluate(maps, labels, gts, neg_types=None, *, value_range=None, relative: bool = False,

@@ -18,6 +18,7 @@ SECONDARY = ("ciou_fixed0.5", "auc_fixed0.5")
 # SLAVC's joint-set numbers (docs/protocol.md §8), in %: from a test's `negatives` record
 NEGATIVE = ("neg_ap", "neg_max_f1", "neg_precision", "neg_localised")
 FALSE_ALARM = "fa_"  # + a negative type: the share of that type's pairs the method calls sounding
+SEPARATION = "sep_"  # + a negative type: P(positive's confidence > that type's), benchmark/negatives.py
 
 
 def negative_numbers(record: dict) -> dict:
@@ -25,6 +26,7 @@ def negative_numbers(record: dict) -> dict:
     out = {"neg_ap": record["AP"], "neg_max_f1": record["max_F1"], "neg_precision": record["precision"],
            "neg_localised": record["localised"]}
     out.update({FALSE_ALARM + t: v for t, v in record["false_alarm"].items() if t != "all"})
+    out.update({SEPARATION + t: v for t, v in record.get("separation", {}).items()})
     return {k: 100.0 * v for k, v in out.items()}
 COLUMNS = ["evaluation", "label", "method", "variant", "primary", "seed", "metric", "value"]
 
@@ -66,8 +68,8 @@ def collect(suite: Suite, runs: list[FinishedRun]) -> pd.DataFrame:
                     flat["ciou_shuffled"] = numbers["shuffled_audio"]["ciou"]
                 if ev.negatives and isinstance(numbers.get("negatives"), dict):
                     flat.update(negative_numbers(numbers["negatives"]))
-                for metric in [*METRICS, *SECONDARY, "ciou_shuffled", *(k for k in flat if k.startswith("neg_")
-                                                                         or k.startswith(FALSE_ALARM))]:
+                for metric in [*METRICS, *SECONDARY, "ciou_shuffled",
+                               *(k for k in flat if k.startswith(("neg_", FALSE_ALARM, SEPARATION)))]:
                     if metric in flat:
                         rows.append({"evaluation": ev.name, "label": m["label"], "method": m["method"],
                                      "variant": variant, "primary": variant == m["primary_variant"],

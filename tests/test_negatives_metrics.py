@@ -215,3 +215,15 @@ def test_minmax_map_cannot_separate_negatives_raw_can():
     np.testing.assert_allclose(mm["confidence"][3:], mm["confidence"][:3], rtol=1e-12)   # identical levels
     assert mm["false_alarm"] == {"silence": 1.0, "noise": 1.0, "offscreen": 1.0, "all": 1.0}
     assert mm["precision"] == 0.5 and mm["max_F1"] < raw["max_F1"]
+
+
+def test_separation_is_the_auc_of_confidences():
+    """P(positive > negative), ties half; 0.5 when the confidence carries nothing, 1 when it separates."""
+    assert neg.separation([0.9, 0.8], [0.1, 0.2, 0.3]) == 1.0
+    assert neg.separation([0.1], [0.9]) == 0.0
+    assert neg.separation([0.5, 0.5], [0.5]) == 0.5  # a fixed map: every confidence equal
+    rng = np.random.default_rng(0)
+    pos, negs = rng.normal(1, 1, 40), rng.normal(0, 1, 30)
+    brute = np.mean([(p > q) + 0.5 * (p == q) for p in pos for q in negs])
+    assert neg.separation(pos, negs) == pytest.approx(brute)
+    assert np.isnan(neg.separation([], [0.1]))
