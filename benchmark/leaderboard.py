@@ -339,7 +339,26 @@ def negatives_section(suite: Suite, agg: pd.DataFrame) -> list[str]:
             if metrics:
                 only = agg[agg.metric.isin(metrics)]  # the headline maps: other variants are not scored on negatives
                 out += [f"### {ev.title}", "", evaluation_table(suite, only, ev, tuple(metrics), with_paper=False), ""]
+        out += separation_reading(suite, agg, ev)
     return out
+
+
+def separation_reading(suite: Suite, agg: pd.DataFrame, ev: Evaluation) -> list[str]:
+    """Who localizes the sound and who localizes objects, read off the separation cells: per method, the negative
+    types whose separation is above 50 % with its whole 95 % interval (more than one seed needed)."""
+    sub = agg[(agg.evaluation == ev.name) & agg.metric.str.startswith(SEPARATION)]
+    lines = []
+    for entry in suite.methods:
+        cells = sub[sub.label == entry.label]
+        if cells.empty:
+            continue
+        knows = [m[len(SEPARATION):] for m, mean, ci, n in zip(cells.metric, cells["mean"], cells.ci, cells["count"])
+                 if n > 1 and mean - ci > 50]
+        others = [m[len(SEPARATION):] for m in cells.metric if m[len(SEPARATION):] not in knows]
+        lines.append(f"- `{entry.label}`: " + (f"its confidence drops for {', '.join(knows)}" if knows else
+                                               "its confidence does not drop for any negative type")
+                     + (f"; not (or not surely) for {', '.join(others)}" if knows and others else "") + ".")
+    return [f"Reading ({ev.name}; separation above 50 % with its whole 95 % interval):", "", *lines, ""] if lines else []
 
 
 def write_leaderboard(suite: Suite, results_dir: Path, wall_seconds: float | None = None,
