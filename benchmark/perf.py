@@ -223,10 +223,12 @@ def pipeline_store(n: int, size: int = 224, seconds: float = 3.0):
 
 def pipeline(batch: int = 128, size: int = 224, steps: int = 12, compute_ms: float | None = None,
              workers: int = 4, target: float = 5000.0) -> list[str]:
-    """The input pipeline at the paper's shapes: the lines `--pipeline` prints (module docstring)."""
+    """The input pipeline at the paper's shapes: the lines `--pipeline` prints (module docstring). Each overlap
+    divides a loop's step time by max(data, compute), the data time being the fetch rate measured just before
+    that loop with as many threads (the machine's load drifts)."""
     suite = load_suite("table1", "paper")
     suite = dataclasses.replace(suite, budget=dataclasses.replace(suite.budget, global_batch_size=batch,
-                                                                  steps=10 ** 6))
+                                                                  steps=10 ** 9))
     n = 4 * batch
     table = pipeline_store(n, size)
     rows = list(range(n))
@@ -235,30 +237,33 @@ def pipeline(batch: int = 128, size: int = 224, steps: int = 12, compute_ms: flo
     accelerator = Accelerator(cpu=not torch.cuda.is_available())
     method.setup(run_info(method, data, suite.budget, 0, accelerator))
     ctx, samplers = TrainContext(method, data, method.run), _Samplers(0)
-    default_compute = compute_ms is None
-    compute_ms = 1e3 * batch / target if default_compute else compute_ms  # a GPU step at the target rate
     sync = torch.cuda.synchronize if accelerator.device.type == "cuda" else (lambda: None)
+    first = iter(range(0, 10 ** 9, 10 ** 4))  # fresh steps for each measurement
 
-    def compute(_):
-        time.sleep(compute_ms / 1e3)
-
-    def loop(depth: int, n_workers: int, first: int) -> float:
-        """Seconds per step of `steps` steps (after one untimed), batches from a BatchLoader, compute stood in."""
-        with BatchLoader(method, ctx, samplers, first + steps + 1, depth=depth, workers=n_workers) as loader:
-            compute(loader.get(first))
+    def loop(depth: int, compute_s: float) -> float:
+        """Seconds per step over `steps` steps (after one untimed), batches from a BatchLoader of `depth` threads
+        (0: serial), the compute stood in by a sleep: the host thread waits, as for a GPU step."""
+        start = next(first)
+        with BatchLoader(method, ctx, samplers, start + steps + 1, depth=depth, workers=max(depth, 1)) as loader:
+            loader.get(start)
             t = time.perf_counter()
-            for step in range(first + 1, first + steps + 1):
-                compute(loader.get(step))
+            for step in range(start + 1, start + steps + 1):
+                loader.get(step)
+                time.sleep(compute_s)
                 sync()
             return (time.perf_counter() - t) / steps
 
-    def fetch_rate(n_threads: int, first: int) -> float:
-        """Samples/s of `n_threads` threads each fetching batches back to back (plan + store + pin + copy)."""
-        done = []
+    def fetch_rate(n_threads: int, half: bool = False) -> float:
+        """Samples/s of `n_threads` threads fetching batches back to back (rows, store, pin + copy on a GPU);
+        `half`: the store read alone, float16 kept (a GPU run's host share, less pinning)."""
+        start = next(first)
 
         def work(k):
-            for step in range(first + k * steps, first + (k + 1) * steps):
-                draw_batches(method, ctx, samplers, step)
+            for step in range(start + k * steps, start + (k + 1) * steps):
+                if half:
+                    table.get(samplers.rows("labeled", "all", rows, batch, 0, step, 0, 1), half=True)
+                else:
+                    draw_batches(method, ctx, samplers, step)
             sync()
         threads = [threading.Thread(target=work, args=(k,)) for k in range(n_threads)]
         t = time.perf_counter()
@@ -266,44 +271,40 @@ def pipeline(batch: int = 128, size: int = 224, steps: int = 12, compute_ms: flo
             th.start()
         for th in threads:
             th.join()
-        done.append(time.perf_counter() - t)
-        return n_threads * steps * batch / done[0]
+        return n_threads * steps * batch / (time.perf_counter() - t)
+
+    def overlaps(compute_s: float, label: str) -> list[str]:
+        lines = []
+        for depth in range(workers + 1):
+            data_s = batch / fetch_rate(max(depth, 1))
+            step = loop(depth, compute_s)
+            name = "serial loop" if not depth else f"prefetch, {depth} worker{'s' * (depth > 1)}"
+            lines.append(f"step time ({name}{label}): {1e3 * step:.1f} ms (data {1e3 * data_s:.1f}, compute "
+                         f"{1e3 * compute_s:.1f}); overlap ({name}{label}): {step / max(data_s, compute_s):.2f}")
+        return lines
 
     for step in range(n // batch):  # page the store in
         draw_batches(method, ctx, samplers, step)
-    per_worker = fetch_rate(1, 1)
-    cores = torch.get_num_threads()
-    out = [f"# input pipeline: {batch} samples/batch, {size} px frames, VGGish log-mel (1×64×{table.get([0])['audio'].shape[-1]}),"
-           f" SoundNet waveform (1×{table.get([0])['waveform'].shape[-1]} at {SOUNDNET_SAMPLE_RATE} Hz); store of {n} "
-           f"samples, memory-mapped; device {accelerator.device}; {cores} torch threads, {os_cpus()} CPUs",
-           f"pipeline samples/s per worker: {per_worker:.0f} ({1e3 * batch / per_worker:.1f} ms per batch: rows, "
-           "store read, fp16→fp32" + (", pin, copy" if accelerator.device.type == "cuda" else "; no pinning on a CPU") + ")"]
-    t = time.perf_counter()
-    for step in range(steps):  # the host's share on a GPU: float16 kept (cast on the device), no pin/copy here
-        table.get(samplers.rows("labeled", "all", rows, batch, 0, 3 * 10 ** 5 + step, 0, 1), half=True)
-    gpu_host = steps * batch / (time.perf_counter() - t)
-    out.append(f"pipeline samples/s per worker, host share of a GPU run (float16 kept for a cast on the device; "
-               f"pinning and the copy not measured on a CPU): {gpu_host:.0f}")
-    rates = {1: per_worker}
-    for w in range(2, workers + 1):
-        rates[w] = fetch_rate(w, 1 + 100 * w * steps)
+    audio, wave = (table.get([0])[k].shape[-1] for k in ("audio", "waveform"))
+    gpu = accelerator.device.type == "cuda"
+    out = [f"# input pipeline: {batch} samples/batch, {size} px frames, VGGish log-mel (1×64×{audio}), SoundNet "
+           f"waveform (1×{wave} at {SOUNDNET_SAMPLE_RATE} Hz); a store of {n} random samples, memory-mapped; device "
+           f"{accelerator.device}; {torch.get_num_threads()} torch threads, {os_cpus()} CPUs"]
+    rates = {w: fetch_rate(w) for w in range(1, workers + 1)}
+    host = fetch_rate(1, half=True)
+    out.append(f"pipeline samples/s per worker: {rates[1]:.0f} ({1e3 * batch / rates[1]:.1f} ms per batch: rows, store "
+               "read, " + ("pin, copy, cast on the device" if gpu else "fp16→fp32 casts; no pinning or copy on a CPU")
+               + f"); the store read alone, float16 kept (a GPU run's host share, less pinning): {host:.0f}")
     out.append("pipeline samples/s in total: " + ", ".join(f"{w} worker{'s' * (w > 1)} {r:.0f}" for w, r in rates.items()))
-    out.append(f"stand-in compute: sleep {compute_ms:.1f} ms per step ("
-               + (f"a GPU step at {target:,.0f} samples/s; " if default_compute else "")
-               + "the host thread waits, as it does for a GPU step)")
-    data_ms = 1e3 * batch / per_worker
-    serial = loop(0, 1, 10 ** 5)
-    out.append(f"step time (serial loop): {1e3 * serial:.1f} ms")
-    out.append(f"overlap (serial loop): {serial / max(data_ms, compute_ms) * 1e3:.2f}")
-    for w in range(1, workers + 1):
-        step = loop(w, w, 2 * 10 ** 5 + 1000 * w)
-        data_w = 1e3 * batch / rates[w]
-        out.append(f"step time (prefetch, {w} worker{'s' * (w > 1)}, depth {w}): {1e3 * step:.1f} ms; "
-                   f"overlap (prefetch, {w} worker{'s' * (w > 1)}): {step / max(data_w, compute_ms) * 1e3:.2f}")
-    out.append(f"cores to feed 5,000 samples/s: {5000 / gpu_host:.1f} at the GPU run's host share, "
-               f"{5000 / per_worker:.1f} with the casts on the host (5,000 / the per-worker rates, one core per worker; "
-               f"measured scaling here: {rates[max(rates)] / per_worker:.2f}× with {max(rates)} workers on "
-               f"{os_cpus()} CPUs)")
+    gpu_step = batch / target if compute_ms is None else compute_ms / 1e3
+    out.append(f"stand-in compute: a sleep of {1e3 * gpu_step:.1f} ms per step"
+               + (f" (a GPU step at {target:,.0f} samples/s)" if compute_ms is None else ""))
+    out += overlaps(gpu_step, "")
+    balanced = batch / rates[1]  # compute as long as one worker's fetch: serial ~2, prefetched ~1
+    out += overlaps(balanced, ", compute = data")
+    out.append(f"cores to feed {target:,.0f} samples/s: {target / host:.1f} for the store reads of a GPU run, "
+               f"{target / rates[1]:.1f} with the casts on the host (the per-worker rates, one core per worker; "
+               f"threads scaled {rates[workers] / rates[1]:.2f}× with {workers} workers on these {os_cpus()} CPUs)")
     return out
 
 

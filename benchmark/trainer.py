@@ -212,9 +212,8 @@ class BatchLoader:
             if done is not None:  # the compute stream waits for the copies; the tensors are kept until it is done
                 current = torch.cuda.current_stream(self.device)
                 current.wait_event(done)
-                for b in batches:
-                    for v in (b or {}).values():
-                        v.record_stream(current)
+                for v in (v for b in batches if b is not None for v in b.values() if v.is_cuda):
+                    v.record_stream(current)
         else:
             rows = plan_rows(self.method, self.ctx, self.samplers, step)  # may run a curriculum pass
             batches = fetch_rows(self.ctx.data.table, rows, self.device)

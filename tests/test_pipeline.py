@@ -119,6 +119,6 @@ def test_perf_pipeline_runs_at_small_sizes(capsys, tmp_path, monkeypatch):
     assert perf.main(["--pipeline", "--image-size", "32", "--batch", "8", "--pipeline-steps", "4",
                       "--compute-ms", "5", "--workers", "2"]) == 0
     out = capsys.readouterr().out
-    for line in ("samples/s per worker", "overlap (serial loop):", "overlap (prefetch, 1 worker):",
-                 "overlap (prefetch, 2 workers):", "cores to feed 5,000 samples/s"):
+    for line in ("pipeline samples/s per worker:", "overlap (serial loop):", "overlap (prefetch, 1 worker):",
+                 "overlap (prefetch, 2 workers):", "overlap (serial loop, compute = data):", "cores to feed 5,000 samples/s"):
         assert line in out, line

@@ -150,7 +150,8 @@ class SampleTable:
                     flat = flat.flatten()
                 out[c] = flat.to_numpy(zero_copy_only=False, writable=True).reshape(n, *col.type.shape)
             else:
-                out[c] = col.to_numpy()
+                out[c] = np.concatenate([ch.to_numpy(zero_copy_only=False) for ch in col.chunks]) if col.num_chunks \
+                    else np.zeros((0,), np.float32)
         return out
 
     def rows_for_keys(self, keys) -> tuple[list[int], list[str]]:
