@@ -12,6 +12,14 @@
 4. Memory: XPL's memory bank and curriculum state at 144k samples, per model.
 5. The default table1 run (from the committed run.json files): time to the leaderboard, where it
    went, and the peak resident memory.
+
+    python -m benchmark.perf --pipeline            # the input pipeline alone, at the paper's shapes (no data)
+
+`--pipeline`: a store of random samples at the paper profile's shapes (224 px frames, VGGish log-mel, SoundNet
+22.05 kHz waveform; built once under $AVSL_BENCH_CACHE/perf-pipeline, read memory-mapped as a real store), batches
+of 128 drawn by the trainer's own `BatchLoader`: samples/s of the pipeline per worker thread and in total, and the
+step time against a stand-in compute of fixed duration (a sleep: a GPU step during which the host waits), serial
+and prefetched with 1..N workers, as `overlap = step time / max(data time, compute time)`.
 """
 from __future__ import annotations
 
@@ -20,6 +28,7 @@ import copy
 import dataclasses
 import io
 import statistics
+import threading
 import time
 from pathlib import Path
 
@@ -34,7 +43,7 @@ from benchmark.data.domains import DomainData
 from benchmark.io import read_json
 from benchmark.protocols import PROTOCOLS
 from benchmark.suites import MethodEntry, load_suite, new_method
-from benchmark.trainer import draw_batches, prepare_training, run_step
+from benchmark.trainer import BatchLoader, TrainContext, _Samplers, draw_batches, prepare_training, run_info, run_step
 from methods.base import StepState
 from methods.common.audio_frontends import SOUNDNET_SAMPLE_RATE, VGGISH_EXAMPLE_FRAMES
 from methods.common.augment import UpscaledImages, colour_randaugment, crop_flip, sample_generators
@@ -65,9 +74,10 @@ class RandomTable:
     def __len__(self) -> int:
         return len(self.sample_ids)
 
-    def get(self, rows: list[int]) -> dict:
+    def get(self, rows: list[int], half: bool = False) -> dict:
         idx = torch.as_tensor(rows, dtype=torch.long)
-        batch = {k: (v[idx].float() if v.dtype == torch.float16 else v[idx]) for k, v in self.columns.items()}
+        batch = {k: (v[idx].float() if v.dtype == torch.float16 and not half else v[idx])
+                 for k, v in self.columns.items()}
         batch["index"] = idx
         return batch
 
@@ -84,10 +94,10 @@ def perf_domain(suite):
                       {"labeled": rows[: n // 2], "unlabeled": rows[n // 2:], "val": rows[:8], "test": rows[:8]})
 
 
-def _setup(name: str, suite, data, accelerator, seed: int = 0):
+def _setup(name: str, suite, data, accelerator, seed: int = 0, channels_last: bool = False):
     """A method ready to step, set up by the trainer's own `prepare_training`."""
     method = new_method(suite, MethodEntry(name, name))
-    return (method, *prepare_training(method, data, suite.budget, seed, accelerator))
+    return (method, *prepare_training(method, data, suite.budget, seed, accelerator, channels_last))
 
 
 def _floor_step(models: dict, shapes: dict, batch: int, accelerator):
@@ -140,10 +150,11 @@ def _time_steps(method, models, optims, ctx, samplers, suite, n: int, warm: int,
             "floor": statistics.median(floor)}
 
 
-def training_efficiency(suite, data, accelerator, names, n: int, warm: int) -> pd.DataFrame:
+def training_efficiency(suite, data, accelerator, names, n: int, warm: int,
+                        channels_last: bool = False) -> pd.DataFrame:
     rows = []
     for name in names:
-        method, models, optims, ctx, samplers = _setup(name, suite, data, accelerator)
+        method, models, optims, ctx, samplers = _setup(name, suite, data, accelerator, channels_last=channels_last)
         res = _time_steps(method, models, optims, ctx, samplers, suite, n, warm, accelerator)
         t, per_step, floor = res["timings"], res["real"], res["floor"]
         spent = t["data"] + t["forward"] + t["backward"]
@@ -182,6 +193,125 @@ def augmentation_speed(suite, data, repeats: int = 10) -> pd.DataFrame:
             times.append(time.perf_counter() - t)
         out.append({"augmentation": name, "images": len(rows), "ms": 1e3 * statistics.median(times)})
     return pd.DataFrame(out)
+
+
+def pipeline_store(n: int, size: int = 224, seconds: float = 3.0):
+    """A SampleTable of `n` random samples with a real store's columns at `size` px (the paper's shapes at 224),
+    built once into $AVSL_BENCH_CACHE/perf-pipeline and read memory-mapped (as a 144k real store is)."""
+    import datasets as hf
+
+    from benchmark.data.real_store import _real_features
+    from benchmark.data.store import SampleTable, cache_root
+    from benchmark.io import write_json_atomic
+
+    frames, wave = int(seconds / 0.96) * VGGISH_EXAMPLE_FRAMES, int(seconds * SOUNDNET_SAMPLE_RATE)
+    path = cache_root() / "perf-pipeline" / f"n{n}-{size}px-{frames}f-{wave}w"
+    if not (path / "info.json").exists():
+        rng = np.random.default_rng(0)
+        ds = hf.Dataset.from_dict({
+            "sample_id": list(range(n)), "key": [f"{i:06d}" for i in range(n)],
+            "image": rng.integers(0, 256, (n, 3, size, size), dtype=np.uint8),
+            "audio": rng.standard_normal((n, 1, 64, frames), dtype=np.float32).astype(np.float16),
+            "waveform": rng.standard_normal((n, 1, wave), dtype=np.float32).astype(np.float16),
+            "gt": (rng.random((n, size, size)) > 0.7).astype(np.float16),
+            "class_id": [0] * n, "annotations": ["[]"] * n, "has_box": [True] * n,
+        }, features=_real_features(size, frames, 64, wave))
+        ds.save_to_disk(str(path / "data"))
+        write_json_atomic(path / "info.json", {"format": "perf-pipeline", "n": n})
+    return SampleTable(path, in_memory_bytes=0)
+
+
+def pipeline(batch: int = 128, size: int = 224, steps: int = 12, compute_ms: float | None = None,
+             workers: int = 4, target: float = 5000.0) -> list[str]:
+    """The input pipeline at the paper's shapes: the lines `--pipeline` prints (module docstring). Each overlap
+    divides a loop's step time by max(data, compute), the data time being the fetch rate measured just before
+    that loop with as many threads (the machine's load drifts)."""
+    suite = load_suite("table1", "paper")
+    suite = dataclasses.replace(suite, budget=dataclasses.replace(suite.budget, global_batch_size=batch,
+                                                                  steps=10 ** 9))
+    n = 4 * batch
+    table = pipeline_store(n, size)
+    rows = list(range(n))
+    data = DomainData("perf", "flickr", table, {"labeled": rows, "unlabeled": [], "val": [], "test": []})
+    method = new_method(suite, MethodEntry("supervised", "supervised"))  # batches of `batch` labeled rows
+    accelerator = Accelerator(cpu=not torch.cuda.is_available())
+    method.setup(run_info(method, data, suite.budget, 0, accelerator))
+    ctx, samplers = TrainContext(method, data, method.run), _Samplers(0)
+    sync = torch.cuda.synchronize if accelerator.device.type == "cuda" else (lambda: None)
+    first = iter(range(0, 10 ** 9, 10 ** 4))  # fresh steps for each measurement
+
+    def loop(depth: int, compute_s: float) -> float:
+        """Seconds per step over `steps` steps (after one untimed), batches from a BatchLoader of `depth` threads
+        (0: serial), the compute stood in by a sleep: the host thread waits, as for a GPU step."""
+        start = next(first)
+        with BatchLoader(method, ctx, samplers, start + steps + 1, depth=depth, workers=max(depth, 1)) as loader:
+            loader.get(start)
+            t = time.perf_counter()
+            for step in range(start + 1, start + steps + 1):
+                loader.get(step)
+                time.sleep(compute_s)
+                sync()
+            return (time.perf_counter() - t) / steps
+
+    def fetch_rate(n_threads: int, half: bool = False) -> float:
+        """Samples/s of `n_threads` threads fetching batches back to back (rows, store, pin + copy on a GPU);
+        `half`: the store read alone, float16 kept (a GPU run's host share, less pinning)."""
+        start = next(first)
+
+        def work(k):
+            for step in range(start + k * steps, start + (k + 1) * steps):
+                if half:
+                    table.get(samplers.rows("labeled", "all", rows, batch, 0, step, 0, 1), half=True)
+                else:
+                    draw_batches(method, ctx, samplers, step)
+            sync()
+        threads = [threading.Thread(target=work, args=(k,)) for k in range(n_threads)]
+        t = time.perf_counter()
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        return n_threads * steps * batch / (time.perf_counter() - t)
+
+    def overlaps(compute_s: float, label: str) -> list[str]:
+        lines = []
+        for depth in range(workers + 1):
+            data_s = batch / fetch_rate(max(depth, 1))
+            step = loop(depth, compute_s)
+            name = "serial loop" if not depth else f"prefetch, {depth} worker{'s' * (depth > 1)}"
+            lines.append(f"step time ({name}{label}): {1e3 * step:.1f} ms (data {1e3 * data_s:.1f}, compute "
+                         f"{1e3 * compute_s:.1f}); overlap ({name}{label}): {step / max(data_s, compute_s):.2f}")
+        return lines
+
+    for step in range(n // batch):  # page the store in
+        draw_batches(method, ctx, samplers, step)
+    audio, wave = (table.get([0])[k].shape[-1] for k in ("audio", "waveform"))
+    gpu = accelerator.device.type == "cuda"
+    out = [f"# input pipeline: {batch} samples/batch, {size} px frames, VGGish log-mel (1×64×{audio}), SoundNet "
+           f"waveform (1×{wave} at {SOUNDNET_SAMPLE_RATE} Hz); a store of {n} random samples, memory-mapped; device "
+           f"{accelerator.device}; {torch.get_num_threads()} torch threads, {os_cpus()} CPUs"]
+    rates = {w: fetch_rate(w) for w in range(1, workers + 1)}
+    host = fetch_rate(1, half=True)
+    out.append(f"pipeline samples/s per worker: {rates[1]:.0f} ({1e3 * batch / rates[1]:.1f} ms per batch: rows, store "
+               "read, " + ("pin, copy, cast on the device" if gpu else "fp16→fp32 casts; no pinning or copy on a CPU")
+               + f"); the store read alone, float16 kept (a GPU run's host share, less pinning): {host:.0f}")
+    out.append("pipeline samples/s in total: " + ", ".join(f"{w} worker{'s' * (w > 1)} {r:.0f}" for w, r in rates.items()))
+    gpu_step = batch / target if compute_ms is None else compute_ms / 1e3
+    out.append(f"stand-in compute: a sleep of {1e3 * gpu_step:.1f} ms per step"
+               + (f" (a GPU step at {target:,.0f} samples/s)" if compute_ms is None else ""))
+    out += overlaps(gpu_step, "")
+    balanced = batch / rates[1]  # compute as long as one worker's fetch: serial ~2, prefetched ~1
+    out += overlaps(balanced, ", compute = data")
+    out.append(f"cores to feed {target:,.0f} samples/s: {target / host:.1f} for the store reads of a GPU run, "
+               f"{target / rates[1]:.1f} with the casts on the host (the per-worker rates, one core per worker; "
+               f"threads scaled {rates[workers] / rates[1]:.2f}× with {workers} workers on these {os_cpus()} CPUs)")
+    return out
+
+
+def os_cpus() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
 
 def _boxes(rng, k: int, size: int = 224) -> list:
@@ -256,19 +386,32 @@ def main(argv=None) -> int:
     p.add_argument("--batch", type=int, help="override the profile's global batch")
     p.add_argument("--skip-metrics", action="store_true")
     p.add_argument("--results-dir", type=Path, default=Path("results"))
+    p.add_argument("--channels-last", action="store_true", help="the models in NHWC memory format")
+    p.add_argument("--precision", choices=("no", "bf16", "fp16"), help="override (default: the profile's on a GPU, "
+                   "else no)")
+    g = p.add_argument_group("--pipeline: the input pipeline alone (paper shapes, a synthetic store)")
+    g.add_argument("--pipeline", action="store_true")
+    g.add_argument("--image-size", type=int, default=224)
+    g.add_argument("--pipeline-steps", type=int, default=12, help="timed steps per measurement")
+    g.add_argument("--compute-ms", type=float, help="stand-in compute per step (default: 128 / 5,000 s)")
+    g.add_argument("--workers", type=int, default=4, help="measure 1..N loader threads")
     args = p.parse_args(argv)
+    if args.pipeline:
+        for line in pipeline(args.batch or 128, args.image_size, args.pipeline_steps, args.compute_ms, args.workers):
+            print(line)
+        return 0
 
     suite = load_suite("table1", args.profile)
     on_gpu = torch.cuda.is_available()
-    accelerator = Accelerator(mixed_precision=suite.mixed_precision if on_gpu else "no")
+    accelerator = Accelerator(mixed_precision=args.precision or (suite.mixed_precision if on_gpu else "no"))
     if args.batch:  # e.g. the paper profile's shapes on a CPU, with a batch it can afford
         suite = dataclasses.replace(suite, budget=dataclasses.replace(suite.budget, global_batch_size=args.batch))
     data = perf_domain(suite)
     gpu = f" ({torch.cuda.get_device_name()})" if on_gpu else ""
     print(f"# avsl-bench perf: profile {args.profile}, device {accelerator.device}{gpu}, precision "
-          f"{accelerator.mixed_precision}, {torch.get_num_threads()} threads, torch {torch.__version__}\n")
+          f"{accelerator.mixed_precision}{', channels_last' if args.channels_last else ''}, {torch.get_num_threads()} threads, torch {torch.__version__}\n")
     print(f"## Training efficiency ({args.steps} steps at {int(SSL_POINT * 100)}% of the budget)\n")
-    print(training_efficiency(suite, data, accelerator, args.methods, args.steps, args.warm)
+    print(training_efficiency(suite, data, accelerator, args.methods, args.steps, args.warm, args.channels_last)
           .to_markdown(index=False, floatfmt=".3f"), "\n")
     print("## Augmentation per training batch (CPU)\n")
     print(augmentation_speed(suite, data).to_markdown(index=False, floatfmt=".2f"), "\n")

@@ -66,7 +66,7 @@ def rerun(folder: Path, accelerator, work: Path) -> list[str]:
     entry = recorded_entry(suite, config)
     domains = DomainCache(suite, accelerator)
     now = resolved_config(suite, entry, config["train"], config["tests"], config["seed"], domains,
-                          compute_identity(accelerator))
+                          compute_identity(accelerator, suite))
     if metadata.config_hash(now) != read_json(folder / "metrics.json")["config_hash"]:
         return ["today's code resolves another config for this run (see tests/test_committed_identity.py)"]
     out = work / folder.name

@@ -78,9 +78,16 @@ class DomainCache:
 REFERENCE_COMPUTE = {"device": "cpu", "mixed_precision": "no", "processes": 1}
 
 
-def compute_identity(accelerator) -> dict:
+def channels_last(suite: Suite, accelerator) -> bool:
+    """The profile's channels_last switch, on a GPU only (on this CPU it did not help; README "Performance")."""
+    return bool(suite.channels_last) and accelerator.device.type == "cuda"
+
+
+def compute_identity(accelerator, suite: Suite | None = None) -> dict:
+    """Where and how a run computes; channels_last (other kernels) only when set, so other hashes stay."""
+    extra = {"channels_last": True} if suite is not None and channels_last(suite, accelerator) else {}
     return {"device": accelerator.device.type, "mixed_precision": str(accelerator.mixed_precision),
-            "processes": int(accelerator.num_processes)}
+            "processes": int(accelerator.num_processes), **extra}
 
 
 def resolved_config(suite: Suite, entry: MethodEntry, train_domain: str, tests: list[str], seed: int,
@@ -190,7 +197,7 @@ def run_one(suite: Suite, entry: MethodEntry, train_domain: str, tests: list[str
             results_dir: Path, accelerator, domains: DomainCache, log=print, out: Path | None = None,
             lr_selection: dict | None = None, index: RunIndex | None = None) -> dict:
     out = out or run_dir(results_dir, suite, train_domain, entry.label, seed)
-    config = resolved_config(suite, entry, train_domain, tests, seed, domains, compute_identity(accelerator))
+    config = resolved_config(suite, entry, train_domain, tests, seed, domains, compute_identity(accelerator, suite))
     chash = metadata.config_hash(config)
     with run_lock(out, accelerator, log, f"{entry.label} train={train_domain} seed={seed}"):
         return _run_locked(suite, entry, train_domain, tests, seed, results_dir, accelerator, domains, log, out,
@@ -272,7 +279,8 @@ def _run_locked(suite: Suite, entry: MethodEntry, train_domain: str, tests: list
         with tracked(accelerator, name, {**config, "config_hash": chash}):  # trackers: only with --log-with
             result = train(method, seeded(domains, train_domain, seed), budget=suite.budget, seed=seed,
                            accelerator=accelerator, ckpt_dir=out / "ckpt",
-                           run_meta={"config_hash": chash, "config": config}, log=log, name=name)
+                           run_meta={"config_hash": chash, "config": config}, log=log, name=name,
+                           channels_last=channels_last(suite, accelerator))
         shortfall = _runs_of(result.shortfall)
     t_test = time.perf_counter()
     negative_sets = {t: domains.negatives(t) for t in config.get("negatives", {})}

@@ -116,6 +116,7 @@ class Profile:
     seeds: tuple[int, ...]
     method_overrides: dict = field(default_factory=dict)  # for every method whose config has the field
     mixed_precision: Literal["no", "fp16", "bf16"] = "no"  # on GPU only
+    channels_last: bool = False  # on GPU only: the models' convolutions in NHWC (docs/design.md §4)
     lr_grid: tuple[float, ...] = ()  # learning rates tried per (method, training domain), chosen on validation
     tune_seed: int = 0  # the seed the grid is run at
     publish: bool = False  # its tables are results/<suite>/leaderboard.md (others: leaderboard.<profile>.md)
@@ -139,6 +140,7 @@ class Suite:
     path: Path
     claims: tuple[Claim, ...]
     mixed_precision: str
+    channels_last: bool
     lr_grid: tuple[float, ...]
     lr_sources: dict  # label -> MethodEntry of every label some lr_of names
     tune_seed: int
@@ -227,7 +229,7 @@ def load_suite(name: str, profile: str = "default", seeds: list[int] | None = No
         seeds=list(seeds if seeds is not None else own.seeds or prof.seeds),
         budget=budget, data=prof.data, model_spec=check_model_section(prof.model, profile),
         method_overrides=prof.method_overrides, paper=paper, path=path,
-        mixed_precision=prof.mixed_precision, lr_grid=prof.lr_grid, tune_seed=prof.tune_seed,
+        mixed_precision=prof.mixed_precision, channels_last=prof.channels_last, lr_grid=prof.lr_grid, tune_seed=prof.tune_seed,
         published=prof.publish,
         lr_sources={e.lr_of: next(f for f in raw.methods if f.label == e.lr_of) for e in entries if e.lr_of},
         # a --methods / --evaluations subset keeps only the claims it can test

@@ -133,6 +133,12 @@ class Method:
         current models over any rows (curricula)."""
         return Pool("all", self.run.unlabeled_rows, 0)
 
+    def pool_ready(self, step: int) -> bool:
+        """True when `unlabeled_pool(step, ctx)` needs no models (no curriculum pass is due), so that the trainer
+        may draw and fetch the batch of `step` before the steps before it have run (docs/design.md §4). By default:
+        True unless the method overrides `unlabeled_pool` (a curriculum must say when its pool is settled)."""
+        return type(self).unlabeled_pool is Method.unlabeled_pool
+
     def diagnostics(self, ctx, val_rows: list[int]) -> dict:
         """Numbers logged with each validation point in run.json (e.g. XPL's A–B agreement, its curriculum)."""
         return {}

@@ -81,8 +81,8 @@ class EZVSL(Method):
         images = batch["image"]
         if self.config.augment:
             gens = sample_generators(state.seed, state.step, batch["index"], "augment")
-            big = self.upscaled(images.cpu(), batch["index"].cpu())
-            images = crop_flip(big, gens, images.shape[-2:]).to(images.device)
+            crops = crop_flip(self.upscaled(images, batch["index"].cpu()), gens, images.shape[-2:])  # host memory
+            images = crops if images.device.type == "cpu" else crops.pin_memory().to(images.device, non_blocking=True)
         return normalize(images)
 
     def training_step(self, labeled, unlabeled, state):

@@ -46,6 +46,9 @@ class HardPseudoLabel(SupervisedOnly):
         # Read only after warm-up; its sampler starts at the first SSL step, so SSL epochs are passes over the pool.
         return Pool("all", self.run.unlabeled_rows, self.warmup_steps)
 
+    def pool_ready(self, step):
+        return True  # a fixed pool
+
     def alpha(self, step: int) -> float:
         """α(t): 0 in warm-up, then linear from 0 to alpha_final over ramp_epochs SSL epochs (Lee's T1 → T2)."""
         ssl_step = step - self.warmup_steps

@@ -81,6 +81,11 @@ class XPL(Method):
             self._new_epoch(step, ctx)
         return Pool(f"epoch{self.curriculum['epoch']}", self.curriculum["rows"], self.curriculum["first_step"])
 
+    def pool_ready(self, step):
+        """No selection pass due at `step`: the fixed pool, or a step inside the current curriculum epoch."""
+        c = self.curriculum
+        return not self.config.data_selection or (c["epoch"] >= 0 and step < c["first_step"] + c["length"])
+
     @torch.no_grad()
     def _new_epoch(self, step: int, ctx) -> None:
         """Re-score every unlabeled sample by the agreement of A and B; admit the top r_e above the floor."""
@@ -111,7 +116,7 @@ class XPL(Method):
             for k in MODELS:
                 self.banks[k] = MemoryBank(self.run.store_size, tuple(instant[k].shape[-2:]), self.beta)
         if acc is not None and acc.num_processes > 1:
-            all_index = acc.gather(index.contiguous())
+            all_index = acc.gather(index.to(acc.device))  # the batch's index is on the host
             gathered = {k: acc.gather(instant[k].contiguous()) for k in MODELS}
         else:
             all_index, gathered = index, instant

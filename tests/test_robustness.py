@@ -182,10 +182,10 @@ def test_interrupt_names_the_run_and_step(tmp_path, monkeypatch, capsys):
 
     real = trainer.run_step
 
-    def interrupted_at_step_2(method, ctx, samplers, models, optims, state, *rest):
+    def interrupted_at_step_2(method, ctx, samplers, models, optims, state, *rest, **options):
         if state.step == 2:
             raise KeyboardInterrupt
-        return real(method, ctx, samplers, models, optims, state, *rest)
+        return real(method, ctx, samplers, models, optims, state, *rest, **options)
 
     monkeypatch.setattr(trainer, "run_step", interrupted_at_step_2)
     assert run_all.main([*ARGS[:5], "supervised", *ARGS[6:], "--results-dir", str(tmp_path)]) == 130

@@ -137,11 +137,21 @@ class SampleTable:
             raise StoreError(f"{self.path}: sample id {err.args[0]} is not in this store") from None
 
     def _arrow_rows(self, rows) -> dict:
-        table = self._arrow[rows]
+        import pyarrow as pa
+
+        table = self._arrow[rows]  # a gather gives one chunk per row: converted at once, not chunk by chunk
         out = {}
         for c in self.columns_read:
-            chunks = [ch.to_numpy(zero_copy_only=False) for ch in table.column(c).chunks]
-            out[c] = np.concatenate(chunks) if chunks else np.zeros((0,), np.float32)
+            col = table.column(c)
+            if isinstance(col.type, pa.ExtensionType):  # datasets' ArrayND: nested lists of the stored dtype
+                flat = pa.chunked_array([ch.storage for ch in col.chunks], type=col.type.storage_type).combine_chunks()
+                n = len(flat)
+                while pa.types.is_fixed_size_list(flat.type) or pa.types.is_list(flat.type):
+                    flat = flat.flatten()
+                out[c] = flat.to_numpy(zero_copy_only=False, writable=True).reshape(n, *col.type.shape)
+            else:
+                out[c] = np.concatenate([ch.to_numpy(zero_copy_only=False) for ch in col.chunks]) if col.num_chunks \
+                    else np.zeros((0,), np.float32)
         return out
 
     def rows_for_keys(self, keys) -> tuple[list[int], list[str]]:
@@ -157,7 +167,9 @@ class SampleTable:
                 rows.append(r)
         return rows, missing
 
-    def get(self, rows: list[int]) -> dict:
+    def get(self, rows: list[int], half: bool = False) -> dict:
+        """The columns of `rows`: uint8 images, float32 features and GT maps (`half`: the stored float16 kept, for
+        a cast on the device after a copy of half the bytes), int64 index."""
         if self.columns is not None:
             idx = torch.as_tensor(rows, dtype=torch.long)
             batch = {c: t.index_select(0, idx) for c, t in self.columns.items()}  # t[idx] is ~20x slower
@@ -167,9 +179,8 @@ class SampleTable:
         # The numpy formatter of HF datasets widens the stored uint8 images to int64; the colour
         # augmentations clamp to the dtype's range, so they must see uint8 (0..255).
         batch["image"] = batch["image"].to(torch.uint8)
-        batch["audio"] = batch["audio"].float()
-        if "waveform" in batch:
-            batch["waveform"] = batch["waveform"].float()
-        batch["gt"] = batch["gt"].float()
+        for c in ("audio", "waveform", "gt"):
+            if c in batch and not (half and batch[c].dtype == torch.float16):
+                batch[c] = batch[c].float()
         batch["index"] = torch.as_tensor(rows, dtype=torch.long)
         return batch

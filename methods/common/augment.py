@@ -42,7 +42,7 @@ def colour_randaugment(images: torch.Tensor, generators: list[torch.Generator], 
     for r in range(num_ops):
         # images sorted by op, so that each op runs on one contiguous slice
         order = sorted(range(len(generators)), key=lambda i: ops[r][i])
-        perm = torch.tensor(order)
+        perm = torch.tensor(order, device=images.device)
         sorted_images = out.index_select(0, perm)  # advanced indexing is 20x slower on uint8
         start = 0
         for k, name in enumerate(COLOUR_OPS):
@@ -73,9 +73,11 @@ def _draw_ops(generators: list[torch.Generator], num_ops: int, max_magnitude: in
 # Batched ops: uint8 (k,3,H,W) and k signed magnitudes -> uint8. Each repeats torchvision's float32
 # arithmetic for a tensor image (transforms.v2.functional._color) with a per-image factor.
 
-def _per_image(values: list[float], dtype=torch.float32) -> torch.Tensor:
-    # Python doubles cast once, as torch casts a scalar argument for a float32 kernel
-    return torch.tensor(values, dtype=torch.float64).to(dtype).view(-1, 1, 1, 1)
+def _per_image(values: list[float], like: torch.Tensor, dtype=torch.float32) -> torch.Tensor:
+    # Python doubles cast once (on the host), as torch casts a scalar argument for a float32 kernel; then moved
+    # to `like`'s device (one small non-blocking copy)
+    out = torch.tensor(values, dtype=torch.float64).to(dtype).view(-1, 1, 1, 1)
+    return out if like.device.type == "cpu" else out.pin_memory().to(like.device, non_blocking=True)
 
 
 def _fma32(x: torch.Tensor, y: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
@@ -87,8 +89,8 @@ def _fma32(x: torch.Tensor, y: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
 
 def _blend(images: torch.Tensor, other: torch.Tensor, factors: list[float]) -> torch.Tensor:
     """torchvision's `_blend`: image * r + other * (1 - r), the second term fused, clamped, truncated."""
-    ratio = _per_image(factors)
-    alpha = _per_image([1.0 - f for f in factors])
+    ratio = _per_image(factors, images)
+    alpha = _per_image([1.0 - f for f in factors], images)
     return _fma32(other, alpha, images.float() * ratio).clamp_(0, 255).to(torch.uint8)
 
 
@@ -125,19 +127,19 @@ def _sharpness(images: torch.Tensor, mags: list[float]) -> torch.Tensor:
     out = images.float()
     inner = out[..., 1:-1, 1:-1]  # borders keep the original pixels
     blurred = torch.div(q + 6, 13, rounding_mode="floor").float()
-    inner.copy_(_fma32(blurred.sub_(inner), _per_image([1.0 - f for f in _factors(mags)]), inner))
+    inner.copy_(_fma32(blurred.sub_(inner), _per_image([1.0 - f for f in _factors(mags)], images), inner))
     return out.clamp_(0, 255).to(torch.uint8)
 
 
 def _solarize(images: torch.Tensor, mags: list[float]) -> torch.Tensor:
-    threshold = _per_image([int(255 * (1 - m)) for m in mags], torch.uint8)  # 0..229
+    threshold = _per_image([int(255 * (1 - m)) for m in mags], images, torch.uint8)  # 0..229
     # x >= threshold -> 255 - x, as torch.where(.., bitwise_not(x), x) but a fraction of its time
     return images.bitwise_xor((images >= threshold).to(torch.uint8).mul_(255))
 
 
 def _posterize(images: torch.Tensor, mags: list[float]) -> torch.Tensor:
     bits = [max(1, 8 - int(round(4 * m))) for m in mags]
-    return images & _per_image([((1 << n) - 1) << (8 - n) for n in bits], torch.uint8)
+    return images & _per_image([((1 << n) - 1) << (8 - n) for n in bits], images, torch.uint8)
 
 
 _BATCHED_OPS = {
@@ -147,13 +149,14 @@ _BATCHED_OPS = {
     "posterize": _posterize,
     "color": lambda x, m: _blend(x, _grey(x), _factors(m)),
     "contrast": _contrast,
-    "brightness": lambda x, m: (x.float() * _per_image(_factors(m))).clamp_(0, 255).to(torch.uint8),
+    "brightness": lambda x, m: (x.float() * _per_image(_factors(m), x)).clamp_(0, 255).to(torch.uint8),
     "sharpness": _sharpness,
 }
 
 
 def sample_generators(seed: int, step: int, rows: torch.Tensor, stream: str) -> list[torch.Generator]:
-    """One generator per sample, from (seed, step, sample row, stream)."""
+    """One generator per sample, from (seed, step, sample row, stream); `rows` on the host (a device tensor would
+    cost a sync)."""
     return [step_generator(seed, step, int(r), stream) for r in rows.tolist()]
 
 
@@ -178,8 +181,7 @@ def colour_view(images: torch.Tensor, rows: torch.Tensor, state, stream: str, co
     row, stream) when config.augment (config: augment, randaug_ops, randaug_max_magnitude; state: a StepState)."""
     if config.augment:
         gens = sample_generators(state.seed, state.step, rows, stream)
-        images = colour_randaugment(images.cpu(), gens, config.randaug_ops,
-                                    config.randaug_max_magnitude).to(images.device)
+        images = colour_randaugment(images, gens, config.randaug_ops, config.randaug_max_magnitude)  # on its device
     return normalize(images)
 
 
@@ -195,11 +197,12 @@ class UpscaledImages:
         self.nbytes = 0
 
     def __call__(self, images: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-        keys = rows.tolist()
+        keys = rows.tolist()  # host rows (the trainer's batches keep their index on the host)
         missing = [i for i, r in enumerate(keys) if r not in self.kept]
         fresh = {}
-        if missing:
-            fresh = dict(zip(missing, upscale(images.index_select(0, torch.tensor(missing)), self.scale)))
+        if missing:  # the kept images live in host memory: only the missing rows come back from the device
+            part = images.index_select(0, torch.tensor(missing, device=images.device)).cpu()
+            fresh = dict(zip(missing, upscale(part, self.scale)))
         big = torch.stack([fresh[i] if i in fresh else self.kept[r] for i, r in enumerate(keys)])
         for i, image in fresh.items():
             if keys[i] not in self.kept and self.nbytes + image.nbytes <= self.max_bytes:

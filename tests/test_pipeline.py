@@ -1,0 +1,124 @@
+"""The prefetching loader (benchmark.trainer.BatchLoader) and the deferred NaN check (docs/design.md §4): the same
+batches, losses, weights, curriculum and maps as the serial path, bit for bit; errors name their step; no thread
+is left behind."""
+from __future__ import annotations
+
+import threading
+
+import pytest
+import torch
+
+from benchmark.evaluate import evaluate_tests
+from benchmark.suites import Budget
+from benchmark.trainer import BatchFetchError, NonFiniteLoss, train
+from tests.conftest import SMOKE_OVERRIDES, assert_same_nested, make_method, same_state, smoke_method
+
+# 10 steps: XPL warms up for 4, then (a small first admission: 2-step curriculum epochs) re-selects its pool
+# at steps 4, 6, ...: steps planned ahead and steps planned when they run
+XPL = {**SMOKE_OVERRIDES["xpl"], "ramp_r0": 0.1}
+BUDGET = Budget(steps=10, global_batch_size=8, eval_every=5, ckpt_every=5, eval_batch_size=16)
+
+
+def _loader_threads() -> list:
+    return [t for t in threading.enumerate() if t.name.startswith("avsl-batches")]
+
+
+def _recorded(method):
+    """`method` whose training_step records each step's rows and loss."""
+    seen, original = [], method.training_step
+
+    def step(lb, ulb, state):
+        loss, logs = original(lb, ulb, state)
+        seen.append((state.step, [b["index"].tolist() if b is not None else None for b in (lb, ulb)], loss.item()))
+        return loss, logs
+    method.training_step = step
+    return method, seen
+
+
+def _train(method, data, accelerator, ckpt, **kw):
+    return train(method, data, budget=BUDGET, seed=0, accelerator=accelerator, ckpt_dir=ckpt,
+                 run_meta={"config_hash": "h"}, log=lambda *a: None, **kw)
+
+
+@pytest.mark.parametrize("name", ["supervised", "xpl", "ezvsl"])
+def test_prefetching_equals_the_serial_loop(name, smoke_suite, smoke_domains, accelerator, tmp_path):
+    data = smoke_domains["flickr"]
+    runs = {}
+    for depth in (0, 2):  # 0: the serial path (plan and fetch in the step), the reference
+        m, seen = _recorded(make_method(name, smoke_suite, XPL) if name == "xpl" else smoke_method(name, smoke_suite))
+        res = _train(m, data, accelerator, tmp_path / str(depth), prefetch=depth)
+        runs[depth] = (m, seen, res)
+    (ref, ref_seen, ref_res), (new, new_seen, new_res) = runs[0], runs[2]
+    assert new_seen == ref_seen  # rows of every step, in order, and every loss to the last bit
+    assert_same_nested([new_res.best_step, new_res.history, new_res.shortfall],
+                       [ref_res.best_step, ref_res.history, ref_res.shortfall], "result")
+    for k in ref.models:
+        assert same_state(ref.models[k].state_dict(), new.models[k].state_dict()), k
+    assert_same_nested(new.extra_state(), ref.extra_state(), "extra_state")
+    tests = {"flickr": data}
+    assert evaluate_tests(ref, tests, accelerator, 16)[0] == evaluate_tests(new, tests, accelerator, 16)[0]
+    if name == "xpl":  # the curriculum re-selected after warm-up: those steps were planned when they ran
+        assert new.curriculum["epoch"] >= 1 and any(ulb for _, (_, ulb), _ in new_seen)
+    assert not _loader_threads()
+
+
+def test_a_failed_fetch_names_its_step_and_leaves_no_thread(smoke_suite, smoke_domains, accelerator, tmp_path,
+                                                            monkeypatch):
+    data = smoke_domains["flickr"]
+    table, calls = data.table, []
+    get = type(table).get
+
+    def failing(self, rows, half=False):
+        calls.append(threading.current_thread().name)
+        if len(calls) == 4:  # the fetch of step 3, on the loader's thread
+            raise OSError("disk went away")
+        return get(self, rows, half)
+    monkeypatch.setattr(type(table), "get", failing)
+    with pytest.raises(BatchFetchError, match="batches of step 3 failed: OSError: disk went away"):
+        _train(make_method("supervised", smoke_suite), data, accelerator, tmp_path)
+    assert calls[3].startswith("avsl-batches") and not _loader_threads()
+
+
+def test_keyboard_interrupt_leaves_no_thread(smoke_suite, smoke_domains, accelerator, tmp_path):
+    m = make_method("supervised", smoke_suite)
+    original = m.training_step
+
+    def killed(lb, ulb, state):
+        if state.step == 2:
+            raise KeyboardInterrupt("simulated")
+        return original(lb, ulb, state)
+    m.training_step = killed
+    with pytest.raises(KeyboardInterrupt):
+        _train(m, smoke_domains["flickr"], accelerator, tmp_path, prefetch=2)
+    assert not _loader_threads()
+
+
+def test_nan_is_reported_at_the_next_check_naming_the_first_bad_step(smoke_suite, smoke_domains, accelerator,
+                                                                     tmp_path):
+    """No host sync per step: the first non-finite loss is kept on the device and read at the next check (a
+    logging, validation or checkpoint step): here step 2's loss, found after step 4 (validation at 5 steps), before
+    any validation or checkpoint could keep the weights it spoiled."""
+    m = make_method("supervised", smoke_suite)
+    original, ran = m.training_step, []
+
+    def nan_from_step_2(lb, ulb, state):
+        loss, logs = original(lb, ulb, state)
+        ran.append(state.step)
+        return (loss * float("nan") if state.step >= 2 else loss), logs
+    m.training_step = nan_from_step_2
+    with pytest.raises(NonFiniteLoss, match=r"loss is nan at step 2 \(seed 0\); found at the check after step 4"):
+        _train(m, smoke_domains["flickr"], accelerator, tmp_path)
+    assert ran == [0, 1, 2, 3, 4] and not (tmp_path / "step_00000005").exists()
+    assert not _loader_threads()
+
+
+def test_perf_pipeline_runs_at_small_sizes(capsys, tmp_path, monkeypatch):
+    from benchmark import perf
+
+    monkeypatch.setenv("AVSL_BENCH_CACHE", str(tmp_path))
+    assert perf.main(["--pipeline", "--image-size", "32", "--batch", "8", "--pipeline-steps", "4",
+                      "--compute-ms", "5", "--workers", "2"]) == 0
+    out = capsys.readouterr().out
+    for line in ("pipeline samples/s per worker:", "overlap (serial loop):", "overlap (prefetch, 1 worker):",
+                 "overlap (prefetch, 2 workers):", "overlap (serial loop, compute = data):", "cores to feed 5,000 samples/s"):
+        assert line in out, line
