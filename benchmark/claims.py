@@ -158,7 +158,8 @@ def write_claims(path: Path, suite: Suite, long: pd.DataFrame, banner: list[str]
     collapsed = {key: len(g) for key, g in low.groupby(["label", "evaluation"])} if floor_of else None
     table, results = claims_table(long, claims, collapsed)
     lines = [f"# Claims check: {suite.name}", "",
-             "Each row is a claim of the XPL paper, tested on our runs with a two-sided paired t-test across seeds; "
+             f"Each row is a claim of the paper the suite file cites (`benchmark/suites/{suite.name}.yaml`), tested "
+             "on our runs with a two-sided paired t-test across seeds; "
              f"the suite's {len(claims)} claims are one family, Holm-corrected (α = {ALPHA}). Δ = first − second "
              "method, in CIoU points unless stated, with the 95 % confidence interval of its mean; "
              "d_z = mean(Δ)/std(Δ). A claim is *supported* or *contradicted* only if its Holm-corrected p < α.", "",
