@@ -273,15 +273,14 @@ def _run_locked(suite: Suite, entry: MethodEntry, train_domain: str, tests: list
         log(f"weights of {entry.label} train={train_domain} seed={seed}: " +
             (f"from {trained} (scoring only)" if loaded else f"{trained}/best_model.pt is not of this training"))
     if loaded is not None:
-        result, shortfall = loaded
+        result, provenance = loaded
     else:
-        trained = None
         with tracked(accelerator, name, {**config, "config_hash": chash}):  # trackers: only with --log-with
             result = train(method, seeded(domains, train_domain, seed), budget=suite.budget, seed=seed,
                            accelerator=accelerator, ckpt_dir=out / "ckpt",
                            run_meta={"config_hash": chash, "config": config}, log=log, name=name,
                            channels_last=channels_last(suite, accelerator))
-        shortfall = _runs_of(result.shortfall)
+        provenance = {"unlabeled_shortfall": _runs_of(result.shortfall)}
     t_test = time.perf_counter()
     negative_sets = {t: domains.negatives(t) for t in config.get("negatives", {})}
     numbers, per_sample, previews = evaluate_tests(method, {d: domains(d) for d in tests}, accelerator,
@@ -309,11 +308,10 @@ def _run_locked(suite: Suite, entry: MethodEntry, train_domain: str, tests: list
             "resumed_from_step": result.resumed_from, "best_val_step": result.best_step,
             "val_history": result.history,
             "lr_selection": lr_selection,  # how the learning rate was chosen (tune_lr), or null
-            # steps whose unlabeled share could not be filled: [first, last, unlabeled drawn, planned]
-            "unlabeled_shortfall": shortfall,
+            # steps whose unlabeled share could not be filled: [first, last, unlabeled drawn, planned]; for weights
+            # scored from another run, also where they were trained (`weights_from`: val history etc. are its)
+            **provenance,
         }
-        if trained is not None:  # where the weights were trained (val history etc. are that training's)
-            run["weights_from"] = {"run": str(trained), "config_hash": read_json(trained / "run.json")["config_hash"]}
         # best-on-val weights for `python -m benchmark.localize` (not committed); metrics.json last
         metrics = write_run(out, per_sample, previews, run, metrics, method if method.trainable else None, config)
         shutil.rmtree(out / "ckpt", ignore_errors=True)  # resume state is no longer needed
@@ -327,10 +325,10 @@ def _run_locked(suite: Suite, entry: MethodEntry, train_domain: str, tests: list
 
 
 def load_trained(method, source: Path, config: dict, data: DomainData, budget, seed: int,
-                 accelerator) -> tuple[TrainResult, list] | None:
+                 accelerator) -> tuple[TrainResult, dict] | None:
     """Set `method` up as its training leaves it (prepare_training), with the best-on-val weights of the
-    finished run `source` (found by its verified run.json); returns that training's TrainResult and unlabeled
-    shortfall as its run.json records them. None (the run then trains) when best_model.pt cannot be read, its
+    finished run `source` (found by its verified run.json); returns that training's TrainResult and the run.json
+    fields that say where it comes from (its unlabeled shortfall, `weights_from`). None (the run then trains) when best_model.pt cannot be read, its
     run record (files written before it existed have none) names another method, seed or training domain, or
     its weights do not fit the models."""
     try:
@@ -350,7 +348,8 @@ def load_trained(method, source: Path, config: dict, data: DomainData, budget, s
     metrics, run = load_run(source)
     return (TrainResult(best_step=metrics["best_step"], best_val=metrics["best_val"], history=run["val_history"],
                         resumed_from=run.get("resumed_from_step")),
-            run.get("unlabeled_shortfall", []))
+            {"unlabeled_shortfall": run.get("unlabeled_shortfall", []),
+             "weights_from": {"run": str(source), "config_hash": run["config_hash"]}})
 
 
 def _runs_of(steps: list) -> list[list[int]]:
