@@ -52,6 +52,18 @@ def make_method(name: str, suite, overrides: dict | None = None):
     return new_method(suite, MethodEntry(name, name, dict(overrides or {})))
 
 
+def interrupt_at(method, step: int, message: str = "simulated kill"):
+    """`method`, whose training_step raises KeyboardInterrupt at `step` (a killed run, for resume tests)."""
+    original = method.training_step
+
+    def killed(lb, ulb, state):
+        if state.step == step:
+            raise KeyboardInterrupt(message)
+        return original(lb, ulb, state)
+    method.training_step = killed
+    return method
+
+
 def set_up(method, data, steps: int, global_batch: int = 8, seed: int = 0, accelerator=None):
     """`method` (models attached) set up as the trainer would for a run of `steps` on `data`; returns the RunInfo."""
     from accelerate import Accelerator

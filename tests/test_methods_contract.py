@@ -16,7 +16,7 @@ from benchmark.suites import Budget
 from benchmark.trainer import (LABEL_COLUMNS, LabelsWithheld, TrainContext, _pools, _Samplers, draw_batches,
                                prepare_training, run_step, train)
 from methods.base import BatchPlan, StepState
-from tests.conftest import assert_same_nested, make_method, same_state, set_up, smoke_method
+from tests.conftest import assert_same_nested, interrupt_at, make_method, same_state, set_up, smoke_method
 
 ALL = methods.list_methods()
 TRAINABLE = [n for n in ALL if methods.get_method(n).trainable]
@@ -153,15 +153,7 @@ def test_resume_equals_uninterrupted(name, smoke_suite, smoke_domains, accelerat
     full = smoke_method(name, smoke_suite)
     res_full = _train(full, data, accelerator, tmp_path / "a")
 
-    killed = smoke_method(name, smoke_suite)
-    original = killed.training_step
-
-    def dies_at_step_3(lb, ulb, state):
-        if state.step == 3:
-            raise KeyboardInterrupt("simulated kill")
-        return original(lb, ulb, state)
-
-    killed.training_step = dies_at_step_3
+    killed = interrupt_at(smoke_method(name, smoke_suite), 3)
     with pytest.raises(KeyboardInterrupt):
         _train(killed, data, accelerator, tmp_path / "b")
     assert [p.name for p in complete_checkpoints(tmp_path / "b")] == ["step_00000003"]

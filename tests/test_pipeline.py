@@ -11,7 +11,8 @@ import torch
 from benchmark.evaluate import evaluate_tests
 from benchmark.suites import Budget
 from benchmark.trainer import BatchFetchError, NonFiniteLoss, train
-from tests.conftest import SMOKE_OVERRIDES, assert_same_nested, make_method, same_state, smoke_method
+from tests.conftest import (SMOKE_OVERRIDES, assert_same_nested, interrupt_at, make_method, same_state,
+                            smoke_method)
 
 # 10 steps: XPL warms up for 4, then (a small first admission: 2-step curriculum epochs) re-selects its pool
 # at steps 4, 6, ...: steps planned ahead and steps planned when they run
@@ -80,14 +81,7 @@ def test_a_failed_fetch_names_its_step_and_leaves_no_thread(smoke_suite, smoke_d
 
 
 def test_keyboard_interrupt_leaves_no_thread(smoke_suite, smoke_domains, accelerator, tmp_path):
-    m = make_method("supervised", smoke_suite)
-    original = m.training_step
-
-    def killed(lb, ulb, state):
-        if state.step == 2:
-            raise KeyboardInterrupt("simulated")
-        return original(lb, ulb, state)
-    m.training_step = killed
+    m = interrupt_at(make_method("supervised", smoke_suite), 2)
     with pytest.raises(KeyboardInterrupt):
         _train(m, smoke_domains["flickr"], accelerator, tmp_path, prefetch=2)
     assert not _loader_threads()
