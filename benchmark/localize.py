@@ -50,7 +50,7 @@ def load_image(path: Path, size: int) -> torch.Tensor:
     return torch.from_numpy(load_frame(path, size))[None]
 
 
-def _run_record(run_json: Path) -> dict:
+def run_record(run_json: Path) -> dict:
     try:
         run = read_json(run_json)["config"]
         if not isinstance(run["method"], str) or not isinstance(run["model"], dict):
@@ -83,7 +83,7 @@ def build(method_name: str, checkpoint: Path | None, profile: str, run_json: Pat
     if checkpoint is None:
         raise InputError(f"method {method_name!r} needs --checkpoint (a run's best_model.pt)")
     run_json = run_json or checkpoint.parent / "run.json"
-    run = _run_record(run_json) if run_json.exists() else None
+    run = run_record(run_json) if run_json.exists() else None
     try:
         state = torch.load(checkpoint, map_location="cpu", weights_only=True)
     except FileNotFoundError:
