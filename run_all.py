@@ -20,7 +20,7 @@ from benchmark.checkpoint import CheckpointMismatch
 from benchmark.data.store import StoreError
 from benchmark.io import remove_stale_temporaries, unwritable
 from benchmark.runner import run_suite
-from benchmark.suites import SuiteError, list_suites, load_suite, validate_suite, with_weights
+from benchmark.suites import SuiteError, list_suites, load_profile, load_suite, validate_suite, with_weights
 from benchmark.tracking import TRACKERS, missing_tracker
 from benchmark.trainer import PROGRESS, NonFiniteLoss
 from benchmark.verify import DamagedRun, damaged_runs, finished_runs
@@ -31,7 +31,7 @@ RUN_ERRORS = (CheckpointMismatch, StoreError, NonFiniteLoss, DamagedRun, OSError
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--suite", required=True, help=f"one of: {', '.join(list_suites())}, or all")
-    p.add_argument("--profile", default="default", help="smoke | default (see benchmark/profiles.yaml)")
+    p.add_argument("--profile", default="default", help="smoke | default | bench | bench_pretrained | paper (see benchmark/profiles.yaml)")
     p.add_argument("--seeds", type=_seeds, help="comma-separated, e.g. 0,1,2 (each in [0, 2^32))")
     p.add_argument("--methods", type=lambda s: s.split(","), help="comma-separated method labels of the suite")
     p.add_argument("--evaluations", type=lambda s: s.split(","),
@@ -111,6 +111,10 @@ def _main(argv=None) -> int:
                                args.evaluations if one else None)
             if args.weights:
                 suite = with_weights(suite, _parse_weights(args.weights))
+            missing = sorted(set(load_profile(args.profile).needs_weights) - set(_parse_weights(args.weights)))
+            if missing:
+                raise SuiteError(f"profile {args.profile!r} needs --weights {missing[0]}=FILE for {missing} "
+                                 "(light_cnn: FILE from `python -m benchmark.pretrain --profile bench --out FILE`)")
             suites.append((suite, validate_suite(suite)))
         for suite, _ in suites:  # the deepest folder that exists on the way to the runs decides
             problem = unwritable(args.results_dir / suite.name / "runs" / suite.profile)

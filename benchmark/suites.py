@@ -120,6 +120,7 @@ class Profile:
     lr_grid: tuple[float, ...] = ()  # learning rates tried per (method, training domain), chosen on validation
     tune_seed: int = 0  # the seed the grid is run at
     publish: bool = False  # its tables are results/<suite>/leaderboard.md (others: leaderboard.<profile>.md)
+    needs_weights: tuple[str, ...] = ()  # backbone types every run must name with --weights (run_all checks)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from methods.common.weights import load_pretrained
+
 
 def _conv(cin: int, cout: int, stride: int, groups: int = 8) -> nn.Sequential:
     return nn.Sequential(
@@ -28,11 +30,16 @@ def _stages(cin: int, width: int, depth: int) -> tuple[nn.Sequential, int]:
 
 
 class LightVisualCNN(nn.Module):
-    """Image (B,3,H,W) -> feature map (B,C,H/8,W/8): three stride-2 stages."""
+    """Image (B,3,H,W) -> feature map (B,C,H/8,W/8): three stride-2 stages.
 
-    def __init__(self, width: int = 32, depth: int = 2):
+    `weights`: a local file of this network's state dict, e.g. the class-pretrained initialisation that
+    `python -m benchmark.pretrain` builds from synthetic images (docs/protocol.md §7)."""
+
+    def __init__(self, width: int = 32, depth: int = 2, weights: str | None = None):
         super().__init__()
         self.body, self.out_channels = _stages(3, width, depth)
+        if weights:  # sets self.pretrained (the record for run.json); without, the network is one that takes
+            load_pretrained(self, weights, what="light_cnn")  # no weights ("n/a"), as runs before this option
 
     def forward(self, x):
         return self.body(x)

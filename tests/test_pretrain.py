@@ -1,0 +1,79 @@
+"""The class-pretrained light_cnn (benchmark.pretrain): deterministic, disjoint from the splits, loadable, required
+where a profile asks for it."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from benchmark import pretrain
+from benchmark.runner import pretrained_status
+from methods.common.backbones import LightVisualCNN
+from methods.common.weights import WeightsError
+from tests.conftest import make_method
+
+ROOT = Path(__file__).resolve().parents[1]
+SPEC = {"type": "light_cnn", "width": 8, "depth": 1}  # the smoke profile's
+TINY = pretrain.PretrainSettings(pool=8, steps=2, batch=4)
+
+
+def test_pretraining_is_deterministic_and_reports_held_out_accuracy():
+    a, report = pretrain.pretrain(SPEC, 32, TINY, log=lambda s: None)
+    b, _ = pretrain.pretrain(SPEC, 32, TINY, log=lambda s: None)
+    assert a.keys() == LightVisualCNN(8, 1).state_dict().keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not all(torch.equal(a[k], v) for k, v in LightVisualCNN(8, 1).state_dict().items() if v.is_floating_point())
+    assert report["held_out"]["images"] == 1 and 0 <= report["held_out"]["per_class_accuracy"] <= 1
+    assert report["pool_ids"]["flickr"] == [pretrain.POOL_BASE, pretrain.POOL_BASE + 3]
+
+
+@pytest.mark.parametrize("profile", ["smoke", "default", "bench", "bench_pretrained"])
+def test_pool_is_disjoint_from_every_split(profile):
+    pretrain.check_disjoint(profile)  # raises if a split list reaches the pool's ids
+
+
+def test_only_light_cnn_is_built():
+    with pytest.raises(ValueError, match="light_cnn encoders only"):
+        pretrain.pretrain({"type": "resnet18"}, 32, TINY)
+
+
+def test_weights_load_into_every_method_and_are_recorded(tmp_path, smoke_suite):
+    state, _ = pretrain.pretrain(SPEC, 32, TINY, log=lambda s: None)
+    path = tmp_path / "light_cnn.safetensors"
+    save_file(state, str(path))
+    net = LightVisualCNN(8, 1, weights=str(path))
+    assert all(torch.equal(net.state_dict()[k], state[k]) for k in state)
+    assert net.pretrained["sha256"] and net.pretrained["n_tensors"] == len(state)
+    from benchmark.suites import with_weights
+    suite = with_weights(smoke_suite, {"light_cnn": str(path)})
+    method = make_method("xpl", suite)
+    method.attach(method.build_models())
+    records, status = pretrained_status(method)
+    assert status == "all"  # the light audio backbones take no weights
+    assert {role: r["visual"]["sha256"] for role, r in records.items()} == {"a": net.pretrained["sha256"],
+                                                                               "b": net.pretrained["sha256"]}
+    wrong = tmp_path / "wide.safetensors"
+    save_file(LightVisualCNN(16, 1).state_dict(), str(wrong))
+    with pytest.raises(WeightsError, match=r"wide.safetensors does not fit the model: shape mismatch"):
+        LightVisualCNN(8, 1, weights=str(wrong))
+
+
+def test_cli_writes_file_and_report(tmp_path):
+    out = tmp_path / "w" / "light_cnn.safetensors"
+    assert pretrain.main(["--profile", "smoke", "--out", str(out), "--pool", "8", "--steps", "1", "--batch", "4"]) == 0
+    report = json.loads(out.with_name(out.name + ".json").read_text())
+    assert report["sha256"] and report["settings"]["steps"] == 1 and report["backbone"] == SPEC
+    assert not [p for p in out.parent.iterdir() if ".tmp" in p.name]
+    assert pretrain.main(["--profile", "paper", "--out", str(out)]) == 2  # real data: the real files
+
+
+def test_profile_that_needs_weights_refuses_to_run_without_them():
+    out = subprocess.run([sys.executable, str(ROOT / "run_all.py"), "--suite", "table1", "--profile", "bench_pretrained",
+                          "--validate"], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 2
+    assert "profile 'bench_pretrained' needs --weights light_cnn=FILE" in out.stderr
