@@ -105,18 +105,22 @@ def _main(argv=None) -> int:
     names = list_suites() if args.suite == "all" else [args.suite]
     suites = []
     try:  # every suite is checked before any training starts
+        weights = _parse_weights(args.weights)
+        missing = sorted(set(load_profile(args.profile).needs_weights) - set(weights))
+        if missing:
+            raise SuiteError(f"profile {args.profile!r} needs --weights {missing[0]}=FILE for {missing} "
+                             "(light_cnn: FILE from `python -m benchmark.pretrain --profile bench --out FILE`)")
         for name in names:
             one = args.suite != "all"
             suite = load_suite(name, args.profile, args.seeds, args.methods if one else None,
                                args.evaluations if one else None)
-            if args.weights:
-                suite = with_weights(suite, _parse_weights(args.weights))
-            missing = sorted(set(load_profile(args.profile).needs_weights) - set(_parse_weights(args.weights)))
-            if missing:
-                raise SuiteError(f"profile {args.profile!r} needs --weights {missing[0]}=FILE for {missing} "
-                                 "(light_cnn: FILE from `python -m benchmark.pretrain --profile bench --out FILE`)")
-            suites.append((suite, validate_suite(suite)))
-        for suite, _ in suites:  # the deepest folder that exists on the way to the runs decides
+            # the leaderboard is always the whole suite's (every method and evaluation, missing runs listed): a
+            # run of a few methods must not replace the published table with theirs
+            table = load_suite(name, args.profile, args.seeds)
+            if weights:
+                suite, table = with_weights(suite, weights), with_weights(table, weights)
+            suites.append((suite, validate_suite(suite), table))
+        for suite, *_ in suites:  # the deepest folder that exists on the way to the runs decides
             problem = unwritable(args.results_dir / suite.name / "runs" / suite.profile)
             if problem:
                 raise SuiteError(f"--results-dir {problem}")
@@ -125,7 +129,7 @@ def _main(argv=None) -> int:
         return 2
     if args.validate:
         code = 0
-        for suite, report in suites:
+        for suite, report, _ in suites:
             print("\n".join(report))
             runs = suite_runs(suite, args.results_dir)
             damaged = damaged_runs(runs)
@@ -152,21 +156,21 @@ def _main(argv=None) -> int:
                               project_dir=args.results_dir / "trackers" if args.log_with else None)
     log = print if accelerator.is_main_process else (lambda *a, **k: None)
     if accelerator.is_main_process:  # temporaries of killed writes beside the suite's tables and figures
-        for suite, _ in suites:
+        for suite, *_ in suites:
             for folder in (args.results_dir / suite.name, args.results_dir / suite.name / "figures"):
                 remove_stale_temporaries(folder)
     if args.repair and accelerator.is_main_process:
-        for suite, _ in suites:
+        for suite, *_ in suites:
             for folder, problem in damaged_runs(suite_runs(suite, args.results_dir)).items():
                 log(f"repair: {problem}; deleting {folder / 'metrics.json'} so that the run is trained again")
                 (folder / "metrics.json").unlink()
     accelerator.wait_for_everyone()
     try:
-        for suite, _ in suites:
+        for suite, _, table in suites:
             t0 = time.perf_counter()
             domains = run_suite(suite, args.results_dir, accelerator, log, data_root=args.data_root)
             if accelerator.is_main_process:
-                path = write_leaderboard(suite, args.results_dir, time.perf_counter() - t0,
+                path = write_leaderboard(table, args.results_dir, time.perf_counter() - t0,
                                          accelerator.num_processes, domains)
                 log(f"leaderboard: {path}")
     except RUN_ERRORS as err:  # expected failures: one clear line; finished runs stay, a rerun resumes

@@ -147,7 +147,8 @@ def below_floor(long: pd.DataFrame, trained: set[str]) -> tuple[dict, pd.DataFra
     ciou = long[(long.metric == "ciou") & long.primary]
     floor_of = {ev: float(v) for ev, v in ciou[ciou.label == "center"].groupby("evaluation")["value"].mean().items()}
     low = ciou[ciou.label.isin(trained) & ciou.evaluation.isin(list(floor_of))]
-    return floor_of, low[[v < floor_of[e] for v, e in zip(low.value, low.evaluation)]]
+    # a boolean array, not a list: an empty list would select no *columns* when no trained run has finished
+    return floor_of, low[low.value.to_numpy() < low.evaluation.map(floor_of).to_numpy(dtype=float)]
 
 
 def write_claims(path: Path, suite: Suite, long: pd.DataFrame, banner: list[str] = ()) -> Path:
