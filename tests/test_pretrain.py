@@ -3,9 +3,6 @@ where a profile asks for it."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -17,7 +14,6 @@ from methods.common.backbones import LightVisualCNN
 from methods.common.weights import WeightsError
 from tests.conftest import make_method
 
-ROOT = Path(__file__).resolve().parents[1]
 SPEC = {"type": "light_cnn", "width": 8, "depth": 1}  # the smoke profile's
 TINY = pretrain.PretrainSettings(pool=8, steps=2, batch=4)
 
@@ -72,8 +68,8 @@ def test_cli_writes_file_and_report(tmp_path):
     assert pretrain.main(["--profile", "paper", "--out", str(out)]) == 2  # real data: the real files
 
 
-def test_profile_that_needs_weights_refuses_to_run_without_them():
-    out = subprocess.run([sys.executable, str(ROOT / "run_all.py"), "--suite", "table1", "--profile", "bench_pretrained",
-                          "--validate"], capture_output=True, text=True, cwd=ROOT)
-    assert out.returncode == 2
-    assert "profile 'bench_pretrained' needs --weights light_cnn=FILE" in out.stderr
+def test_profile_that_needs_weights_refuses_to_run_without_them(capsys):
+    import run_all
+
+    assert run_all.main(["--suite", "table1", "--profile", "bench_pretrained", "--validate"]) == 2
+    assert "error: profile 'bench_pretrained' needs --weights light_cnn=FILE" in capsys.readouterr().err
