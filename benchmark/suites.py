@@ -380,21 +380,22 @@ def _backbones(node) -> list[dict]:
     return [b for value in node.values() for b in _backbones(value)]
 
 
-def with_weights(suite: Suite, weights: dict[str, str]) -> Suite:
+def with_weights(suite: Suite, weights: dict[str, str], check_files: bool = True) -> Suite:
     """The suite with local pretrained weight files set on the backbones of those types (run_all --weights),
     in the base spec and every role's overrides alike.
 
-    Every named backbone type must occur in the profile's model, and every file must exist."""
+    Every named backbone type must occur in the profile's model, and every file must exist (unless
+    check_files=False: a committed run's identity is rebuilt from the paths it records, on any machine)."""
     spec = copy.deepcopy(suite.model_spec)
     parts = _backbones(spec)
     for part in parts:
         if part["type"] in weights:
-            part["weights"] = str(Path(weights[part["type"]]).resolve())
+            part["weights"] = str(Path(weights[part["type"]]).resolve()) if check_files else weights[part["type"]]
     unknown = sorted(set(weights) - {p["type"] for p in parts})
     if unknown:
         raise SuiteError(f"--weights {unknown}: profile {suite.profile!r} has no backbone of that type "
                          f"(its backbones: {sorted({p['type'] for p in parts})})")
-    for kind, path in weights.items():
+    for kind, path in weights.items() if check_files else ():
         if not Path(path).is_file():
             raise SuiteError(f"--weights {kind}={path}: file not found")
     return dataclasses.replace(suite, model_spec=spec)

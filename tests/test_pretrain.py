@@ -73,3 +73,25 @@ def test_profile_that_needs_weights_refuses_to_run_without_them(capsys):
 
     assert run_all.main(["--suite", "table1", "--profile", "bench_pretrained", "--validate"]) == 2
     assert "error: profile 'bench_pretrained' needs --weights light_cnn=FILE" in capsys.readouterr().err
+
+
+def test_a_pretrained_runs_identity_is_rebuilt_from_its_record_without_the_file(tmp_path):
+    """tests/test_committed_identity.py rebuilds a committed bench_pretrained run's config from the weights path it
+    records, on machines that do not have the file."""
+    from types import SimpleNamespace
+
+    from benchmark.runner import resolved_config
+    from benchmark.suites import MethodEntry, load_suite, with_weights
+
+    path = tmp_path / "light_cnn.safetensors"
+    save_file(LightVisualCNN(16, 2).state_dict(), str(path))
+    suite = load_suite("table1", "bench_pretrained")
+    domains = lambda name, seed=None: SimpleNamespace(hashes={"test": "t"})  # noqa: E731
+    entry = MethodEntry("supervised")
+    recorded = resolved_config(with_weights(suite, {"light_cnn": str(path)}), entry, "flickr", ["flickr"], 0, domains)
+    path.unlink()
+    assert recorded["model"]["a"]["visual"]["weights"] == str(path.resolve())
+    rebuilt = with_weights(suite, {"light_cnn": recorded["model"]["a"]["visual"]["weights"]}, check_files=False)
+    assert resolved_config(rebuilt, entry, "flickr", ["flickr"], 0, domains) == recorded
+    with pytest.raises(Exception, match="file not found"):
+        with_weights(suite, {"light_cnn": str(path)})
