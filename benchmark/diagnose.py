@@ -20,17 +20,12 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 
 import torch
 import torch.nn.functional as F
 
-from benchmark.data.adapters import build_data
-from benchmark.data.domains import load_domain
-from benchmark.evaluate import compute_maps, shuffled_audio_rows
-from benchmark.localize import InputError, build, run_record
-from benchmark.suites import Budget
-from methods.config import build_config
+from benchmark.evaluate import shuffled_audio_rows
+from benchmark.localize import InputError, build, cpu_test_maps, run_record, run_test_set
 
 
 def _rowwise_corr(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -68,14 +63,11 @@ def diagnose(run_folder: Path, domain: str | None = None) -> dict:
         raise InputError(f"{run_folder}: no run.json (not a finished run folder)")
     record = run_record(run_folder / "run.json")
     method, config = build(record["method"], run_folder / "best_model.pt", record["profile"])
-    name = domain or (config["tests"] or [None])[0]
-    data = load_domain(build_data(config["data"], "the run's data"), config["profile"], name)
-    cpu = SimpleNamespace(process_index=0, num_processes=1, device=torch.device("cpu"), is_local_main_process=True)
-    batch = build_config(Budget, config["budget"], "the run's budget").eval_batch_size
+    name, data = run_test_set(config, domain)
     rows = data.rows["test"]
     variant = method.report_variants()[0]
-    maps = compute_maps(method, data, rows, [variant], cpu, batch)[variant]
-    other = compute_maps(method, data, rows, [variant], cpu, batch, audio_rows=shuffled_audio_rows(rows))[variant]
+    maps = cpu_test_maps(method, variant, config, data)
+    other = cpu_test_maps(method, variant, config, data, audio_rows=shuffled_audio_rows(rows))
     stats = map_statistics(maps, other, data.table.get(rows)["gt"])
     return {"run": str(run_folder), "method": record["method"], "seed": record["seed"], "test": name,
             "variant": variant, **stats}

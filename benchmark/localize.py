@@ -117,17 +117,29 @@ def build(method_name: str, checkpoint: Path | None, profile: str, run_json: Pat
     return method, run
 
 
-def export_predictions(method, variant: str, config: dict, domain: str | None, path: Path,
-                       data_root: Path | None = None) -> int:
-    """Write the test maps of `domain` (default: the run's first test set) to `path`; returns their number."""
+def run_test_set(config: dict, domain: str | None, data_root: Path | None = None) -> tuple[str, object]:
+    """(name, data) of the run's test set `domain` (default: its first)."""
     name = domain or (config["tests"] or [None])[0]
     if name is None:
-        raise InputError("--domain is needed (which test set to export)")
-    data = load_domain(build_data(config["data"], "the run's data"), config["profile"], name, data_root)
+        raise InputError("--domain is needed (which test set)")
+    return name, load_domain(build_data(config["data"], "the run's data"), config["profile"], name, data_root)
+
+
+def cpu_test_maps(method, variant: str, config: dict, data, audio_rows: list[int] | None = None) -> torch.Tensor:
+    """`variant`'s maps of every test row of `data`, computed on the CPU in one process at the run's eval batch
+    size (`audio_rows`: each image heard with another row's audio, as compute_maps)."""
     one_process = SimpleNamespace(process_index=0, num_processes=1, device=torch.device("cpu"),
                                   is_local_main_process=True)
     batch_size = build_config(Budget, config["budget"], "the run's budget").eval_batch_size
-    maps = compute_maps(method, data, data.rows["test"], [variant], one_process, batch_size)[variant]
+    return compute_maps(method, data, data.rows["test"], [variant], one_process, batch_size,
+                        audio_rows=audio_rows)[variant]
+
+
+def export_predictions(method, variant: str, config: dict, domain: str | None, path: Path,
+                       data_root: Path | None = None) -> int:
+    """Write the test maps of `domain` (default: the run's first test set) to `path`; returns their number."""
+    _, data = run_test_set(config, domain, data_root)
+    maps = cpu_test_maps(method, variant, config, data)
     write_predictions(path, split_ids(data), maps.numpy())
     return len(maps)
 

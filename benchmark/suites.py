@@ -371,13 +371,13 @@ def new_method(suite: Suite, entry: MethodEntry):
     return cls(load_method_config(cls, method_overrides(suite, entry)), role_specs(suite.model_spec, cls.model_roles))
 
 
-def _backbones(node) -> list[dict]:
+def backbone_specs(node) -> list[dict]:
     """Every backbone spec (a mapping with a `type`) in a model section, at any depth."""
     if not isinstance(node, dict):
         return []
     if "type" in node:
         return [node]
-    return [b for value in node.values() for b in _backbones(value)]
+    return [b for value in node.values() for b in backbone_specs(value)]
 
 
 def with_weights(suite: Suite, weights: dict[str, str], check_files: bool = True) -> Suite:
@@ -387,7 +387,7 @@ def with_weights(suite: Suite, weights: dict[str, str], check_files: bool = True
     Every named backbone type must occur in the profile's model, and every file must exist (unless
     check_files=False: a committed run's identity is rebuilt from the paths it records, on any machine)."""
     spec = copy.deepcopy(suite.model_spec)
-    parts = _backbones(spec)
+    parts = backbone_specs(spec)
     for part in parts:
         if part["type"] in weights:
             part["weights"] = str(Path(weights[part["type"]]).resolve()) if check_files else weights[part["type"]]

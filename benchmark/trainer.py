@@ -214,11 +214,10 @@ class BatchLoader:
                 current.wait_event(done)
                 for v in (v for b in batches if b is not None for v in b.values() if v.is_cuda):
                     v.record_stream(current)
+            if rows.shortfall:  # recorded when the step runs, as the serial path does
+                self.ctx.shortfall.append(rows.shortfall)
         else:
-            rows = plan_rows(self.method, self.ctx, self.samplers, step)  # may run a curriculum pass
-            batches = fetch_rows(self.ctx.data.table, rows, self.device)
-        if rows.shortfall:
-            self.ctx.shortfall.append(rows.shortfall)
+            batches = draw_batches(self.method, self.ctx, self.samplers, step)  # may run a curriculum pass
         for ahead in range(step + 1, min(step + 1 + self.depth, self.stop)):
             if ahead in self.pending:
                 continue

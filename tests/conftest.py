@@ -88,6 +88,20 @@ def same_state(a: dict, b: dict) -> bool:
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
+def assert_same_training(ref, ref_result, new, new_result, data, accelerator) -> None:
+    """Two trainings of one method ended identically: best step, validation history and unlabeled shortfall,
+    every model's weights, the nested extra_state, and the test numbers on `data`."""
+    from benchmark.evaluate import evaluate_tests
+
+    assert_same_nested([new_result.best_step, new_result.history, new_result.shortfall],
+                       [ref_result.best_step, ref_result.history, ref_result.shortfall], "result")
+    for k in ref.models:
+        assert same_state(ref.models[k].state_dict(), new.models[k].state_dict()), k
+    assert_same_nested(new.extra_state(), ref.extra_state(), "extra_state")
+    tests = {"flickr": data}
+    assert evaluate_tests(ref, tests, accelerator, 16)[0] == evaluate_tests(new, tests, accelerator, 16)[0]
+
+
 def assert_same_nested(a, b, where: str = "state") -> None:
     """a == b through nested dicts, lists and tuples: tensors by dtype, shape and value (NaN equal to NaN),
     floats with NaN equal to NaN, everything else by ==. The message names the first place that differs."""

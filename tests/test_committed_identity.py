@@ -17,7 +17,7 @@ from benchmark.data.splits import load_split
 from benchmark.data.synthetic import SyntheticAdapter
 from benchmark.rerun import recorded_entry
 from benchmark.runner import resolved_config
-from benchmark.suites import load_suite, with_weights
+from benchmark.suites import backbone_specs, load_suite, with_weights
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 RUNS = sorted(p.parent for p in RESULTS.glob("*/runs/*/**/metrics.json"))
@@ -46,8 +46,7 @@ def test_committed_run_has_todays_identity(folder):
     run = json.loads((folder / "run.json").read_text())
     config = run["config"]
     suite = load_suite(config["suite"], config["profile"])
-    weights = {part["type"]: part["weights"] for spec in (config["model"] or {}).values()
-               for part in spec.values() if isinstance(part, dict) and part.get("weights")}
+    weights = {part["type"]: part["weights"] for part in backbone_specs(config["model"] or {}) if part.get("weights")}
     if weights:  # a run from local pretrained files (e.g. bench_pretrained): its identity names them
         suite = with_weights(suite, weights, check_files=False)
     stored_splits = config["split_sha256"]

@@ -11,12 +11,12 @@ import torch
 
 import methods
 from benchmark.checkpoint import complete_checkpoints
-from benchmark.evaluate import evaluate_tests
 from benchmark.suites import Budget
 from benchmark.trainer import (LABEL_COLUMNS, LabelsWithheld, TrainContext, _pools, _Samplers, draw_batches,
                                prepare_training, run_step, train)
 from methods.base import BatchPlan, StepState
-from tests.conftest import assert_same_nested, interrupt_at, make_method, same_state, set_up, smoke_method
+from tests.conftest import (assert_same_nested, assert_same_training, interrupt_at, make_method, same_state, set_up,
+                            smoke_method)
 
 ALL = methods.list_methods()
 TRAINABLE = [n for n in ALL if methods.get_method(n).trainable]
@@ -161,13 +161,7 @@ def test_resume_equals_uninterrupted(name, smoke_suite, smoke_domains, accelerat
     resumed = smoke_method(name, smoke_suite)
     res_resumed = _train(resumed, data, accelerator, tmp_path / "b")
     assert res_resumed.resumed_from == 3
-    assert_same_nested([res_resumed.best_step, res_resumed.history, res_resumed.shortfall],
-                       [res_full.best_step, res_full.history, res_full.shortfall], "result")
-    for k in full.models:
-        assert same_state(full.models[k].state_dict(), resumed.models[k].state_dict()), k
-    assert_same_nested(resumed.extra_state(), full.extra_state(), "extra_state")
-    tests = {"flickr": data}
-    assert evaluate_tests(full, tests, accelerator, 16)[0] == evaluate_tests(resumed, tests, accelerator, 16)[0]
+    assert_same_training(full, res_full, resumed, res_resumed, data, accelerator)
 
 
 # ---- labels are withheld from unlabeled batches (docs/design.md §4) --------------------------------------

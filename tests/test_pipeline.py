@@ -6,13 +6,10 @@ from __future__ import annotations
 import threading
 
 import pytest
-import torch
 
-from benchmark.evaluate import evaluate_tests
 from benchmark.suites import Budget
 from benchmark.trainer import BatchFetchError, NonFiniteLoss, train
-from tests.conftest import (SMOKE_OVERRIDES, assert_same_nested, interrupt_at, make_method, same_state,
-                            smoke_method)
+from tests.conftest import SMOKE_OVERRIDES, assert_same_training, interrupt_at, make_method, smoke_method
 
 # 10 steps: XPL warms up for 4, then (a small first admission: 2-step curriculum epochs) re-selects its pool
 # at steps 4, 6, ...: steps planned ahead and steps planned when they run
@@ -51,13 +48,7 @@ def test_prefetching_equals_the_serial_loop(name, smoke_suite, smoke_domains, ac
         runs[depth] = (m, seen, res)
     (ref, ref_seen, ref_res), (new, new_seen, new_res) = runs[0], runs[2]
     assert new_seen == ref_seen  # rows of every step, in order, and every loss to the last bit
-    assert_same_nested([new_res.best_step, new_res.history, new_res.shortfall],
-                       [ref_res.best_step, ref_res.history, ref_res.shortfall], "result")
-    for k in ref.models:
-        assert same_state(ref.models[k].state_dict(), new.models[k].state_dict()), k
-    assert_same_nested(new.extra_state(), ref.extra_state(), "extra_state")
-    tests = {"flickr": data}
-    assert evaluate_tests(ref, tests, accelerator, 16)[0] == evaluate_tests(new, tests, accelerator, 16)[0]
+    assert_same_training(ref, ref_res, new, new_res, data, accelerator)
     if name == "xpl":  # the curriculum re-selected after warm-up: those steps were planned when they ran
         assert new.curriculum["epoch"] >= 1 and any(ulb for _, (_, ulb), _ in new_seen)
     assert not _loader_threads()
