@@ -18,10 +18,9 @@ from pathlib import Path
 from accelerate import Accelerator
 
 import methods
-from benchmark import metadata
 from benchmark.io import read_json
-from benchmark.runner import DomainCache, compute_identity, resolved_config, run_one
-from benchmark.suites import MethodEntry, load_suite
+from benchmark.runner import DomainCache, compute_identity, resolved_config, run_hash, run_one
+from benchmark.suites import MethodEntry, load_suite, recorded_weights, with_weights
 
 COMPARED_FILES = ("per_sample.jsonl", "previews.json")  # byte for byte
 COMPARED_METRICS = ("best_step", "best_val", "tests", "primary_variant", "variants")
@@ -63,11 +62,14 @@ def rerun(folder: Path, accelerator, work: Path) -> list[str]:
     """The differences between the run in `folder` and the same run trained again under `work`."""
     config = read_json(folder / "run.json")["config"]
     suite = load_suite(config["suite"], config["profile"])
+    paths, digests = recorded_weights(config["model"])
+    if paths:  # its pretrained files, from the paths it records (loading checks their sha256)
+        suite = with_weights(suite, paths, digests)
     entry = recorded_entry(suite, config)
     domains = DomainCache(suite, accelerator)
     now = resolved_config(suite, entry, config["train"], config["tests"], config["seed"], domains,
                           compute_identity(accelerator, suite))
-    if metadata.config_hash(now) != read_json(folder / "metrics.json")["config_hash"]:
+    if run_hash(now) != read_json(folder / "metrics.json")["config_hash"]:
         return ["today's code resolves another config for this run (see tests/test_committed_identity.py)"]
     out = work / folder.name
     run_one(suite, entry, config["train"], config["tests"], config["seed"], work, accelerator, domains, out=out)

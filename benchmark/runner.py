@@ -6,6 +6,7 @@ metrics.json exists with the same config hash, and is used only if its files ver
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import shutil
 import sys
@@ -24,7 +25,7 @@ from benchmark.data.negative_pairs import NegativePairs, negative_pairs
 from benchmark.evaluate import evaluate_tests
 from benchmark.io import read_json
 from benchmark.run_outputs import copy_run, write_run
-from benchmark.suites import MethodEntry, Suite, method_overrides, role_specs, training_domain
+from benchmark.suites import MethodEntry, Suite, backbone_specs, method_overrides, role_specs, training_domain
 from benchmark.tracking import run_name, tracked
 from benchmark.trainer import PROGRESS, TrainResult, prepare_training, train
 from benchmark.verify import DamagedRun, finished_runs, load_run
@@ -140,10 +141,27 @@ SUITE_FIELDS = ("suite", "suite_version", "label")  # what a run's training iden
 EVALUATION_FIELDS = ("tests", "negatives")  # what its weights' identity leaves out as well
 
 
+def by_content(config: dict) -> dict:
+    """The config with each local pretrained file named by its content only (`weights_sha256`), not by where
+    it lies: the path is recorded to load it, but the same file elsewhere is the same run (docs/design.md §5)."""
+    if not any(p.get("weights_sha256") for p in backbone_specs(config.get("model") or {})):
+        return config
+    config = copy.deepcopy(config)
+    for part in backbone_specs(config["model"]):
+        if part.get("weights_sha256"):
+            del part["weights"]
+    return config
+
+
+def run_hash(config: dict) -> str:
+    """A run's config_hash: what decides that a finished run is this run (docs/design.md §5)."""
+    return metadata.config_hash(by_content(config))
+
+
 def training_identity(config: dict) -> str:
     """Hash of what determines a run's numbers: its config without the suite's name and version and the row's
     label. Two runs with the same identity are the same computation (docs/design.md §5)."""
-    return metadata.config_hash({k: v for k, v in config.items() if k not in SUITE_FIELDS})
+    return run_hash({k: v for k, v in config.items() if k not in SUITE_FIELDS})
 
 
 def weights_identity(config: dict) -> str:
@@ -152,7 +170,7 @@ def weights_identity(config: dict) -> str:
     models; one can be scored on other tests from the other's best_model.pt (docs/design.md §5)."""
     kept = {k: v for k, v in config.items() if k not in SUITE_FIELDS + EVALUATION_FIELDS}
     kept["split_sha256"] = {config["train"]: config["split_sha256"][config["train"]]}
-    return metadata.config_hash(kept)
+    return run_hash(kept)
 
 
 class RunIndex:
@@ -198,7 +216,7 @@ def run_one(suite: Suite, entry: MethodEntry, train_domain: str, tests: list[str
             lr_selection: dict | None = None, index: RunIndex | None = None) -> dict:
     out = out or run_dir(results_dir, suite, train_domain, entry.label, seed)
     config = resolved_config(suite, entry, train_domain, tests, seed, domains, compute_identity(accelerator, suite))
-    chash = metadata.config_hash(config)
+    chash = run_hash(config)
     with run_lock(out, accelerator, log, f"{entry.label} train={train_domain} seed={seed}"):
         return _run_locked(suite, entry, train_domain, tests, seed, results_dir, accelerator, domains, log, out,
                            lr_selection, index, config, chash)

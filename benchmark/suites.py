@@ -15,6 +15,7 @@ from benchmark.data.adapters import RealData, SyntheticData, adapter_for, build_
 from benchmark.data.label_lists import load_label_list
 from benchmark.data.splits import SplitError
 from methods.base import load_method_config
+from methods.common.weights import file_sha256
 from methods.config import ConfigError, build_config, given, load_yaml
 
 SUITES_DIR = Path(__file__).parent / "suites"
@@ -380,25 +381,37 @@ def backbone_specs(node) -> list[dict]:
     return [b for value in node.values() for b in backbone_specs(value)]
 
 
-def with_weights(suite: Suite, weights: dict[str, str], check_files: bool = True) -> Suite:
+def with_weights(suite: Suite, weights: dict[str, str], digests: dict[str, str] | None = None) -> Suite:
     """The suite with local pretrained weight files set on the backbones of those types (run_all --weights),
-    in the base spec and every role's overrides alike.
+    in the base spec and every role's overrides alike: each such backbone spec gets `weights` (the path, to
+    load) and `weights_sha256` (the file's content, which is what a run's identity names: the same file
+    elsewhere is the same run, an edited file at the same path is not; docs/design.md §5).
 
-    Every named backbone type must occur in the profile's model, and every file must exist (unless
-    check_files=False: a committed run's identity is rebuilt from the paths it records, on any machine)."""
+    Every named backbone type must occur in the profile's model, and every file must exist. With `digests`
+    ({type: sha256}) the files are not read: a recorded run's config is rebuilt on any machine."""
     spec = copy.deepcopy(suite.model_spec)
     parts = backbone_specs(spec)
-    for part in parts:
-        if part["type"] in weights:
-            part["weights"] = str(Path(weights[part["type"]]).resolve()) if check_files else weights[part["type"]]
     unknown = sorted(set(weights) - {p["type"] for p in parts})
     if unknown:
         raise SuiteError(f"--weights {unknown}: profile {suite.profile!r} has no backbone of that type "
                          f"(its backbones: {sorted({p['type'] for p in parts})})")
-    for kind, path in weights.items() if check_files else ():
-        if not Path(path).is_file():
-            raise SuiteError(f"--weights {kind}={path}: file not found")
+    if digests is None:
+        for kind, path in weights.items():
+            if not Path(path).is_file():
+                raise SuiteError(f"--weights {kind}={path}: file not found")
+        weights = {kind: str(Path(path).resolve()) for kind, path in weights.items()}
+        digests = {kind: file_sha256(Path(path)) for kind, path in weights.items()}
+    for part in parts:
+        if part["type"] in weights:
+            part["weights"], part["weights_sha256"] = weights[part["type"]], digests[part["type"]]
     return dataclasses.replace(suite, model_spec=spec)
+
+
+def recorded_weights(model: dict | None) -> tuple[dict[str, str], dict[str, str]]:
+    """({type: path}, {type: sha256}) of the pretrained files a run's recorded model section names: what
+    with_weights needs to rebuild its config."""
+    parts = [p for p in backbone_specs(model or {}) if p.get("weights")]
+    return {p["type"]: p["weights"] for p in parts}, {p["type"]: p["weights_sha256"] for p in parts}
 
 
 def method_overrides(suite: Suite, entry: MethodEntry) -> dict:

@@ -10,14 +10,13 @@ from types import SimpleNamespace
 
 import pytest
 
-from benchmark import metadata
 from benchmark.data.label_lists import load_label_list
 from benchmark.data.negative_pairs import synthetic_plan
 from benchmark.data.splits import load_split
 from benchmark.data.synthetic import SyntheticAdapter
 from benchmark.rerun import recorded_entry
-from benchmark.runner import resolved_config
-from benchmark.suites import backbone_specs, load_suite, with_weights
+from benchmark.runner import resolved_config, run_hash
+from benchmark.suites import load_suite, recorded_weights, with_weights
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 RUNS = sorted(p.parent for p in RESULTS.glob("*/runs/*/**/metrics.json"))
@@ -46,16 +45,16 @@ def test_committed_run_has_todays_identity(folder):
     run = json.loads((folder / "run.json").read_text())
     config = run["config"]
     suite = load_suite(config["suite"], config["profile"])
-    weights = {part["type"]: part["weights"] for part in backbone_specs(config["model"] or {}) if part.get("weights")}
-    if weights:  # a run from local pretrained files (e.g. bench_pretrained): its identity names them
-        suite = with_weights(suite, weights, check_files=False)
+    paths, digests = recorded_weights(config["model"])
+    if paths:  # a run from local pretrained files (e.g. bench_pretrained): its identity names their content
+        suite = with_weights(suite, paths, digests)
     stored_splits = config["split_sha256"]
     domains = Recorded(stored_splits, config)
     compute = config.get("compute")
     now = resolved_config(suite, recorded_entry(suite, config), config["train"], config["tests"], config["seed"], domains,
                           compute)
     assert now == config
-    assert metadata.config_hash(now) == run["config_hash"]
+    assert run_hash(now) == run["config_hash"]
     assert json.loads((folder / "metrics.json").read_text())["config_hash"] == run["config_hash"]
 
 

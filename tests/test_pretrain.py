@@ -75,23 +75,34 @@ def test_profile_that_needs_weights_refuses_to_run_without_them(capsys):
     assert "error: profile 'bench_pretrained' needs --weights light_cnn=FILE" in capsys.readouterr().err
 
 
-def test_a_pretrained_runs_identity_is_rebuilt_from_its_record_without_the_file(tmp_path):
-    """tests/test_committed_identity.py rebuilds a committed bench_pretrained run's config from the weights path it
-    records, on machines that do not have the file."""
+def test_a_pretrained_run_is_named_by_its_files_content_and_rebuilt_without_the_file(tmp_path):
+    """A run from a local pretrained file is the same run wherever the file lies, and another run when the file
+    differs; tests/test_committed_identity.py rebuilds such a run's config from its record, without the file."""
     from types import SimpleNamespace
 
-    from benchmark.runner import resolved_config
-    from benchmark.suites import MethodEntry, load_suite, with_weights
+    from benchmark.runner import resolved_config, run_hash
+    from benchmark.suites import MethodEntry, load_suite, recorded_weights, with_weights
 
-    path = tmp_path / "light_cnn.safetensors"
+    path, moved, other = tmp_path / "a.safetensors", tmp_path / "elsewhere.safetensors", tmp_path / "b.safetensors"
     save_file(LightVisualCNN(16, 2).state_dict(), str(path))
+    moved.write_bytes(path.read_bytes())
+    torch.manual_seed(1)
+    save_file(LightVisualCNN(16, 2).state_dict(), str(other))
     suite = load_suite("table1", "bench_pretrained")
     domains = lambda name, seed=None: SimpleNamespace(hashes={"test": "t"})  # noqa: E731
     entry = MethodEntry("supervised")
-    recorded = resolved_config(with_weights(suite, {"light_cnn": str(path)}), entry, "flickr", ["flickr"], 0, domains)
+    config = {name: resolved_config(with_weights(suite, {"light_cnn": str(f)}), entry, "flickr", ["flickr"], 0, domains)
+              for name, f in (("recorded", path), ("moved", moved), ("other", other))}
+    assert config["recorded"]["model"]["a"]["visual"]["weights"] == str(path.resolve())
+    assert run_hash(config["moved"]) == run_hash(config["recorded"]) != run_hash(config["other"])
     path.unlink()
-    assert recorded["model"]["a"]["visual"]["weights"] == str(path.resolve())
-    rebuilt = with_weights(suite, {"light_cnn": recorded["model"]["a"]["visual"]["weights"]}, check_files=False)
-    assert resolved_config(rebuilt, entry, "flickr", ["flickr"], 0, domains) == recorded
+    rebuilt = with_weights(suite, *recorded_weights(config["recorded"]["model"]))
+    assert resolved_config(rebuilt, entry, "flickr", ["flickr"], 0, domains) == config["recorded"]
     with pytest.raises(Exception, match="file not found"):
         with_weights(suite, {"light_cnn": str(path)})
+    # a file that is not the one the run names is refused when the method is built
+    swapped = with_weights(suite, {"light_cnn": str(other)}, {"light_cnn": config["recorded"]["model"]["a"]["visual"]
+                                                             ["weights_sha256"]})
+    method = make_method("supervised", swapped)
+    with pytest.raises(WeightsError, match="not the .* this run names"):
+        method.build_models()

@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from methods.common.weights import load_pretrained
+from methods.common.weights import WeightsError, load_pretrained
 
 
 def _conv(cin: int, cout: int, stride: int, groups: int = 8) -> nn.Sequential:
@@ -122,6 +122,12 @@ AUDIO_BACKBONES = {"mel_cnn2d": MelCNN2d, "mel_cnn1d": MelCNN1d, "wave_cnn1d": W
 def build_backbone(table: dict, spec: dict, what: str) -> nn.Module:
     spec = dict(spec)
     kind = spec.pop("type", None)
+    expected = spec.pop("weights_sha256", None)  # the file content the run's identity names (suites.with_weights)
     if kind not in table:
         raise ValueError(f"unknown {what} backbone type {kind!r}; known: {sorted(table)}")
-    return table[kind](**spec)
+    module = table[kind](**spec)
+    found = (getattr(module, "pretrained", None) or {}).get("sha256")
+    if expected and found != expected:
+        raise WeightsError(f"{what} weights file {spec.get('weights')} has sha256 {found}, not the {expected} this "
+                           "run names: a different file (give the run's own with --weights)")
+    return module
