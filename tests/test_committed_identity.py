@@ -4,6 +4,7 @@ a run's identity would make the runner train it again (or silently reuse a run i
 this catches it before any training (docs/design.md §5)."""
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from types import SimpleNamespace
@@ -34,9 +35,19 @@ class Recorded:
 
     def negatives(self, domain):
         data = self.config["data"]
-        ids = load_split("synthetic", data.get("splits", self.config["profile"]), domain, "test")[0]
-        return SimpleNamespace(digest=synthetic_plan(domain, ids, self.splits[domain]["test"], data["clip_seconds"],
-                                                     data["sample_rate"])[1])
+        return SimpleNamespace(digest=_negatives_digest(data.get("splits", self.config["profile"]), domain,
+                                                        self.splits[domain]["test"], data["clip_seconds"],
+                                                        data["sample_rate"]))
+
+
+# The same suite and pairs are rebuilt for hundreds of runs: once each (both are pure functions of their inputs).
+_suite = functools.cache(load_suite)
+
+
+@functools.cache
+def _negatives_digest(lists: str, domain: str, test_hash: str, clip_seconds: float, sample_rate: int) -> str:
+    ids = load_split("synthetic", lists, domain, "test")[0]
+    return synthetic_plan(domain, ids, test_hash, clip_seconds, sample_rate)[1]
 
 
 @pytest.mark.skipif(not RUNS, reason="no committed runs")
@@ -44,7 +55,7 @@ class Recorded:
 def test_committed_run_has_todays_identity(folder):
     run = json.loads((folder / "run.json").read_text())
     config = run["config"]
-    suite = load_suite(config["suite"], config["profile"])
+    suite = _suite(config["suite"], config["profile"])
     paths, digests = recorded_weights(config["model"])
     if paths:  # a run from local pretrained files (e.g. bench_pretrained): its identity names their content
         suite = with_weights(suite, paths, digests)

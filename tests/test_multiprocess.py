@@ -2,7 +2,8 @@
 
 Uses a fixed port (29500), so tests here run one after another. The launcher forks, and
 forking a process whose OpenMP pool is already running can deadlock, so it runs in a
-fresh interpreter.
+fresh interpreter: one launch for the whole module (`two_processes`), whose workers write
+what each test compares.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from accelerate import Accelerator
 from accelerate.utils import set_seed
+import pytest
 
 from benchmark.suites import Budget
 
@@ -49,10 +51,6 @@ def _dump(out_dir, name, obj):
             json.dump(obj, f)
 
 
-def _worker(out_dir):
-    _metrics(out_dir)
-
-
 def launch_two(worker: str, out_dir: Path) -> None:
     """Run tests.<module>:<worker>(out_dir) on 2 CPU processes in a fresh interpreter."""
     module, func = worker.split(":")
@@ -64,11 +62,24 @@ def launch_two(worker: str, out_dir: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-3000:]
 
 
-def test_two_processes_gather_the_same_metrics(tmp_path, smoke_domains):
+def _all_workers(out_dir):
+    """Everything the tests here need from two processes, in one launch (each launch pays an interpreter start)."""
+    _metrics(out_dir)
+    _train_xpl(out_dir)
+    _run_suite_twice(out_dir)
+
+
+@pytest.fixture(scope="module")
+def two_processes(tmp_path_factory, smoke_domains) -> Path:
+    out = tmp_path_factory.mktemp("two_processes")
+    launch_two("tests.test_multiprocess:_all_workers", out)
+    return out
+
+
+def test_two_processes_gather_the_same_metrics(two_processes):
     single = _metrics()
-    launch_two("tests.test_multiprocess:_worker", tmp_path)
     for rank in (0, 1):
-        multi = json.loads((tmp_path / f"rank{rank}.json").read_text())
+        multi = json.loads((two_processes / f"rank{rank}.json").read_text())
         assert multi["n_maps"] == ODD_ROWS
         # maps may differ in the last bits (thread counts pick other kernels); metrics may not
         assert abs(multi.pop("map_sum") - single["map_sum"]) < 1e-3
@@ -102,10 +113,6 @@ def _train_xpl(out_dir: str | None = None) -> dict:
     return out
 
 
-def _xpl_worker(out_dir):
-    _train_xpl(out_dir)
-
-
 def _close(a, b, tol=1e-4) -> bool:
     if isinstance(a, dict):
         return a.keys() == b.keys() and all(_close(a[k], b[k], tol) for k in a)
@@ -114,11 +121,10 @@ def _close(a, b, tol=1e-4) -> bool:
     return a == b
 
 
-def test_xpl_two_processes_match_one(tmp_path, smoke_domains):
+def test_xpl_two_processes_match_one(tmp_path, two_processes):
     single = _train_xpl(str(tmp_path))
     assert single["bank_visited"]["a"] > 0 and single["admitted"] > 0  # the SSL stage really ran
-    launch_two("tests.test_multiprocess:_xpl_worker", tmp_path)
-    ranks = [json.loads((tmp_path / f"xpl_rank{r}.json").read_text()) for r in (0, 1)]
+    ranks = [json.loads((two_processes / f"xpl_rank{r}.json").read_text()) for r in (0, 1)]
     assert ranks[0] == ranks[1]  # banks and curriculum identical on every process
     # same metrics, banks and curriculum as one process (sums agree up to float reordering)
     assert ranks[0]["numbers"] == single["numbers"] or _close(ranks[0]["numbers"], single["numbers"], 1e-3)
@@ -126,7 +132,7 @@ def test_xpl_two_processes_match_one(tmp_path, smoke_domains):
                   {k: v for k, v in single.items() if k != "numbers"})
 
 
-def _suite_worker(out_dir):
+def _run_suite_twice(out_dir):
     from benchmark.runner import run_suite
     from benchmark.suites import load_suite
 
@@ -136,8 +142,7 @@ def _suite_worker(out_dir):
         run_suite(suite, Path(out_dir) / "results", acc, log=lambda *a, **k: None)
 
 
-def test_two_processes_share_each_run_lock(tmp_path, smoke_domains):
+def test_two_processes_share_each_run_lock(two_processes):
     """The run lock is the main process's; the other waits at the same barriers: no deadlock, runs finish."""
-    launch_two("tests.test_multiprocess:_suite_worker", tmp_path)
-    done = sorted(tmp_path.glob("results/table1/runs/smoke/*/supervised/seed0/metrics.json"))
+    done = sorted(two_processes.glob("results/table1/runs/smoke/*/supervised/seed0/metrics.json"))
     assert len(done) == 2 and all(json.loads(p.read_text())["tests"] for p in done)

@@ -2,10 +2,10 @@
 suite whose trainings are another suite's (weights scored, not retrained; docs/protocol.md §8, design.md §5)."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
-import subprocess
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -145,9 +145,17 @@ def test_slavc_pairs_resolve_to_store_rows_and_missing_ids_are_named(tmp_path):
 
 
 # ---- the suite: negatives scored on another suite's trained weights ------------------------------------------
-RUN = [sys.executable, str(ROOT / "run_all.py"), "--profile", "smoke", "--seeds", "0", "--methods", "supervised",
-       "--evaluations", "flickr"]
+ARGS = ["--profile", "smoke", "--seeds", "0", "--methods", "supervised", "--evaluations", "flickr"]
 WEIGHTS = "table1/runs/smoke/train-flickr/supervised/seed0/best_model.pt"
+
+
+def _run(suite: str, results: Path) -> str:
+    """run_all in this process (no start-up to pay); its stdout."""
+    import run_all
+
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        assert run_all.main([*ARGS, "--suite", suite, "--results-dir", str(results)]) == 0
+    return out.getvalue()
 
 
 @pytest.fixture(scope="module")
@@ -155,12 +163,10 @@ def scored(tmp_path_factory):
     """table1's Flickr-like supervised run, its best_model.pt without the run record (as files written before
     records existed), then the negatives suite on the same results folder."""
     results = tmp_path_factory.mktemp("negatives")
-    subprocess.run(RUN + ["--results-dir", str(results), "--suite", "table1"], check=True, capture_output=True, cwd=ROOT)
+    _run("table1", results)
     state = torch.load(results / WEIGHTS, weights_only=True)
     torch.save({k: v for k, v in state.items() if k != "run_config"}, results / WEIGHTS)
-    out = subprocess.run(RUN + ["--results-dir", str(results), "--suite", "negatives"], check=True, capture_output=True,
-                         text=True, cwd=ROOT)
-    return results, out.stdout, state["run_config"]
+    return results, _run("negatives", results), state["run_config"]
 
 
 def test_negatives_suite_scores_table1_weights_without_retraining(scored):
@@ -187,6 +193,5 @@ def test_weights_of_another_training_are_not_scored(scored, tmp_path):
     shutil.copytree(results / "table1", tmp_path / "table1")
     state = torch.load(tmp_path / WEIGHTS, weights_only=True)
     torch.save({**state, "run_config": {**record, "seed": 1}}, tmp_path / WEIGHTS)
-    out = subprocess.run(RUN + ["--results-dir", str(tmp_path), "--suite", "negatives"], check=True,
-                         capture_output=True, text=True, cwd=ROOT)
-    assert "(scoring only)" not in out.stdout and "is not of this training" in out.stdout
+    out = _run("negatives", tmp_path)
+    assert "(scoring only)" not in out and "is not of this training" in out
