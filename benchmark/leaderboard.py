@@ -188,6 +188,15 @@ def run_torch_versions(runs: list[dict]) -> str:
     return _tally(runs, lambda run: f"torch {(run.get('versions') or {}).get('torch', 'unknown')}")
 
 
+def run_hardware(runs: list[dict]) -> str:
+    """The CPU kinds (and GPUs) the runs were trained on: not part of a run's identity either, yet float kernels
+    differ between them, so a run repeats bit for bit only on its own kind (docs/design.md §5)."""
+    def kind(run: dict) -> str:
+        hw = run.get("hardware") or {}
+        return hw.get("cpu", "unknown CPU") + (f" + {hw['gpu']}" if "gpu" in hw else "")
+    return _tally(runs, kind)
+
+
 def missing_runs(suite: Suite, long: pd.DataFrame) -> list[str]:
     """`label seed k on evaluation` for every run the suite asks for that has not finished yet."""
     done = set(zip(long.label, long.seed, long.evaluation))
@@ -370,7 +379,7 @@ def write_leaderboard(suite: Suite, results_dir: Path, wall_seconds: float | Non
     agg = aggregate(long)
     base = results_dir / suite.name
     name = "leaderboard.md" if suite.published else f"leaderboard.{suite.profile}.md"
-    git, hw = metadata.git_info(), metadata.hardware()
+    git = metadata.git_info()
     runs = [r.run for r in finished]
     out = [f"# Leaderboard: {suite.name} (suite version {suite.version}, profile `{suite.profile}`)", "",
            data_note(suite), ""]
@@ -382,10 +391,9 @@ def write_leaderboard(suite: Suite, results_dir: Path, wall_seconds: float | Non
             "`python -m benchmark.score` rescores exported maps under the others).",
             f"- Budget: {suite.budget.steps} optimizer steps, global batch {suite.budget.global_batch_size}; "
             "checkpoint chosen on the validation split (never test)" + _lr_protocol(suite) + ".",
-            f"- Runs trained at commit {run_commits(runs)}, with {run_torch_versions(runs)}; tables written at "
-            f"{(git['commit'] or 'unknown')[:12]}{' (dirty)' if git['dirty'] else ''}; "
-            f"{datetime.now(timezone.utc):%Y-%m-%d}; {hw['cpu']}"
-            f"{', ' + hw['gpu'] if 'gpu' in hw else ''}; {num_processes} process(es)"
+            f"- Runs trained at commit {run_commits(runs)}, with {run_torch_versions(runs)}, on "
+            f"{run_hardware(runs)}; tables written at {(git['commit'] or 'unknown')[:12]}"
+            f"{' (dirty)' if git['dirty'] else ''}; {datetime.now(timezone.utc):%Y-%m-%d}; {num_processes} process(es)"
             + f"; training + testing time summed over runs {run_seconds(runs) / 60:.1f} min"
             + (f" (this invocation {wall_seconds / 60:.1f} min)" if wall_seconds else ""),
             "- *(reference)* rows are sanity floors or the label-rich oracle, not competitors; *(control)* rows "

@@ -15,9 +15,11 @@ import sys
 import tempfile
 from pathlib import Path
 
+import torch
 from accelerate import Accelerator
 
 import methods
+from benchmark import metadata
 from benchmark.io import read_json
 from benchmark.runner import DomainCache, compute_identity, resolved_config, run_hash, run_one
 from benchmark.suites import MethodEntry, load_suite, recorded_weights, with_weights
@@ -76,6 +78,17 @@ def rerun(folder: Path, accelerator, work: Path) -> list[str]:
     return differences(folder, out)
 
 
+def setting_notes(run: dict) -> list[str]:
+    """Where this machine differs from the one that trained the run in what decides float results: the CPU kind
+    (float kernels differ between CPU vendors and instruction sets), the thread count and the torch version. A
+    rerun is bit-identical only where none differs (docs/design.md §5)."""
+    here = {"cpu": metadata.hardware()["cpu"], "cpu_threads": torch.get_num_threads(), "torch": torch.__version__}
+    then = {"cpu": run.get("hardware", {}).get("cpu"), "cpu_threads": run.get("hardware", {}).get("cpu_threads"),
+            "torch": run.get("versions", {}).get("torch")}
+    return [f"note: trained with {k} {then[k]}, rerun with {here[k]}: the numbers need not repeat bit for bit"
+            for k in here if then[k] is not None and then[k] != here[k]]
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("runs", nargs="+", type=Path, help="finished run folders (with metrics.json)")
@@ -89,7 +102,8 @@ def main(argv=None) -> int:
                 raise SystemExit(f"{folder}: not a finished run (no metrics.json)")
             diff = rerun(folder, accelerator, (args.keep or Path(tmp)) / f"rerun{i}")
             failed += bool(diff)
-            print(f"{'identical' if not diff else 'DIFFERENT'}: {folder}" + "".join(f"\n  {d}" for d in diff))
+            notes = setting_notes(read_json(folder / "run.json"))
+            print(f"{'identical' if not diff else 'DIFFERENT'}: {folder}" + "".join(f"\n  {d}" for d in notes + diff))
     print(f"{len(args.runs) - failed} of {len(args.runs)} reruns identical")
     return 1 if failed else 0
 

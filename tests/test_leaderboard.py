@@ -164,11 +164,12 @@ def test_claim_on_unknown_metric_or_reference_is_refused(tmp_path, monkeypatch):
         load_suite("c", "smoke")
 
 
-def test_header_names_the_commits_and_torch_releases_the_runs_were_trained_at(tmp_path):
+def test_header_names_the_commits_torch_releases_and_cpus_the_runs_were_trained_at(tmp_path):
     suite = load_suite("table1", "smoke", seeds=[0, 1], only_methods=["supervised"])
-    for seed, commit, torch in ((0, "a" * 40, "2.9.1"), (1, "b" * 40, "2.4.0")):
+    for seed, commit, torch, cpu in ((0, "a" * 40, "2.9.1", "Intel Xeon"), (1, "b" * 40, "2.4.0", "AMD EPYC")):
         _fake_run(tmp_path, suite, "flickr", "supervised", "supervised", seed, {"flickr": (40.0, 45.0)},
-                  {"git": {"commit": commit, "dirty": seed == 1}, "wall_seconds": 1.0, "versions": {"torch": torch}})
+                  {"git": {"commit": commit, "dirty": seed == 1}, "wall_seconds": 1.0, "versions": {"torch": torch},
+                   "hardware": {"cpu": cpu}})
     text = write_leaderboard(suite, tmp_path).read_text()
     assert ("Runs trained at commit aaaaaaaaaaaa (1 runs), bbbbbbbbbbbb (dirty) (1 runs), with torch 2.4.0 (1 runs), "
-            "torch 2.9.1 (1 runs); tables written at") in text
+            "torch 2.9.1 (1 runs), on AMD EPYC (1 runs), Intel Xeon (1 runs); tables written at") in text

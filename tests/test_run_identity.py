@@ -136,3 +136,20 @@ def test_weights_identity_ignores_only_what_a_run_is_tested_on(smoke_domains):
     assert weights_identity(configs["table1"]) == weights_identity(configs["negatives"])
     other_seed = dict(configs["negatives"], seed=1)
     assert weights_identity(other_seed) != weights_identity(configs["table1"])
+
+
+def test_rerun_names_the_settings_that_differ_from_the_recorded_run():
+    """Float kernels differ between CPU kinds: a committed run trained on an Intel Xeon and rerun with the same
+    code on an AMD EPYC gave another validation curve from step 100 on (docs/design.md §5), so a rerun says so."""
+    import torch
+
+    from benchmark import metadata
+    from benchmark.rerun import setting_notes
+
+    here = {"hardware": {"cpu": metadata.hardware()["cpu"], "cpu_threads": torch.get_num_threads()},
+            "versions": {"torch": torch.__version__}}
+    assert setting_notes(here) == []
+    assert setting_notes({}) == []  # older records: nothing to compare
+    other = {**here, "hardware": {**here["hardware"], "cpu": "Some Other CPU"}}
+    assert setting_notes(other) == [f"note: trained with cpu Some Other CPU, rerun with {here['hardware']['cpu']}: "
+                                    "the numbers need not repeat bit for bit"]
