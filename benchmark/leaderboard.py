@@ -230,6 +230,13 @@ def _weights_note(runs: list[FinishedRun]) -> list[str]:
             "(no `--weights` file given), unlike the paper.", ""]
 
 
+def _own_budgets(suite: Suite) -> str:
+    """The methods that train on their paper's public budget instead of the shared one (Profile.method_budgets)."""
+    own = [f"{name} {b.steps} steps at global batch {b.global_batch_size}"
+           for name, b in suite.method_budgets.items() if any(e.name == name for e in suite.methods)]
+    return f"; except, on their papers' public budgets (docs/protocol.md §3): {', '.join(own)}" if own else ""
+
+
 def _lr_protocol(suite: Suite) -> str:
     grid = suite.lr_grid
     if not grid:
@@ -390,7 +397,8 @@ def write_leaderboard(suite: Suite, results_dir: Path, wall_seconds: float | Non
             "`ezvsl` protocol (bilinear upsampling, pixels ≥ the median selected; docs/protocol.md §2; "
             "`python -m benchmark.score` rescores exported maps under the others).",
             f"- Budget: {suite.budget.steps} optimizer steps, global batch {suite.budget.global_batch_size}; "
-            "checkpoint chosen on the validation split (never test)" + _lr_protocol(suite) + ".",
+            "checkpoint chosen on the validation split (never test)" + _own_budgets(suite) + _lr_protocol(suite)
+            + ".",
             f"- Runs trained at commit {run_commits(runs)}, with {run_torch_versions(runs)}, on "
             f"{run_hardware(runs)}; tables written at {(git['commit'] or 'unknown')[:12]}"
             f"{' (dirty)' if git['dirty'] else ''}; {datetime.now(timezone.utc):%Y-%m-%d}; {num_processes} process(es)"

@@ -25,7 +25,8 @@ from benchmark.data.negative_pairs import NegativePairs, negative_pairs
 from benchmark.evaluate import evaluate_tests
 from benchmark.io import read_json
 from benchmark.run_outputs import copy_run, write_run
-from benchmark.suites import MethodEntry, Suite, backbone_specs, method_overrides, role_specs, training_domain
+from benchmark.suites import (MethodEntry, Suite, backbone_specs, budget_of, method_overrides, role_specs,
+                              training_domain)
 from benchmark.tracking import run_name, tracked
 from benchmark.trainer import PROGRESS, TrainResult, prepare_training, train
 from benchmark.verify import DamagedRun, finished_runs, load_run
@@ -106,7 +107,7 @@ def resolved_config(suite: Suite, entry: MethodEntry, train_domain: str, tests: 
         # only the method's own roles: a change to one method's model is not a change of the others' runs;
         # data and budget: the keys the profile and suite set, as identities have always recorded them
         "model": role_specs(suite.model_spec, cls.model_roles) if cls.trainable else None, "data": given(suite.data),
-        "budget": given(suite.budget) if cls.trainable else None, "seed": seed,
+        "budget": given(budget_of(suite, entry.name)) if cls.trainable else None, "seed": seed,
         "train": train_domain, "tests": tests, "split_sha256": splits, **extra,
     }
 
@@ -281,12 +282,13 @@ def _run_locked(suite: Suite, entry: MethodEntry, train_domain: str, tests: list
         return metrics or read_json(done)
 
     method = build_method(config)
+    budget = budget_of(suite, entry.name)
     started, t0 = datetime.now(timezone.utc), time.perf_counter()
     name = run_name(out, results_dir)
     trained = index.find_weights(config) if method.trainable else None
     loaded = None
     if trained is not None and trained != out:  # the same training was run for other tests: score its weights
-        loaded = load_trained(method, trained, config, seeded(domains, train_domain, seed), suite.budget,
+        loaded = load_trained(method, trained, config, seeded(domains, train_domain, seed), budget,
                               seed, accelerator)
         log(f"weights of {entry.label} train={train_domain} seed={seed}: " +
             (f"from {trained} (scoring only)" if loaded else f"{trained}/best_model.pt is not of this training"))
@@ -294,7 +296,7 @@ def _run_locked(suite: Suite, entry: MethodEntry, train_domain: str, tests: list
         result, provenance = loaded
     else:
         with tracked(accelerator, name, {**config, "config_hash": chash}):  # trackers: only with --log-with
-            result = train(method, seeded(domains, train_domain, seed), budget=suite.budget, seed=seed,
+            result = train(method, seeded(domains, train_domain, seed), budget=budget, seed=seed,
                            accelerator=accelerator, ckpt_dir=out / "ckpt",
                            run_meta={"config_hash": chash, "config": config}, log=log, name=name,
                            channels_last=channels_last(suite, accelerator))
@@ -302,7 +304,7 @@ def _run_locked(suite: Suite, entry: MethodEntry, train_domain: str, tests: list
     t_test = time.perf_counter()
     negative_sets = {t: domains.negatives(t) for t in config.get("negatives", {})}
     numbers, per_sample, previews = evaluate_tests(method, {d: domains(d) for d in tests}, accelerator,
-                                                   suite.budget.eval_batch_size, negative_sets)
+                                                   budget.eval_batch_size, negative_sets)
     wall = time.perf_counter() - t0
     weights, weights_status = pretrained_status(method)
     metrics = {

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from benchmark.io import atomic_path
-from benchmark.suites import Suite, training_domain
+from benchmark.suites import Suite, budget_of, training_domain
 from benchmark.verify import load_run
 
 METRICS = ("ciou", "auc")
@@ -53,7 +53,7 @@ def collect(suite: Suite, runs: list[FinishedRun]) -> pd.DataFrame:
     rows = []
     for finished in runs:
         m = finished.metrics
-        fluctuation = val_fluctuation(finished.run.get("val_history", []), suite.budget.steps)
+        fluctuation = val_fluctuation(finished.run.get("val_history", []), budget_of(suite, m["method"]).steps)
         for ev in suite.evaluations:
             # a budget-free run (oracle, floors) of a label-budget suite serves every budget of its domain
             if training_domain(m["method"], ev.train) != m["train"] or ev.test not in m["tests"]:

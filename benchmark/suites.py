@@ -122,6 +122,9 @@ class Profile:
     tune_seed: int = 0  # the seed the grid is run at
     publish: bool = False  # its tables are results/<suite>/leaderboard.md (others: leaderboard.<profile>.md)
     needs_weights: tuple[str, ...] = ()  # backbone types every run must name with --weights (run_all checks)
+    # {method registry name: {budget field: value}}: a method that trains on another budget than the shared one,
+    # because its paper's public recipe does; each entry cites it (docs/protocol.md §3)
+    method_budgets: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -138,6 +141,7 @@ class Suite:
     data: SyntheticData | RealData
     model_spec: dict  # the profile's model section: a base spec + per-role overrides (role_specs)
     method_overrides: dict  # the profile's, for every method whose config has the field
+    method_budgets: dict  # the profile's: {method name: Budget} where a method's differs from `budget`
     paper: dict  # {"source": str, "methods": {name: {eval: {metric: value}}}}
     path: Path
     claims: tuple[Claim, ...]
@@ -236,7 +240,8 @@ def load_suite(name: str, profile: str = "default", seeds: list[int] | None = No
         methods=tuple(entries), evaluations=evaluations,
         seeds=list(seeds if seeds is not None else own.seeds or prof.seeds),
         budget=budget, data=prof.data, model_spec=check_model_section(prof.model, profile),
-        method_overrides=prof.method_overrides, paper=paper, path=path,
+        method_overrides=prof.method_overrides, method_budgets=_method_budgets(prof, budget, profile),
+        paper=paper, path=path,
         mixed_precision=prof.mixed_precision, channels_last=prof.channels_last, lr_grid=prof.lr_grid, tune_seed=prof.tune_seed,
         published=prof.publish,
         lr_sources={e.lr_of: next(f for f in raw.methods if f.label == e.lr_of) for e in entries if e.lr_of},
@@ -244,6 +249,24 @@ def load_suite(name: str, profile: str = "default", seeds: list[int] | None = No
         claims=tuple(c for c in raw.claims if c.a in kept and c.b in kept and c.evaluation in kept_evaluations
                      and (c.relative_to is None or c.relative_to in kept_evaluations)),
     )
+
+
+def _method_budgets(prof: Profile, budget: Budget, profile: str) -> dict[str, Budget]:
+    """The shared budget with each method's own fields (profile key `method_budgets`), checked as a budget is."""
+    out = {}
+    for name, fields in prof.method_budgets.items():
+        where = f"{PROFILES_PATH}: {profile}: method_budgets: {name}"
+        if name not in methods.REGISTRY:
+            raise SuiteError(f"{where}: no method {name!r} in the registry")
+        if not isinstance(fields, dict):
+            raise SuiteError(f"{where}: expected a mapping of budget fields, got {fields!r}")
+        out[name] = build_config(Budget, {**given(budget), **fields}, where)
+    return out
+
+
+def budget_of(suite: Suite, method: str) -> Budget:
+    """The budget a method trains on in this suite: the shared one, or its own (Profile.method_budgets)."""
+    return suite.method_budgets.get(method, suite.budget)
 
 
 def _check_entries(entries: list[MethodEntry], path: Path) -> None:

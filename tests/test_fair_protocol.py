@@ -204,3 +204,44 @@ def test_claims_name_runs_below_the_floor():
     table, _ = claims_table(pd.DataFrame(rows), claims, {("b", "e"): 2})
     assert table["Runs below the centre floor"].iloc[0] == "b on e: 2 of 3"
     assert "Runs below the centre floor" not in claims_table(pd.DataFrame(rows), claims)[0]  # unchecked: no column
+
+
+def test_a_method_with_its_papers_own_budget_trains_on_it_and_the_table_says_so(tmp_path):
+    """Profile.method_budgets: only the named method's runs change budget (and identity); the trainer runs that
+    many steps, the run records it, the leaderboard header names it (docs/protocol.md §3)."""
+    from accelerate import Accelerator
+
+    from benchmark.leaderboard import write_leaderboard
+    from benchmark.runner import run_dir, run_suite
+    from benchmark.suites import Budget, budget_of, load_suite
+
+    paper = load_suite("table1", "paper")
+    assert budget_of(paper, "fnac") == dataclasses.replace(paper.budget, steps=16860, global_batch_size=256)
+    assert budget_of(paper, "xpl") is paper.budget  # the others' (and their runs' identities) unchanged
+
+    shared = _smoke(seeds=[0])
+    own = dataclasses.replace(shared.budget, steps=4, eval_every=2)
+    suite = dataclasses.replace(shared, method_budgets={"supervised": Budget(**dataclasses.asdict(own))})
+    run_suite(suite, tmp_path, Accelerator(cpu=True), log=lambda *a, **k: None)
+    run = json.loads((run_dir(tmp_path, suite, "flickr", "supervised", 0) / "run.json").read_text())
+    assert run["config"]["budget"]["steps"] == 4 and [h["step"] for h in run["val_history"]] == [2, 4]
+    assert shared.budget.steps != 4
+    text = write_leaderboard(suite, tmp_path).read_text()
+    assert "except, on their papers' public budgets (docs/protocol.md §3): supervised 4 steps at global batch" in text
+
+
+def test_method_budgets_are_checked(tmp_path, monkeypatch):
+    import yaml
+
+    import benchmark.suites as suites
+    from methods.config import ConfigError
+
+    profiles = yaml.safe_load(suites.PROFILES_PATH.read_text())
+    profiles["typo"] = {**profiles["smoke"], "method_budgets": {"fnak": {"steps": 4}}}
+    profiles["field"] = {**profiles["smoke"], "method_budgets": {"fnac": {"stepz": 4}}}
+    (tmp_path / "profiles.yaml").write_text(yaml.safe_dump(profiles))
+    monkeypatch.setattr(suites, "PROFILES_PATH", tmp_path / "profiles.yaml")
+    with pytest.raises(suites.SuiteError, match=r"profiles.yaml: typo: method_budgets: fnak: no method 'fnak'"):
+        suites.load_suite("table1", "typo")
+    with pytest.raises(ConfigError, match=r"method_budgets: fnac: unknown key\(s\) \['stepz'\]"):
+        suites.load_suite("table1", "field")
