@@ -36,13 +36,22 @@ def save(fig, path: Path, dpi: int = 110) -> Path:
     return path
 
 
-def draw_heat(ax, image: np.ndarray, heat: torch.Tensor) -> None:
-    """`image` (H, W, 3) with `heat` (h, w) over it: upsampled as the protocol does (bilinear, corners aligned),
-    min-max normalised."""
+def _unit(image: np.ndarray) -> np.ndarray:
+    """An image as floats in [0, 1] (stores hold uint8)."""
+    return image / 255.0 if image.dtype == np.uint8 else image.astype(np.float64)
+
+
+def heat_overlay(image: np.ndarray, heat: torch.Tensor) -> np.ndarray:
+    """`image` (H, W, 3) with `heat` (h, w) over it at half opacity: upsampled as the protocol does (bilinear,
+    corners aligned), min-max normalised, jet colours; floats in [0, 1]."""
+    image = _unit(image)
     m = F.interpolate(heat[None, None].float(), size=image.shape[:2], mode="bilinear", align_corners=True)[0, 0]
     m = (m - m.min()) / (m.max() - m.min()).clamp_min(1e-8)
-    ax.imshow(image)
-    ax.imshow(m.numpy(), cmap="jet", alpha=0.5)
+    return 0.5 * image + 0.5 * plt.get_cmap("jet")(m.numpy())[..., :3]
+
+
+def draw_heat(ax, image: np.ndarray, heat: torch.Tensor) -> None:
+    ax.imshow(heat_overlay(image, heat))
 
 
 def draw(suite, results_dir: Path, evaluation: Evaluation, runs: list, domains=None) -> list[tuple[str, Path]]:
@@ -92,20 +101,23 @@ def overlay_figure(suite, results_dir: Path, evaluation: Evaluation, runs: list,
         return None
     ids = cols[0][1]["sample_ids"]
     batch = domain.table.get(domain.table.rows(ids))
-    n = len(ids)
-    fig, axes = plt.subplots(n, len(cols) + 1, figsize=(1.6 * (len(cols) + 1), 1.6 * n), squeeze=False)
-    for i in range(n):
-        img = batch["image"][i].permute(1, 2, 0).numpy()
-        axes[i, 0].imshow(img)
-        axes[i, 0].contour(batch["gt"][i].numpy(), levels=[0.25, 0.75], colors=["yellow", "lime"], linewidths=0.8)
+    # one mosaic in one axes: a grid of axes costs matplotlib about a second per table (every run_all draws it)
+    images = _unit(batch["image"].permute(0, 2, 3, 1).numpy())
+    n, (h, w), gap = len(ids), images.shape[1:3], 2
+    mosaic = np.ones((n * (h + gap) - gap, (len(cols) + 1) * (w + gap) - gap, 3))
+    fig, ax = plt.subplots(figsize=(1.6 * (len(cols) + 1), 1.6 * n))
+    for i, img in enumerate(images):
+        top = i * (h + gap)
+        mosaic[top:top + h, :w] = img
+        ax.contour(batch["gt"][i].numpy(), levels=[0.25, 0.75], colors=["yellow", "lime"], linewidths=0.8,
+                   extent=(0, w - 1, top, top + h - 1))
         for j, (label, prev, primary) in enumerate(cols, start=1):
-            draw_heat(axes[i, j], img, torch.tensor(prev["maps"][primary][i]).view(*prev["shape"]))
-            if i == 0:
-                axes[i, j].set_title(label, fontsize=7)
-        if i == 0:
-            axes[i, 0].set_title("image + GT", fontsize=7)
-    for ax in axes.flat:
-        ax.axis("off")
+            heat = torch.tensor(prev["maps"][primary][i]).view(*prev["shape"])
+            mosaic[top:top + h, j * (w + gap):j * (w + gap) + w] = heat_overlay(img, heat)
+    ax.imshow(mosaic.clip(0, 1))
+    for j, label in enumerate(["image + GT"] + [c[0] for c in cols]):
+        ax.text(j * (w + gap) + w / 2, -2, label, ha="center", va="bottom", fontsize=7)
+    ax.axis("off")
     return save(fig, results_dir / suite.name / "figures" / f"overlays-{evaluation.name}{_suffix(suite)}.png")
 
 
