@@ -15,7 +15,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-import torch
 from accelerate import Accelerator
 
 import methods
@@ -82,7 +81,8 @@ def setting_notes(run: dict) -> list[str]:
     """Where this machine differs from the one that trained the run in what decides float results: the CPU kind
     (float kernels differ between CPU vendors and instruction sets), the thread count and the torch version. A
     rerun is bit-identical only where none differs (docs/design.md §5)."""
-    here = {"cpu": metadata.hardware()["cpu"], "cpu_threads": torch.get_num_threads(), "torch": torch.__version__}
+    hardware, versions = metadata.hardware(), metadata.versions()  # as the runner records them in run.json
+    here = {"cpu": hardware["cpu"], "cpu_threads": hardware["cpu_threads"], "torch": versions["torch"]}
     then = {"cpu": run.get("hardware", {}).get("cpu"), "cpu_threads": run.get("hardware", {}).get("cpu_threads"),
             "torch": run.get("versions", {}).get("torch")}
     return [f"note: trained with {k} {then[k]}, rerun with {here[k]}: the numbers need not repeat bit for bit"

@@ -141,13 +141,10 @@ def test_weights_identity_ignores_only_what_a_run_is_tested_on(smoke_domains):
 def test_rerun_names_the_settings_that_differ_from_the_recorded_run():
     """Float kernels differ between CPU kinds: a committed run trained on an Intel Xeon and rerun with the same
     code on an AMD EPYC gave another validation curve from step 100 on (docs/design.md §5), so a rerun says so."""
-    import torch
-
     from benchmark import metadata
     from benchmark.rerun import setting_notes
 
-    here = {"hardware": {"cpu": metadata.hardware()["cpu"], "cpu_threads": torch.get_num_threads()},
-            "versions": {"torch": torch.__version__}}
+    here = {"hardware": metadata.hardware(), "versions": metadata.versions()}  # what run.json records here
     assert setting_notes(here) == []
     assert setting_notes({}) == []  # older records: nothing to compare
     other = {**here, "hardware": {**here["hardware"], "cpu": "Some Other CPU"}}
