@@ -3,6 +3,10 @@
     python -m benchmark.pretrain --profile bench --out weights/light_cnn-bench.safetensors
     python run_all.py --suite table1 --profile bench_pretrained --weights light_cnn=weights/light_cnn-bench.safetensors
 
+The bench build is committed (datasets/synthetic/pretrained/light_cnn-bench.safetensors, with its report): a
+build repeats bit for bit only on the CPU kind that ran it, and the committed file lets every machine run the
+same `bench_pretrained` runs (docs/protocol.md §7).
+
 XPL's paper: "They all loaded pre-trained parameters" (Sec. 3.1); EZ-VSL, SLAVC and FNAC start from an
 ImageNet ResNet-18 too. The synthetic profiles train from scratch, where the self-supervised methods' max over the
 map can lock onto the border (docs/methods.md §6). This builds the profile's `light_cnn` trained to name the

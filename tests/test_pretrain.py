@@ -2,6 +2,7 @@
 where a profile asks for it."""
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -106,3 +107,20 @@ def test_a_pretrained_run_is_named_by_its_files_content_and_rebuilt_without_the_
     method = make_method("supervised", swapped)
     with pytest.raises(WeightsError, match="not the .* this run names"):
         method.build_models()
+
+
+def test_the_committed_bench_build_is_what_its_report_says_and_fits_bench_pretrained():
+    """The committed file (docs/protocol.md §7) is the one its report names, built for the profile's encoder."""
+    from pathlib import Path
+
+    from benchmark.suites import load_profile
+    from methods.common.weights import file_sha256
+
+    path = Path(__file__).parents[1] / "datasets/synthetic/pretrained/light_cnn-bench.safetensors"
+    report = json.loads(path.with_name(path.name + ".json").read_text())
+    assert file_sha256(path) == report["sha256"]
+    assert report["settings"] == dataclasses.asdict(pretrain.PretrainSettings())  # the command's defaults
+    spec = load_profile("bench_pretrained").model["visual"]
+    assert report["backbone"] == spec
+    net = LightVisualCNN(spec["width"], spec["depth"], weights=str(path))
+    assert net.pretrained["sha256"] == report["sha256"]
