@@ -268,7 +268,7 @@ def training_report(suite: Suite, runs: list[dict], long: pd.DataFrame) -> list[
                      "slope": val_slope(run["val_history"], steps), "best": run.get("best_val_step"), "steps": steps,
                      "final": run["val_history"][-1]["ciou"], "lr": (run.get("lr_selection") or {}).get("chosen",
                      run["config"]["method_config"].get("lr"))})
-    out = []
+    out, rising = [], None
     if rows:
         frame = pd.DataFrame(rows)
         out += ["## Training: convergence and learning rate", "",
@@ -281,7 +281,9 @@ def training_report(suite: Suite, runs: list[dict], long: pd.DataFrame) -> list[
 
         def place(key):
             return key[0].partition("@")[0], budgets.get(key[0], -1), order.get(key[1], 99)
-        for (train, label), g in sorted(frame.groupby(["train", "label"]), key=lambda x: place(x[0])):
+        groups = sorted(frame.groupby(["train", "label"]), key=lambda x: place(x[0]))
+        rising = still_rising(groups)
+        for (train, label), g in groups:
             slopes = g["slope"].dropna()
             table.append({"Training": train, "Method": label,
                           "Val slope, last 20 %": _fmt(slopes.mean(), ci_half_width(slopes.std(), len(slopes)),
@@ -290,8 +292,33 @@ def training_report(suite: Suite, runs: list[dict], long: pd.DataFrame) -> list[
                           "Final val CIoU": _fmt(g["final"].mean(), ci_half_width(g["final"].std(), len(g)), len(g)),
                           "lr": ", ".join(f"{v:g}" for v in sorted(set(g["lr"])))})
         out += [pd.DataFrame(table).to_markdown(index=False), ""]
-    out += ["## Checks", ""] + _checks(suite, long) + [""]
+    out += ["## Checks", ""] + _checks(suite, long) + _rising_check(rising) + [""]
     return out
+
+
+def still_rising(groups) -> list[str]:
+    """Of `groups` (((training, method), its runs' frame) pairs), those whose validation slope over the last 20 %
+    is above 0 with 95 % confidence (2 seeds or more): training had not plateaued when the budget ended, so a
+    verdict against them may be about the budget (docs/protocol.md §5)."""
+    found = []
+    for (train, label), g in groups:
+        slopes = g["slope"].dropna()
+        if len(slopes) < 2:
+            continue
+        half = ci_half_width(slopes.std(), len(slopes))
+        if slopes.mean() - half > 0:
+            found.append(f"{label} on {train} (+{slopes.mean():.2f} ± {half:.2f} CIoU per 1,000 steps, best step "
+                         f"{int(g['best'].median())} / {int(g['steps'].iloc[0])})")
+    return found
+
+
+def _rising_check(rising: list[str] | None) -> list[str]:
+    if rising is None:
+        return []
+    if not rising:
+        return ["- Plateau: no trained method's validation slope over the last 20 % is above 0 with 95 % confidence."]
+    return ["- **Still rising when the budget ended** (validation slope over the last 20 % above 0 with 95 % "
+            "confidence; a verdict against these is about the budget): " + ", ".join(rising) + "."]
 
 
 def _checks(suite: Suite, long: pd.DataFrame) -> list[str]:

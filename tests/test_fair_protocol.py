@@ -152,6 +152,21 @@ def test_training_report_and_checks(tmp_path):
     assert "**Collapsed runs** (test CIoU below the centre floor): supervised seed 1 on flickr (20.0 < 30.0)" in text
     assert "Oracle on flickr: the in-domain ceiling" in text  # supervised's mean 40 < oracle 50
     assert val_slope([{"step": 900, "ciou": 1.0}, {"step": 1000, "ciou": 1.0}], 1000) is None  # too few points
+    assert ("**Still rising when the budget ended** (validation slope over the last 20 % above 0 with 95 % "
+            "confidence; a verdict against these is about the budget): supervised on flickr (+100.00 ± 0.00 CIoU per "
+            "1,000 steps, best step 1000 / 1000), oracle on flickr") in text  # in the suite's order
+
+
+def test_still_rising_needs_a_slope_above_zero_with_confidence():
+    import pandas as pd
+
+    from benchmark.leaderboard import still_rising
+
+    frame = pd.DataFrame([{"train": "flickr", "label": label, "slope": s, "best": 900, "steps": 1000}
+                          for label, slopes in (("up", (5.0, 6.0, 5.5)), ("noisy", (5.0, -4.0, 6.0)),
+                                                ("flat", (0.0, 0.0)), ("one_seed", (10.0,)), ("none", (None, None)))
+                          for s in slopes])
+    assert [x.split(" on ")[0] for x in still_rising(frame.groupby(["train", "label"]))] == ["up"]
 
 
 def test_a_control_takes_the_rate_tuned_for_the_row_it_varies(tmp_path, monkeypatch):
