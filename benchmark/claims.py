@@ -91,10 +91,11 @@ def min_detectable_dz(n: int, alpha: float, power: float = POWER) -> float:
     return float(optimize.brentq(shortfall, 1e-6, hi))
 
 
-def claims_table(long: pd.DataFrame, claims: list[Claim],
-                 collapsed: dict | None = None) -> tuple[pd.DataFrame, list[dict]]:
-    """One row per claim. `collapsed` ({(label, evaluation): runs below the centre floor}, None if unchecked) adds a
-    column: a verdict that involves collapsed runs is about the setup, not the methods (docs/protocol.md §5)."""
+def claims_table(long: pd.DataFrame, claims: list[Claim], collapsed: dict | None = None,
+                 rising: dict | None = None) -> tuple[pd.DataFrame, list[dict]]:
+    """One row per claim. `collapsed` ({(label, evaluation): runs below the centre floor}, None if unchecked) and
+    `rising` ({evaluation: labels still rising when the budget ended on its training domain}, None if unchecked)
+    add a column each: a verdict that involves either is about the setup, not the methods (docs/protocol.md §5)."""
     results = [paired(long, c.evaluation, c.a, c.b, c.metric, c.relative_to) for c in claims]
     adjusted = holm([r.get("p_two_sided", float("nan")) for r in results])
     rows = []
@@ -117,6 +118,10 @@ def claims_table(long: pd.DataFrame, claims: list[Claim],
             bad = [f"{lab} on {ev}: {collapsed[(lab, ev)]} of {res.get('n', 0)}" for lab in (c.a, c.b)
                    for ev in evals if collapsed.get((lab, ev))]
             rows[-1]["Runs below the centre floor"] = "; ".join(bad) if bad else "none"
+        if rising is not None:
+            late = [f"{lab} on {ev}" for ev in [c.evaluation] + ([c.relative_to] if c.relative_to else [])
+                    for lab in (c.a, c.b) if lab in rising.get(ev, ())]
+            rows[-1]["Still rising"] = "; ".join(late) if late else "none"
     return pd.DataFrame(rows), results
 
 
@@ -151,13 +156,17 @@ def below_floor(long: pd.DataFrame, trained: set[str]) -> tuple[dict, pd.DataFra
     return floor_of, low[low.value.to_numpy() < low.evaluation.map(floor_of).to_numpy(dtype=float)]
 
 
-def write_claims(path: Path, suite: Suite, long: pd.DataFrame, banner: list[str] = ()) -> Path:
+def write_claims(path: Path, suite: Suite, long: pd.DataFrame, banner: list[str] = (),
+                 rising: set | None = None) -> Path:
     """claims.md: the suite's claims tested on the long frame (benchmark/suite_results.py); `banner` flags a
-    partial suite."""
+    partial suite; `rising`: the (training domain, label) pairs still rising when the budget ended
+    (leaderboard.still_rising), None if unchecked."""
     claims = suite.claims
     floor_of, low = below_floor(long, trained_labels(suite))
     collapsed = {key: len(g) for key, g in low.groupby(["label", "evaluation"])} if floor_of else None
-    table, results = claims_table(long, claims, collapsed)
+    late = None if rising is None else {ev.name: {lab for train, lab in rising if train == ev.train}
+                                        for ev in suite.evaluations}
+    table, results = claims_table(long, claims, collapsed, late)
     lines = [f"# Claims check: {suite.name}", "",
              f"Each row is a claim of the paper the suite file cites (`benchmark/suites/{suite.name}.yaml`), tested "
              "on our runs with a two-sided paired t-test across seeds; "
@@ -177,6 +186,9 @@ def write_claims(path: Path, suite: Suite, long: pd.DataFrame, banner: list[str]
     elif any(v for v in collapsed.values()):
         notes.append("- *Runs below the centre floor*: a method whose runs fall below the fixed centred-Gaussian map did "
                      "not learn to localize there; a verdict against it says that, not that one method is better.")
+    if late and any(late.values()):
+        notes.append("- *Still rising*: a method whose validation CIoU was still rising with 95 % confidence when the "
+                     "shared budget ended (the leaderboard's checks); a verdict against it may be about the budget.")
     lines += notes + ([""] if notes else [])
     lines += [table.to_markdown(index=False), ""]
     write_text_atomic(path, "\n".join(lines))

@@ -255,10 +255,9 @@ def val_slope(history: list[dict], steps: int, tail: float = 0.2) -> float | Non
     return float(np.polyfit(x, y, 1)[0] * 1000)
 
 
-def training_report(suite: Suite, runs: list[dict], long: pd.DataFrame) -> list[str]:
-    """Per training domain and method (`runs`: their run.json): convergence (val slope over the last 20 %,
-    best-on-val step), the chosen learning rate; then the checks a verdict needs: no collapsed run, the oracle
-    as the in-domain ceiling."""
+def convergence(suite: Suite, runs: list[dict]) -> list[tuple[tuple[str, str], pd.DataFrame]]:
+    """((training domain, method label), its trained runs' frame) in the suite's order (`runs`: their run.json):
+    per run, the validation slope over the last 20 %, the best-on-val step, the final val CIoU and the rate."""
     rows = []
     for run in runs:
         if not run.get("val_history") or (run.get("config") or {}).get("budget") is None:
@@ -268,21 +267,43 @@ def training_report(suite: Suite, runs: list[dict], long: pd.DataFrame) -> list[
                      "slope": val_slope(run["val_history"], steps), "best": run.get("best_val_step"), "steps": steps,
                      "final": run["val_history"][-1]["ciou"], "lr": (run.get("lr_selection") or {}).get("chosen",
                      run["config"]["method_config"].get("lr"))})
-    out, rising = [], None
-    if rows:
-        frame = pd.DataFrame(rows)
+    if not rows:
+        return []
+    order = {e.label: i for i, e in enumerate(suite.methods)}
+    budgets = {ev.train: i for i, ev in enumerate(suite.evaluations) if ev.budget}  # in the suite's order
+
+    def place(key):
+        return key[0].partition("@")[0], budgets.get(key[0], -1), order.get(key[1], 99)
+    return sorted(pd.DataFrame(rows).groupby(["train", "label"]), key=lambda x: place(x[0]))
+
+
+def still_rising(groups) -> dict[tuple[str, str], str]:
+    """{(training, method): what to print} of the `groups` (convergence) whose validation slope over the last 20 %
+    is above 0 with 95 % confidence (2 seeds or more): training had not plateaued when the budget ended, so a
+    verdict against them may be about the budget (docs/protocol.md §5)."""
+    found = {}
+    for key, g in groups:
+        slopes = g["slope"].dropna()
+        if len(slopes) < 2:
+            continue
+        half = ci_half_width(slopes.std(), len(slopes))
+        if slopes.mean() - half > 0:
+            found[key] = (f"{key[1]} on {key[0]} (+{slopes.mean():.2f} ± {half:.2f} CIoU per 1,000 steps, best step "
+                          f"{int(g['best'].median())} / {int(g['steps'].iloc[0])})")
+    return found
+
+
+def training_report(suite: Suite, groups: list, long: pd.DataFrame) -> list[str]:
+    """Per training domain and method (`groups`: convergence): validation slope over the last 20 %, best-on-val
+    step, the chosen learning rate; then the checks a verdict needs: no collapsed run, the oracle as the
+    in-domain ceiling, training that had plateaued."""
+    out = []
+    if groups:
         out += ["## Training: convergence and learning rate", "",
                 "Slope = least-squares slope of validation CIoU over the last 20 % of the budget, in CIoU points per "
                 "1,000 steps (mean ± 95 % CI over seeds): near 0 when training has plateaued. Best step = median step "
                 "of the best-on-validation checkpoint.", ""]
         table = []
-        order = {e.label: i for i, e in enumerate(suite.methods)}
-        budgets = {ev.train: i for i, ev in enumerate(suite.evaluations) if ev.budget}  # in the suite's order
-
-        def place(key):
-            return key[0].partition("@")[0], budgets.get(key[0], -1), order.get(key[1], 99)
-        groups = sorted(frame.groupby(["train", "label"]), key=lambda x: place(x[0]))
-        rising = still_rising(groups)
         for (train, label), g in groups:
             slopes = g["slope"].dropna()
             table.append({"Training": train, "Method": label,
@@ -292,33 +313,17 @@ def training_report(suite: Suite, runs: list[dict], long: pd.DataFrame) -> list[
                           "Final val CIoU": _fmt(g["final"].mean(), ci_half_width(g["final"].std(), len(g)), len(g)),
                           "lr": ", ".join(f"{v:g}" for v in sorted(set(g["lr"])))})
         out += [pd.DataFrame(table).to_markdown(index=False), ""]
-    out += ["## Checks", ""] + _checks(suite, long) + _rising_check(rising) + [""]
+    out += ["## Checks", ""] + _checks(suite, long) + _rising_check(still_rising(groups) if groups else None) + [""]
     return out
 
 
-def still_rising(groups) -> list[str]:
-    """Of `groups` (((training, method), its runs' frame) pairs), those whose validation slope over the last 20 %
-    is above 0 with 95 % confidence (2 seeds or more): training had not plateaued when the budget ended, so a
-    verdict against them may be about the budget (docs/protocol.md §5)."""
-    found = []
-    for (train, label), g in groups:
-        slopes = g["slope"].dropna()
-        if len(slopes) < 2:
-            continue
-        half = ci_half_width(slopes.std(), len(slopes))
-        if slopes.mean() - half > 0:
-            found.append(f"{label} on {train} (+{slopes.mean():.2f} ± {half:.2f} CIoU per 1,000 steps, best step "
-                         f"{int(g['best'].median())} / {int(g['steps'].iloc[0])})")
-    return found
-
-
-def _rising_check(rising: list[str] | None) -> list[str]:
+def _rising_check(rising: dict | None) -> list[str]:
     if rising is None:
         return []
     if not rising:
         return ["- Plateau: no trained method's validation slope over the last 20 % is above 0 with 95 % confidence."]
     return ["- **Still rising when the budget ended** (validation slope over the last 20 % above 0 with 95 % "
-            "confidence; a verdict against these is about the budget): " + ", ".join(rising) + "."]
+            "confidence; a verdict against these is about the budget): " + ", ".join(rising.values()) + "."]
 
 
 def _checks(suite: Suite, long: pd.DataFrame) -> list[str]:
@@ -444,7 +449,8 @@ def write_leaderboard(suite: Suite, results_dir: Path, wall_seconds: float | Non
                 for kind, f in figures.draw(suite, results_dir, ev, finished, domains)]
         out += [""]
     out += _budget_sections(suite, agg, results_dir) if budgeted else []
-    out += training_report(suite, runs, long)
+    groups = convergence(suite, runs)
+    out += training_report(suite, groups, long)
     out += ["## Secondary: fixed threshold 0.5 on the min–max normalised map", "",
             "Not the paper's protocol; shown because the median rule favours large objects.", ""]
     out += _budget_sections(suite, agg, results_dir, SECONDARY) if budgeted else []
@@ -453,7 +459,7 @@ def write_leaderboard(suite: Suite, results_dir: Path, wall_seconds: float | Non
     out += negatives_section(suite, agg)
     if suite.claims:
         claims_name = name.replace("leaderboard", "claims")
-        write_claims(base / claims_name, suite, long, _incomplete_note(suite, long))
+        write_claims(base / claims_name, suite, long, _incomplete_note(suite, long), set(still_rising(groups)))
         out[2:2] = [f"Claims of the paper tested on these runs: [{claims_name}]({claims_name}).", ""]
     path = base / name
     write_text_atomic(path, "\n".join(out))

@@ -166,7 +166,7 @@ def test_still_rising_needs_a_slope_above_zero_with_confidence():
                           for label, slopes in (("up", (5.0, 6.0, 5.5)), ("noisy", (5.0, -4.0, 6.0)),
                                                 ("flat", (0.0, 0.0)), ("one_seed", (10.0,)), ("none", (None, None)))
                           for s in slopes])
-    assert [x.split(" on ")[0] for x in still_rising(frame.groupby(["train", "label"]))] == ["up"]
+    assert list(still_rising(frame.groupby(["train", "label"]))) == [("flickr", "up")]
 
 
 def test_a_control_takes_the_rate_tuned_for_the_row_it_varies(tmp_path, monkeypatch):
@@ -208,7 +208,7 @@ def test_lr_of_must_name_a_tuned_label(tmp_path, monkeypatch):
             suites.load_suite("c", "smoke")
 
 
-def test_claims_name_runs_below_the_floor():
+def test_claims_name_runs_below_the_floor_and_still_rising():
     import pandas as pd
 
     from benchmark.claims import claims_table
@@ -219,6 +219,8 @@ def test_claims_name_runs_below_the_floor():
     table, _ = claims_table(pd.DataFrame(rows), claims, {("b", "e"): 2})
     assert table["Runs below the centre floor"].iloc[0] == "b on e: 2 of 3"
     assert "Runs below the centre floor" not in claims_table(pd.DataFrame(rows), claims)[0]  # unchecked: no column
+    assert claims_table(pd.DataFrame(rows), claims, rising={"e": {"a"}})[0]["Still rising"].iloc[0] == "a on e"
+    assert claims_table(pd.DataFrame(rows), claims, rising={"e": set()})[0]["Still rising"].iloc[0] == "none"
 
 
 def test_a_method_with_its_papers_own_budget_trains_on_it_and_the_table_says_so(tmp_path):
