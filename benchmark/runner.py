@@ -189,6 +189,7 @@ class RunIndex:
                 continue  # a run that does not verify is never a source
             if "config" in run and metrics.get("config_hash") == run.get("config_hash"):
                 found.setdefault(training_identity(run["config"]), folder)
+                found.setdefault("trained:" + weights_identity(run["config"]), folder)  # its validation scores
                 if (folder / "best_model.pt").exists():  # its weights can be scored on other tests
                     found.setdefault("weights:" + weights_identity(run["config"]), folder)
         return found
@@ -205,9 +206,15 @@ class RunIndex:
         """A finished run with best_model.pt whose training was this run's (weights_identity)."""
         return self._get("weights:" + weights_identity(config))
 
+    def find_trained(self, config: dict) -> Path | None:
+        """A finished run whose training was this run's (weights_identity), with or without its weights on disk:
+        its validation scores are this run's (they are part of the training, not of the tests)."""
+        return self._get("trained:" + weights_identity(config))
+
     def add(self, config: dict, folder: Path) -> None:
         if self.found is not None:
             self.found.setdefault(training_identity(config), folder)
+            self.found.setdefault("trained:" + weights_identity(config), folder)
             if (folder / "best_model.pt").exists():
                 self.found.setdefault("weights:" + weights_identity(config), folder)
 
@@ -399,17 +406,42 @@ def tune_lr(suite: Suite, entry: MethodEntry, train_domain: str, tests: list[str
         selection = {**(selection or {}), "chosen": source.overrides["lr"], "from_label": entry.lr_of}
         return dataclasses.replace(entry, overrides={**entry.overrides, "lr": source.overrides["lr"]}), selection
     base = run_dir(results_dir, suite, train_domain, entry.label, suite.tune_seed).parent / "lr-grid"
-    scores = {}
+    index = index or RunIndex(results_dir, suite.profile)
+    scores, elsewhere = {}, {}
     for lr in suite.lr_grid:
         trial = dataclasses.replace(entry, overrides={**entry.overrides, "lr": lr})
-        m = run_one(suite, trial, train_domain, tests, suite.tune_seed, results_dir, accelerator, domains, log,
-                    out=base / f"lr{lr:g}" / f"seed{suite.tune_seed}", index=index)
+        out = base / f"lr{lr:g}" / f"seed{suite.tune_seed}"
+        m = None if (out / "metrics.json").exists() else _validated_elsewhere(
+            suite, trial, train_domain, tests, domains, accelerator, index)
+        if m is not None:  # the same training was run for other tests: its validation decides, nothing retrains
+            elsewhere[f"{lr:g}"] = m.pop("folder")
+            log(f"lr {lr:g} for {entry.label} train={train_domain}: validation of the same training in "
+                f"{elsewhere[f'{lr:g}']}")
+        else:
+            m = run_one(suite, trial, train_domain, tests, suite.tune_seed, results_dir, accelerator, domains, log,
+                        out=out, index=index)
         scores[lr] = (m["best_val"]["ciou"], m["best_val"]["auc"])
     chosen = max(suite.lr_grid, key=lambda lr: scores[lr])  # max keeps the first of equal keys
     selection = {"grid": list(suite.lr_grid), "tune_seed": suite.tune_seed, "chosen": chosen,
                  "val_ciou_auc": {f"{lr:g}": list(v) for lr, v in scores.items()}}
+    if elsewhere:
+        selection["val_from"] = elsewhere
     log(f"lr for {entry.label} train={train_domain}: {chosen:g} (val CIoU/AUC {scores})")
     return dataclasses.replace(entry, overrides={**entry.overrides, "lr": chosen}), selection
+
+
+def _validated_elsewhere(suite: Suite, entry: MethodEntry, train_domain: str, tests: list[str], domains: DomainCache,
+                         accelerator, index: RunIndex) -> dict | None:
+    """{"best_val", "folder"} of a finished run (any suite, e.g. table1's for negatives) whose training is this grid
+    run's, when the grid run would otherwise train (no run to copy, no weights on disk to score), else None. A
+    grid run is only there for its validation score, which the other run has: the grid need not train again
+    because that run's weights are not on this machine."""
+    config = resolved_config(suite, entry, train_domain, tests, suite.tune_seed, domains,
+                             compute_identity(accelerator, suite))
+    folder = index.find_trained(config)
+    if folder is None or index.find(config) is not None or index.find_weights(config) is not None:
+        return None  # nothing to reuse, or run_one copies or scores it cheaply
+    return {"best_val": load_run(folder)[0]["best_val"], "folder": str(folder)}
 
 
 def run_suite(suite: Suite, results_dir: Path, accelerator, log=print, data_root: Path | None = None) -> DomainCache:

@@ -128,6 +128,30 @@ def test_lr_grid_is_chosen_on_validation_and_the_tuning_run_is_reused(tmp_path):
     assert a["tests"] == b["tests"] and a["config_hash"] != b["config_hash"]
 
 
+def test_a_grid_whose_training_ran_for_other_tests_is_not_trained_again(tmp_path):
+    """The negatives suite trains what table1 trained (other tests, same training): where table1's weights are not
+    on this machine, its grid runs' validation still decides the rate, and only the main runs train."""
+    from accelerate import Accelerator
+
+    from benchmark.runner import run_dir, run_suite
+
+    table1 = _smoke(lr_grid=(1e-3, 3e-4), tune_seed=0)
+    run_suite(table1, tmp_path, Accelerator(cpu=True), log=lambda line: None)
+    for weights in tmp_path.rglob("best_model.pt"):
+        weights.unlink()  # trained on another machine
+    negatives = _smoke("negatives", lr_grid=(1e-3, 3e-4), tune_seed=0, seeds=(0,))
+    lines = []
+    run_suite(negatives, tmp_path, Accelerator(cpu=True), log=lines.append)
+    assert sum("validation of the same training in" in line for line in lines) == 2
+    assert sum(line.startswith("done") for line in lines) == 1  # seed 0 only: no grid run trains
+    assert not (run_dir(tmp_path, negatives, "flickr", "supervised", 0).parent / "lr-grid").exists()
+    ours = json.loads((run_dir(tmp_path, negatives, "flickr", "supervised", 0) / "run.json").read_text())
+    theirs = json.loads((run_dir(tmp_path, table1, "flickr", "supervised", 0) / "run.json").read_text())
+    assert ours["lr_selection"]["val_ciou_auc"] == theirs["lr_selection"]["val_ciou_auc"]
+    assert ours["lr_selection"]["chosen"] == theirs["lr_selection"]["chosen"]
+    assert set(ours["lr_selection"]["val_from"]) == {"0.001", "0.0003"}
+
+
 def test_training_report_and_checks(tmp_path):
     """The leaderboard states convergence per method and flags collapsed runs and an oracle that is beaten."""
     from benchmark.leaderboard import val_slope, write_leaderboard
