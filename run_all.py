@@ -114,9 +114,12 @@ def _main(argv=None) -> int:
             one = args.suite != "all"
             suite = load_suite(name, args.profile, args.seeds, args.methods if one else None,
                                args.evaluations if one else None)
-            # the leaderboard is always the whole suite's (every method and evaluation, missing runs listed): a
-            # run of a few methods must not replace the published table with theirs
-            table = load_suite(name, args.profile, args.seeds)
+            # the leaderboard is always the whole suite's (every method, evaluation and seed of the suite, plus
+            # any other seed asked for; missing runs listed): a run of a few methods or seeds must not replace the
+            # published table with theirs
+            table = load_suite(name, args.profile)
+            if args.seeds and not set(args.seeds) <= set(table.seeds):
+                table = load_suite(name, args.profile, sorted({*table.seeds, *args.seeds}))
             if weights:
                 suite, table = with_weights(suite, weights), with_weights(table, weights)
             suites.append((suite, validate_suite(suite), table))

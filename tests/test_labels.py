@@ -192,8 +192,9 @@ def test_smoke_suite_end_to_end(tmp_path, capsys):
     board = (out / "labels" / "leaderboard.smoke.md").read_text()
     assert "## Flickr-like, in-domain: CIoU by label budget" in board and "| 2pct (2 labels)" in board
     assert (out / "labels" / "figures" / "ciou_vs_labels.smoke.png").stat().st_size
-    # the table is the whole suite's: the methods not run are listed as missing, not left out
-    assert "Incomplete: 24 of 48" in board and "Missing: hard_pl seed 0 on flickr@2pct" in board
+    # the table is the whole suite's: the methods and seeds not run are listed as missing, not left out
+    assert "Incomplete: 24 of 96" in board and "Missing: center seed 1 on flickr@2pct, supervised seed 1" in board
+    assert "- Seeds: [0, 1];" in board
     assert not (out / "labels" / "claims.smoke.md").exists()  # the paper claims nothing about label amounts
     # rerun: every run is skipped, the budget-free ones once
     capsys.readouterr()
