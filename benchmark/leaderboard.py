@@ -293,10 +293,10 @@ def still_rising(groups) -> dict[tuple[str, str], str]:
     return found
 
 
-def training_report(suite: Suite, groups: list, long: pd.DataFrame) -> list[str]:
+def training_report(suite: Suite, groups: list, rising: dict | None, long: pd.DataFrame) -> list[str]:
     """Per training domain and method (`groups`: convergence): validation slope over the last 20 %, best-on-val
     step, the chosen learning rate; then the checks a verdict needs: no collapsed run, the oracle as the
-    in-domain ceiling, training that had plateaued."""
+    in-domain ceiling, training that had plateaued (`rising`: still_rising, None without trained runs)."""
     out = []
     if groups:
         out += ["## Training: convergence and learning rate", "",
@@ -313,7 +313,7 @@ def training_report(suite: Suite, groups: list, long: pd.DataFrame) -> list[str]
                           "Final val CIoU": _fmt(g["final"].mean(), ci_half_width(g["final"].std(), len(g)), len(g)),
                           "lr": ", ".join(f"{v:g}" for v in sorted(set(g["lr"])))})
         out += [pd.DataFrame(table).to_markdown(index=False), ""]
-    out += ["## Checks", ""] + _checks(suite, long) + _rising_check(still_rising(groups) if groups else None) + [""]
+    out += ["## Checks", ""] + _checks(suite, long) + _rising_check(rising) + [""]
     return out
 
 
@@ -450,7 +450,8 @@ def write_leaderboard(suite: Suite, results_dir: Path, wall_seconds: float | Non
         out += [""]
     out += _budget_sections(suite, agg, results_dir) if budgeted else []
     groups = convergence(suite, runs)
-    out += training_report(suite, groups, long)
+    rising = still_rising(groups) if groups else None
+    out += training_report(suite, groups, rising, long)
     out += ["## Secondary: fixed threshold 0.5 on the min–max normalised map", "",
             "Not the paper's protocol; shown because the median rule favours large objects.", ""]
     out += _budget_sections(suite, agg, results_dir, SECONDARY) if budgeted else []
@@ -459,7 +460,7 @@ def write_leaderboard(suite: Suite, results_dir: Path, wall_seconds: float | Non
     out += negatives_section(suite, agg)
     if suite.claims:
         claims_name = name.replace("leaderboard", "claims")
-        write_claims(base / claims_name, suite, long, _incomplete_note(suite, long), set(still_rising(groups)))
+        write_claims(base / claims_name, suite, long, _incomplete_note(suite, long), set(rising or ()))
         out[2:2] = [f"Claims of the paper tested on these runs: [{claims_name}]({claims_name}).", ""]
     path = base / name
     write_text_atomic(path, "\n".join(out))

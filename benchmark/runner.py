@@ -221,10 +221,19 @@ class RunIndex:
 
 def run_one(suite: Suite, entry: MethodEntry, train_domain: str, tests: list[str], seed: int,
             results_dir: Path, accelerator, domains: DomainCache, log=print, out: Path | None = None,
-            lr_selection: dict | None = None, index: RunIndex | None = None) -> dict:
+            lr_selection: dict | None = None, index: RunIndex | None = None, validation_only: bool = False) -> dict:
+    """Run (or skip, copy, score) one run. `validation_only` (a grid run, kept for its validation score): where it
+    would train, a finished run of the same training elsewhere gives its score instead, and nothing is written."""
     out = out or run_dir(results_dir, suite, train_domain, entry.label, seed)
     config = resolved_config(suite, entry, train_domain, tests, seed, domains, compute_identity(accelerator, suite))
     chash = run_hash(config)
+    index = index or RunIndex(results_dir, suite.profile)
+    if validation_only and not (out / "metrics.json").exists():
+        found = _validated_elsewhere(config, index)
+        if found is not None:
+            log(f"lr {config['method_config']['lr']:g} for {entry.label} train={train_domain}: validation of the "
+                f"same training in {found['validated_in']}")
+            return found
     with run_lock(out, accelerator, log, f"{entry.label} train={train_domain} seed={seed}"):
         return _run_locked(suite, entry, train_domain, tests, seed, results_dir, accelerator, domains, log, out,
                            lr_selection, index, config, chash)
@@ -260,7 +269,7 @@ def run_lock(out: Path, accelerator, log, what: str):
 
 def _run_locked(suite: Suite, entry: MethodEntry, train_domain: str, tests: list[str], seed: int, results_dir: Path,
                 accelerator, domains: DomainCache, log, out: Path, lr_selection: dict | None,
-                index: RunIndex | None, config: dict, chash: str) -> dict:
+                index: RunIndex, config: dict, chash: str) -> dict:
     done = out / "metrics.json"
     if done.exists():
         try:
@@ -275,7 +284,6 @@ def _run_locked(suite: Suite, entry: MethodEntry, train_domain: str, tests: list
         if accelerator.is_main_process:  # the old run's checkpoints belong to the old config
             shutil.rmtree(out / "ckpt", ignore_errors=True)
         accelerator.wait_for_everyone()
-    index = index or RunIndex(results_dir, suite.profile)
     source = index.find(config)
     if source is not None and source != out:  # the same computation was already run: reuse it
         metrics = None
@@ -406,20 +414,13 @@ def tune_lr(suite: Suite, entry: MethodEntry, train_domain: str, tests: list[str
         selection = {**(selection or {}), "chosen": source.overrides["lr"], "from_label": entry.lr_of}
         return dataclasses.replace(entry, overrides={**entry.overrides, "lr": source.overrides["lr"]}), selection
     base = run_dir(results_dir, suite, train_domain, entry.label, suite.tune_seed).parent / "lr-grid"
-    index = index or RunIndex(results_dir, suite.profile)
     scores, elsewhere = {}, {}
     for lr in suite.lr_grid:
         trial = dataclasses.replace(entry, overrides={**entry.overrides, "lr": lr})
-        out = base / f"lr{lr:g}" / f"seed{suite.tune_seed}"
-        m = None if (out / "metrics.json").exists() else _validated_elsewhere(
-            suite, trial, train_domain, tests, domains, accelerator, index)
-        if m is not None:  # the same training was run for other tests: its validation decides, nothing retrains
-            elsewhere[f"{lr:g}"] = m.pop("folder")
-            log(f"lr {lr:g} for {entry.label} train={train_domain}: validation of the same training in "
-                f"{elsewhere[f'{lr:g}']}")
-        else:
-            m = run_one(suite, trial, train_domain, tests, suite.tune_seed, results_dir, accelerator, domains, log,
-                        out=out, index=index)
+        m = run_one(suite, trial, train_domain, tests, suite.tune_seed, results_dir, accelerator, domains, log,
+                    out=base / f"lr{lr:g}" / f"seed{suite.tune_seed}", index=index, validation_only=True)
+        if "validated_in" in m:  # the same training was run for other tests: its validation decides
+            elsewhere[f"{lr:g}"] = m["validated_in"]
         scores[lr] = (m["best_val"]["ciou"], m["best_val"]["auc"])
     chosen = max(suite.lr_grid, key=lambda lr: scores[lr])  # max keeps the first of equal keys
     selection = {"grid": list(suite.lr_grid), "tune_seed": suite.tune_seed, "chosen": chosen,
@@ -430,18 +431,15 @@ def tune_lr(suite: Suite, entry: MethodEntry, train_domain: str, tests: list[str
     return dataclasses.replace(entry, overrides={**entry.overrides, "lr": chosen}), selection
 
 
-def _validated_elsewhere(suite: Suite, entry: MethodEntry, train_domain: str, tests: list[str], domains: DomainCache,
-                         accelerator, index: RunIndex) -> dict | None:
-    """{"best_val", "folder"} of a finished run (any suite, e.g. table1's for negatives) whose training is this grid
-    run's, when the grid run would otherwise train (no run to copy, no weights on disk to score), else None. A
+def _validated_elsewhere(config: dict, index: RunIndex) -> dict | None:
+    """{"best_val", "validated_in"} of a finished run (any suite, e.g. table1's for negatives) whose training is
+    this run's, when this run would otherwise train (no run to copy, no weights on disk to score), else None. A
     grid run is only there for its validation score, which the other run has: the grid need not train again
     because that run's weights are not on this machine."""
-    config = resolved_config(suite, entry, train_domain, tests, suite.tune_seed, domains,
-                             compute_identity(accelerator, suite))
     folder = index.find_trained(config)
     if folder is None or index.find(config) is not None or index.find_weights(config) is not None:
-        return None  # nothing to reuse, or run_one copies or scores it cheaply
-    return {"best_val": load_run(folder)[0]["best_val"], "folder": str(folder)}
+        return None  # nothing to reuse, or the run copies or scores it cheaply
+    return {"best_val": load_run(folder)[0]["best_val"], "validated_in": str(folder)}
 
 
 def run_suite(suite: Suite, results_dir: Path, accelerator, log=print, data_root: Path | None = None) -> DomainCache:
