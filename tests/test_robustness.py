@@ -26,8 +26,11 @@ ARGS = ["--suite", "table1", "--profile", "smoke", "--methods", "supervised,xpl"
 
 def _launch(results: Path, stderr=subprocess.STDOUT) -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1", "PYTHONUNBUFFERED": "1"}
+    # Ctrl-C's default action, as in a terminal: a pytest started as a background job (`cmd &`) has SIGINT ignored,
+    # its children inherit that, and Python then installs no KeyboardInterrupt handler
     return subprocess.Popen([sys.executable, "run_all.py", *ARGS, "--results-dir", str(results)], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=stderr, text=True)
+                            stdout=subprocess.PIPE, stderr=stderr, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 @pytest.fixture(scope="module")
