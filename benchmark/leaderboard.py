@@ -57,6 +57,12 @@ def _fmt(mean, ci, n) -> str:
     return f"{mean:.2f}{spread} ({int(n)})"
 
 
+def markdown_table(rows: list[dict]) -> str:
+    """Rows of cells already formatted as text. tabulate would parse number-like text again: a column of Δ cells
+    would lose its signs ('+0.00' printed as 0) once no cell in it is '—'."""
+    return pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True)
+
+
 def _row_name(label: str, method: str, variant: str, primary: bool, control: bool = False) -> str:
     name = label if primary else f"{label} [{variant}]"
     cls = methods.get_method(method)
@@ -102,7 +108,7 @@ def evaluation_table(suite: Suite, agg: pd.DataFrame, ev: Evaluation, metrics=ME
             if v == best:
                 key = f"Ours {shown(metric)}"
                 lines[i][key] = f"**{lines[i][key]}**"
-    return pd.DataFrame(lines).to_markdown(index=False)
+    return markdown_table(lines)
 
 
 def budget_groups(suite: Suite) -> dict[str, list[Evaluation]]:
@@ -146,7 +152,7 @@ def budget_table(suite: Suite, agg: pd.DataFrame, evs: list[Evaluation], metric:
         for v, i in vals:
             if v == max(m for m, _ in vals):
                 lines[i][key] = f"**{lines[i][key]}**"
-    return pd.DataFrame(lines).to_markdown(index=False)
+    return markdown_table(lines)
 
 
 def _budget_sections(suite: Suite, agg: pd.DataFrame, results_dir: Path, metrics=METRICS) -> list[str]:
@@ -312,7 +318,7 @@ def training_report(suite: Suite, groups: list, rising: dict | None, long: pd.Da
                           "Best step (median)": f"{int(g['best'].median())} / {int(g['steps'].iloc[0])}",
                           "Final val CIoU": _fmt(g["final"].mean(), ci_half_width(g["final"].std(), len(g)), len(g)),
                           "lr": ", ".join(f"{v:g}" for v in sorted(set(g["lr"])))})
-        out += [pd.DataFrame(table).to_markdown(index=False), ""]
+        out += [markdown_table(table), ""]
     out += ["## Checks", ""] + _checks(suite, long) + _rising_check(rising) + [""]
     return out
 

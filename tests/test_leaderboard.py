@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from benchmark.leaderboard import write_leaderboard
+from benchmark.leaderboard import markdown_table, write_leaderboard
 from benchmark.suites import Claim, load_suite
 from tests.conftest import write_run
 
@@ -173,3 +173,10 @@ def test_header_names_the_commits_torch_releases_and_cpus_the_runs_were_trained_
     text = write_leaderboard(suite, tmp_path).read_text()
     assert ("Runs trained at commit aaaaaaaaaaaa (1 runs), bbbbbbbbbbbb (dirty) (1 runs), with torch 2.4.0 (1 runs), "
             "torch 2.9.1 (1 runs), on AMD EPYC (1 runs), Intel Xeon (1 runs); tables written at") in text
+
+
+def test_formatted_cells_are_printed_as_formatted():
+    """A column whose cells all look like numbers keeps its text: signs, trailing zeros, learning rates."""
+    table = markdown_table([{"Δ CIoU vs in-domain": "+0.00", "lr": "0.001"},
+                            {"Δ CIoU vs in-domain": "-19.36", "lr": "0.0003"}])
+    assert "+0.00" in table and "-19.36" in table and "0.0003" in table and "| 0 " not in table
