@@ -5,7 +5,7 @@ from benchmark import perf
 
 
 def test_perf_script_runs_on_the_smoke_profile(capsys, tmp_path):
-    assert perf.main(["--profile", "smoke", "--steps", "1", "--warm", "1", "--skip-metrics",
+    assert perf.main(["--profile", "smoke", "--steps", "1", "--warm", "0", "--skip-metrics",
                       "--methods", "supervised,xpl", "--results-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "## Training efficiency" in out and "| xpl " in out and "× supervised" in out
@@ -15,7 +15,7 @@ def test_perf_script_runs_on_the_smoke_profile(capsys, tmp_path):
 
 def test_perf_with_the_paper_profiles_shapes(capsys, tmp_path):
     """No real data needed: random tensors of the paper's shapes (224 px, VGGish frames, SoundNet waveform)."""
-    assert perf.main(["--profile", "paper", "--batch", "2", "--steps", "1", "--warm", "1", "--skip-metrics",
+    assert perf.main(["--profile", "paper", "--batch", "2", "--steps", "1", "--warm", "0", "--skip-metrics",
                       "--methods", "xpl", "--results-dir", str(tmp_path)]) == 0
     assert "| xpl " in capsys.readouterr().out
 
