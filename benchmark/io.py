@@ -15,6 +15,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock
+
 _HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:40] or "host"
 _STALE = re.compile(r"\.tmp(\d+)(?:-([A-Za-z0-9-]+))?(?:\.|$)")  # no host: an older name, this host's
 
@@ -140,6 +142,19 @@ def unwritable(path: str | Path) -> str | None:
     if not os.access(existing, os.W_OK | os.X_OK):
         return f"{path}: not writable ({existing} is read-only for this user)"
     return None
+
+
+_LOCKS: dict[str, FileLock] = {}
+
+
+def lock_for(path: str | Path) -> FileLock:
+    """This process's one `FileLock` for `path`, kept for the process's life. A FileLock dropped after each use
+    runs its finalizer then, and CPython swallows a Ctrl-C that lands inside a finalizer ("Exception ignored"):
+    between two runs, the user's interrupt would be lost."""
+    key = os.path.abspath(path)
+    if key not in _LOCKS:
+        _LOCKS[key] = FileLock(key)
+    return _LOCKS[key]
 
 
 def read_json(path: str | Path) -> Any:

@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
-from filelock import FileLock, Timeout
+from filelock import Timeout
 
 import methods
 from benchmark import metadata
@@ -23,7 +23,7 @@ from benchmark.checkpoint import WEIGHTS_RECORD
 from benchmark.data.domains import DomainData, load_domain, restrict_classes, with_label_budget
 from benchmark.data.negative_pairs import NegativePairs, negative_pairs
 from benchmark.evaluate import evaluate_tests
-from benchmark.io import read_json
+from benchmark.io import lock_for, read_json
 from benchmark.run_outputs import copy_run, write_run
 from benchmark.suites import (MethodEntry, Suite, backbone_specs, budget_of, method_overrides, role_specs,
                               training_domain)
@@ -247,7 +247,7 @@ def run_lock(out: Path, accelerator, log, what: str):
     lock = None
     if accelerator.is_main_process:
         out.parent.mkdir(parents=True, exist_ok=True)
-        lock = FileLock(out.with_name(out.name + ".lock"))
+        lock = lock_for(out.with_name(out.name + ".lock"))
         try:
             lock.acquire(timeout=0)
         except Timeout:

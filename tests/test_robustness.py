@@ -214,6 +214,20 @@ def test_interrupt_names_the_run_and_step(tmp_path, monkeypatch, capsys):
     assert not (run / "metrics.json").exists()
 
 
+def test_no_lock_finalizer_runs_between_runs(tmp_path, monkeypatch):
+    """A Ctrl-C that lands in a finalizer is swallowed by CPython: the run and cache locks live as long as the
+    process, so none is finalized between two runs."""
+    import gc
+
+    from filelock import BaseFileLock
+
+    finalized = []
+    monkeypatch.setattr(BaseFileLock, "__del__", lambda self, *args: finalized.append(self.lock_file))
+    assert run_all.main([*ARGS[:5], "center,random", *ARGS[6:], "--results-dir", str(tmp_path)]) == 0
+    gc.collect()
+    assert len(list(tmp_path.glob("table1/runs/smoke/*/*/seed0.lock"))) == 2 and finalized == []
+
+
 def test_result_files_have_the_umask_permissions(uninterrupted):
     mask = os.umask(0o022)
     os.umask(mask)

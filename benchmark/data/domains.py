@@ -6,7 +6,6 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from filelock import FileLock
 
 from benchmark.data.adapters import adapter_for, get_adapter
 from benchmark.data.label_lists import load_label_list
@@ -14,7 +13,7 @@ from benchmark.data.real_splits import load_real_split, real_split_dir
 from benchmark.data.splits import SplitError, load_split
 from benchmark.data.store import SampleTable, StoreError, build_synthetic_store, synthetic_store_path
 from benchmark.data.synthetic import SPLITS
-from benchmark.io import remove_stale_temporaries
+from benchmark.io import lock_for, remove_stale_temporaries
 from methods.config import given
 
 @dataclass
@@ -39,7 +38,7 @@ def load_synthetic_domain(profile: str, domain: str, data, main_process_first=No
         remove_stale_temporaries(path.parent)  # builds killed before (their process gone)
         if not (path / "info.json").exists():
             path.parent.mkdir(parents=True, exist_ok=True)
-            with FileLock(path.with_name(path.name + ".lock")):  # another invocation may be building it
+            with lock_for(path.with_name(path.name + ".lock")):  # another invocation may be building it
                 if not (path / "info.json").exists():
                     build_synthetic_store(path, domain, data, all_ids)
     table = SampleTable(path)
