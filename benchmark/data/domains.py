@@ -6,7 +6,6 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
 from benchmark.data.adapters import adapter_for, get_adapter
 from benchmark.data.label_lists import load_label_list
 from benchmark.data.real_splits import load_real_split, real_split_dir
