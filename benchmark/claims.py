@@ -190,6 +190,6 @@ def write_claims(path: Path, suite: Suite, long: pd.DataFrame, banner: list[str]
         notes.append("- *Still rising*: a method whose validation CIoU was still rising with 95 % confidence when the "
                      "shared budget ended (the leaderboard's checks); a verdict against it may be about the budget.")
     lines += notes + ([""] if notes else [])
-    lines += [table.to_markdown(index=False), ""]
+    lines += [table.to_markdown(index=False, disable_numparse=True), ""]
     write_text_atomic(path, "\n".join(lines))
     return path
