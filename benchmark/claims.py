@@ -41,7 +41,7 @@ def paired(long: pd.DataFrame, evaluation: str, a: str, b: str, metric: str = "c
     if metric in LOWER_IS_BETTER:
         d = -d
     n = len(d)
-    out = {"n": n, "mean": float(d.mean()) if n else float("nan"), "std": float(d.std(ddof=1)) if n > 1 else float("nan")}
+    out = {"n": n, "seeds": [int(s) for s in d.index], "mean": float(d.mean()) if n else float("nan"), "std": float(d.std(ddof=1)) if n > 1 else float("nan")}
     if n > 1 and out["std"] > 0:
         se = out["std"] / math.sqrt(n)
         t = out["mean"] / se
@@ -93,9 +93,11 @@ def min_detectable_dz(n: int, alpha: float, power: float = POWER) -> float:
 
 def claims_table(long: pd.DataFrame, claims: list[Claim], collapsed: dict | None = None,
                  rising: dict | None = None) -> tuple[pd.DataFrame, list[dict]]:
-    """One row per claim. `collapsed` ({(label, evaluation): runs below the centre floor}, None if unchecked) and
-    `rising` ({evaluation: labels still rising when the budget ended on its training domain}, None if unchecked)
-    add a column each: a verdict that involves either is about the setup, not the methods (docs/protocol.md §5)."""
+    """One row per claim. `collapsed` ({(label, evaluation): seeds of runs below the centre floor}, None if
+    unchecked) and `rising` ({evaluation: labels still rising when the budget ended on its training domain}, None
+    if unchecked) add a column each: a verdict that involves either is about the setup, not the methods
+    (docs/protocol.md §5). Collapsed runs are counted among the claim's paired seeds, and a resolved verdict whose
+    losing side has such runs says so in the verdict itself."""
     results = [paired(long, c.evaluation, c.a, c.b, c.metric, c.relative_to) for c in claims]
     adjusted = holm([r.get("p_two_sided", float("nan")) for r in results])
     rows = []
@@ -115,9 +117,13 @@ def claims_table(long: pd.DataFrame, claims: list[Claim], collapsed: dict | None
         })
         if collapsed is not None:
             evals = [c.evaluation] + ([c.relative_to] if c.relative_to else [])
-            bad = [f"{lab} on {ev}: {collapsed[(lab, ev)]} of {res.get('n', 0)}" for lab in (c.a, c.b)
-                   for ev in evals if collapsed.get((lab, ev))]
+            seeds = set(res.get("seeds", ()))
+            low = {(lab, ev): len(seeds & set(collapsed.get((lab, ev), ()))) for lab in (c.a, c.b) for ev in evals}
+            bad = [f"{lab} on {ev}: {k} of {res['n']}" for (lab, ev), k in low.items() if k]
             rows[-1]["Runs below the centre floor"] = "; ".join(bad) if bad else "none"
+            loser = {"supported": c.b, "contradicted": c.a}.get(rows[-1]["Verdict"])
+            if loser is not None and any(k for (lab, _), k in low.items() if lab == loser):
+                rows[-1]["Verdict"] += " (against runs below the centre floor: about the setup)"
         if rising is not None:
             late = [f"{lab} on {ev}" for ev in [c.evaluation] + ([c.relative_to] if c.relative_to else [])
                     for lab in (c.a, c.b) if lab in rising.get(ev, ())]
@@ -163,7 +169,7 @@ def write_claims(path: Path, suite: Suite, long: pd.DataFrame, banner: list[str]
     (leaderboard.still_rising), None if unchecked."""
     claims = suite.claims
     floor_of, low = below_floor(long, trained_labels(suite))
-    collapsed = {key: len(g) for key, g in low.groupby(["label", "evaluation"])} if floor_of else None
+    collapsed = {key: set(g.seed) for key, g in low.groupby(["label", "evaluation"])} if floor_of else None
     late = None if rising is None else {ev.name: {lab for train, lab in rising if train == ev.train}
                                         for ev in suite.evaluations}
     table, results = claims_table(long, claims, collapsed, late)

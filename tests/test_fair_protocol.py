@@ -240,8 +240,18 @@ def test_claims_name_runs_below_the_floor_and_still_rising():
     rows = [{"evaluation": "e", "label": lab, "metric": "ciou", "primary": True, "seed": s, "value": v}
             for lab, vals in (("a", [60, 62, 61]), ("b", [10, 50, 12])) for s, v in enumerate(vals)]
     claims = [Claim("a", "b", "e")]
-    table, _ = claims_table(pd.DataFrame(rows), claims, {("b", "e"): 2})
+    table, _ = claims_table(pd.DataFrame(rows), claims, {("b", "e"): {0, 2}})
     assert table["Runs below the centre floor"].iloc[0] == "b on e: 2 of 3"
+    assert table["Verdict"].iloc[0] == "not resolved"
+    # counted among the paired seeds only: a seed that a lacks is not a paired run of b
+    table, _ = claims_table(pd.DataFrame(rows[:2] + rows[3:]), claims, {("b", "e"): {0, 2}})
+    assert table["Runs below the centre floor"].iloc[0] == "b on e: 1 of 2"
+    # a resolved verdict against a side whose runs are below the floor says that it is about the setup
+    rows = [{"evaluation": "e", "label": lab, "metric": "ciou", "primary": True, "seed": s, "value": base + s % k}
+            for lab, base, k in (("a", 60, 2), ("b", 10, 3)) for s in range(5)]
+    table, _ = claims_table(pd.DataFrame(rows), claims, {("b", "e"): {3}})
+    assert table["Verdict"].iloc[0] == "supported (against runs below the centre floor: about the setup)"
+    assert claims_table(pd.DataFrame(rows), claims, {("a", "e"): {3}})[0]["Verdict"].iloc[0] == "supported"
     assert "Runs below the centre floor" not in claims_table(pd.DataFrame(rows), claims)[0]  # unchecked: no column
     assert claims_table(pd.DataFrame(rows), claims, rising={"e": {"a"}})[0]["Still rising"].iloc[0] == "a on e"
     assert claims_table(pd.DataFrame(rows), claims, rising={"e": set()})[0]["Still rising"].iloc[0] == "none"
