@@ -41,7 +41,8 @@ def paired(long: pd.DataFrame, evaluation: str, a: str, b: str, metric: str = "c
     if metric in LOWER_IS_BETTER:
         d = -d
     n = len(d)
-    out = {"n": n, "seeds": [int(s) for s in d.index], "mean": float(d.mean()) if n else float("nan"), "std": float(d.std(ddof=1)) if n > 1 else float("nan")}
+    out = {"n": n, "seeds": [int(s) for s in d.index], "mean": float(d.mean()) if n else float("nan"),
+           "std": float(d.std(ddof=1)) if n > 1 else float("nan")}
     if n > 1 and out["std"] > 0:
         se = out["std"] / math.sqrt(n)
         t = out["mean"] / se
@@ -115,18 +116,17 @@ def claims_table(long: pd.DataFrame, claims: list[Claim], collapsed: dict | None
             "p (Holm)": f"{p_adj:.4f}" if tested else "—",
             "Verdict": verdict(res, p_adj if tested else None),
         })
+        evals = [c.evaluation] + ([c.relative_to] if c.relative_to else [])
         if collapsed is not None:
-            evals = [c.evaluation] + ([c.relative_to] if c.relative_to else [])
             seeds = set(res.get("seeds", ()))
-            low = {(lab, ev): len(seeds & set(collapsed.get((lab, ev), ()))) for lab in (c.a, c.b) for ev in evals}
+            low = {(lab, ev): len(seeds & collapsed.get((lab, ev), set())) for lab in (c.a, c.b) for ev in evals}
             bad = [f"{lab} on {ev}: {k} of {res['n']}" for (lab, ev), k in low.items() if k]
             rows[-1]["Runs below the centre floor"] = "; ".join(bad) if bad else "none"
             loser = {"supported": c.b, "contradicted": c.a}.get(rows[-1]["Verdict"])
             if loser is not None and any(k for (lab, _), k in low.items() if lab == loser):
                 rows[-1]["Verdict"] += " (against runs below the centre floor: about the setup)"
         if rising is not None:
-            late = [f"{lab} on {ev}" for ev in [c.evaluation] + ([c.relative_to] if c.relative_to else [])
-                    for lab in (c.a, c.b) if lab in rising.get(ev, ())]
+            late = [f"{lab} on {ev}" for ev in evals for lab in (c.a, c.b) if lab in rising.get(ev, ())]
             rows[-1]["Still rising"] = "; ".join(late) if late else "none"
     return pd.DataFrame(rows), results
 
