@@ -103,7 +103,10 @@ def resolved_config(suite: Suite, entry: MethodEntry, train_domain: str, tests: 
         extra["negatives"] = {t: domains.negatives(t).digest for t in negative_tests}
     return {
         "suite": suite.name, "suite_version": suite.version, "profile": suite.profile, "dataset": suite.dataset,
-        "method": entry.name, "label": entry.label, "method_config": dataclasses.asdict(cfg),
+        "method": entry.name, "label": entry.label,
+        # the fields its file and overrides set: a field added later with a default that keeps the old behaviour
+        # leaves the identity of runs made before it unchanged (methods/config.py `given`)
+        "method_config": given(cfg),
         # only the method's own roles: a change to one method's model is not a change of the others' runs;
         # data and budget: the keys the profile and suite set, as identities have always recorded them
         "model": role_specs(suite.model_spec, cls.model_roles) if cls.trainable else None, "data": given(suite.data),

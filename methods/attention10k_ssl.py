@@ -21,14 +21,27 @@ from methods.common.rng import step_generator
 class AttentionLocalizer(nn.Module):
     """A LocalizationModel (backbones, 1×1 projection, FC-ReLU-FC audio head) + the attention head."""
 
-    def __init__(self, model_spec: dict, nonnegative_visual: bool = True):
+    def __init__(self, model_spec: dict, nonnegative_visual: bool = True, freeze_visual: bool = False):
         super().__init__()
         self.base = build_localizer(model_spec)
         self.nonnegative_visual = nonnegative_visual
+        # Senocak attends over a frozen pretrained VGG16's features (docs/methods.md §7): the backbone and our 1x1
+        # projection (his has none) stay as loaded / initialised, in eval mode (a ResNet's BatchNorm statistics
+        # too). Only a pretrained backbone is frozen: a frozen random one would not be his method.
+        pretrained = bool(model_spec["visual"].get("weights"))
+        self.frozen = (self.base.visual, self.base.visual_proj) if freeze_visual and pretrained else ()
+        for part in self.frozen:
+            part.requires_grad_(False)
         dim = self.base.visual_proj.out_channels
         # z -> ReLU -> FC -> ReLU -> FC, back to the audio backbone's feature size (Senocak: 512 -> 1000)
         self.audio_key = self.base.audio_key
         self.back = nn.Sequential(nn.ReLU(), nn.Linear(dim, dim), nn.ReLU(), nn.Linear(dim, self.base.audio.out_channels))
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        for part in self.frozen:
+            part.eval()
+        return self
 
     def forward(self, images: torch.Tensor, audio: torch.Tensor) -> dict:
         # Senocak puts a ReLU before the audio FC-ReLU-FC; our backbones end in ReLU + max-pool, so f_s >= 0 already.
@@ -77,6 +90,9 @@ class Attention10kConfig:
     randaug_ops: int
     randaug_max_magnitude: int
     nonnegative_visual: bool
+    # off by default, so that runs recorded before the field keep their identity; on in the profiles whose visual
+    # encoder is pretrained (docs/methods.md §7); a visual encoder without a pretrained file is never frozen
+    freeze_visual: bool = False
 
 
 class Attention10kSSL(Method):
@@ -86,7 +102,8 @@ class Attention10kSSL(Method):
     Config = Attention10kConfig
 
     def build_models(self):
-        return {"a": AttentionLocalizer(self.model_specs["a"], self.config.nonnegative_visual)}
+        return {"a": AttentionLocalizer(self.model_specs["a"], self.config.nonnegative_visual,
+                                        self.config.freeze_visual)}
 
     def batch_plan(self, step):
         labeled = int(round(self.run.global_batch * self.config.labeled_fraction))  # the whole budget, no warm-up

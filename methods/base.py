@@ -5,7 +5,6 @@ devices, stepping, checkpoints and evaluation (USB's split between algorithm and
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Sequence
@@ -13,7 +12,7 @@ from typing import Any, ClassVar, Sequence
 import torch
 from torch import nn
 
-from methods.config import ConfigError, build_config, load_with_includes  # noqa: F401 (ConfigError: re-exported)
+from methods.config import ConfigError, build_config, given, load_with_includes  # noqa: F401 (ConfigError: re-exported)
 
 CONFIG_DIR = Path(__file__).parent / "configs"
 
@@ -70,7 +69,7 @@ def load_method_config(cls: type["Method"], overrides: dict | None = None) -> An
     values = load_with_includes(path) if path.exists() else {}
     config = build_config(cls.Config, values, str(path))
     if overrides:
-        merged = {**dataclasses.asdict(config), **overrides}
+        merged = {**given(config), **overrides}  # keeps a later-added default out of the identity (runner)
         config = build_config(cls.Config, merged, f"overrides for {cls.name}")
     return config
 

@@ -185,3 +185,43 @@ def test_signed_attention_features_can_die(smoke_suite, tiny_batch):
     assert torch.allclose(out["att"], torch.full_like(out["att"], 1 / out["att"][0].numel()))
     assert head.bias.grad.abs().sum().item() == 0.0
     assert _build(Attention10kSSL, smoke_suite).config.nonnegative_visual  # the default is Senocak's
+
+
+def test_freeze_visual_fixes_a_pretrained_encoders_features_only(smoke_suite, smoke_domains, tmp_path):
+    """freeze_visual (docs/methods.md §7): with a pretrained visual file, the backbone and projection keep their
+    values and eval mode through a training step while the attention's audio side learns; without a file (from
+    scratch) nothing is frozen, and the default freezes nothing."""
+    from safetensors.torch import save_file
+
+    from methods.common.backbones import LightVisualCNN
+
+    spec = role_specs(smoke_suite.model_spec, Attention10kSSL.model_roles)
+    visual = {k: v for k, v in spec["a"]["visual"].items() if k != "type"}
+    path = tmp_path / "light_cnn.safetensors"
+    save_file(LightVisualCNN(**visual).state_dict(), str(path))
+    pretrained = {"a": {**spec["a"], "visual": {**spec["a"]["visual"], "weights": str(path)}}}
+
+    def trained(model_specs, overrides):
+        torch.manual_seed(0)
+        cls = Attention10kSSL
+        m = cls(load_method_config(cls, {"lr": 1e-3, **overrides}), model_specs)
+        m.attach(m.build_models())
+        m.setup(_run(10))
+        net = m.models["a"]
+        before = {k: v.clone() for k, v in net.state_dict().items()}
+        net.train()
+        opt = m.build_optimizers(m.models)["a"]
+        loss, _ = m.training_step(*_batches(smoke_domains["flickr"], 2, 6), StepState(0, 10, 0))
+        loss.backward()
+        opt.step()
+        changed = {k for k, v in net.state_dict().items() if not torch.equal(v, before[k])}
+        return net, changed
+
+    net, changed = trained(pretrained, {"freeze_visual": True})
+    assert not any(k.startswith(("base.visual.", "base.visual_proj.")) for k in changed)
+    assert any(k.startswith("base.audio_head.") for k in changed) and any(k.startswith("back.") for k in changed)
+    assert not net.base.visual.training and not net.base.visual_proj.training and net.back.training
+    for model_specs, overrides in ((spec, {"freeze_visual": True}), (pretrained, {})):
+        _, changed = trained(model_specs, overrides)
+        assert any(k.startswith("base.visual.") for k in changed) and any(k.startswith("base.visual_proj.")
+                                                                          for k in changed)
