@@ -16,9 +16,10 @@ from methods.pseudo_label import HardPseudoLabel
 from methods.supervised import SupervisedOnly
 
 
-def _build(cls, suite, overrides=None, seed=0, steps=10, global_batch=8):
+def _build(cls, suite, overrides=None, seed=0, steps=10, global_batch=8, model_specs=None):
     torch.manual_seed(seed)
-    m = cls(load_method_config(cls, {"lr": 1e-3, **(overrides or {})}), role_specs(suite.model_spec, cls.model_roles))
+    m = cls(load_method_config(cls, {"lr": 1e-3, **(overrides or {})}),
+            model_specs or role_specs(suite.model_spec, cls.model_roles))
     m.attach(m.build_models())
     m.setup(_run(steps, global_batch=global_batch))
     return m
@@ -202,11 +203,7 @@ def test_freeze_visual_fixes_a_pretrained_encoders_features_only(smoke_suite, sm
     pretrained = {"a": {**spec["a"], "visual": {**spec["a"]["visual"], "weights": str(path)}}}
 
     def trained(model_specs, overrides):
-        torch.manual_seed(0)
-        cls = Attention10kSSL
-        m = cls(load_method_config(cls, {"lr": 1e-3, **overrides}), model_specs)
-        m.attach(m.build_models())
-        m.setup(_run(10))
+        m = _build(Attention10kSSL, smoke_suite, overrides, model_specs=model_specs)
         net = m.models["a"]
         before = {k: v.clone() for k, v in net.state_dict().items()}
         net.train()
