@@ -247,8 +247,9 @@ def _lr_protocol(suite: Suite) -> str:
     grid = suite.lr_grid
     if not grid:
         return ""
-    return (f"; learning rate per method and training domain chosen on validation from {list(grid)} at seed "
-            f"{suite.tune_seed} (table below)")
+    seeds = suite.tune_seeds
+    at = f"at seed {seeds[0]}" if len(seeds) == 1 else f"by the mean over seeds {', '.join(map(str, seeds))}"
+    return f"; learning rate per method and training domain chosen on validation from {list(grid)} {at} (table below)"
 
 
 def val_slope(history: list[dict], steps: int, tail: float = 0.2) -> float | None:

@@ -59,3 +59,10 @@ def copy_run(src: Path, dst: Path, run_fields: dict, metrics_fields: dict) -> di
                 _write(dst / name, lambda f: shutil.copyfileobj(source, f))
     _write(dst / "run.json", json_text({**read_json(src / "run.json"), **run_fields}))
     return write_metrics(dst, {**read_json(src / "metrics.json"), **metrics_fields})
+
+
+def update_run_record(out: Path, fields: dict) -> dict:
+    """A finished run's run.json with `fields` replaced (a record such as how its learning rate was chosen, not
+    its identity or numbers), then metrics.json with the new digests; returns metrics.json's content."""
+    _write(out / "run.json", json_text({**read_json(out / "run.json"), **fields}))
+    return write_metrics(out, {k: v for k, v in read_json(out / "metrics.json").items() if k != "files"})

@@ -13,6 +13,7 @@ import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from statistics import fmean
 
 import torch
 from filelock import Timeout
@@ -24,7 +25,7 @@ from benchmark.data.domains import DomainData, load_domain, restrict_classes, wi
 from benchmark.data.negative_pairs import NegativePairs, negative_pairs
 from benchmark.evaluate import evaluate_tests
 from benchmark.io import lock_for, read_json
-from benchmark.run_outputs import copy_run, write_run
+from benchmark.run_outputs import copy_run, update_run_record, write_run
 from benchmark.suites import (MethodEntry, Suite, backbone_specs, budget_of, method_overrides, role_specs,
                               training_domain)
 from benchmark.tracking import run_name, tracked
@@ -280,8 +281,14 @@ def _run_locked(suite: Suite, entry: MethodEntry, train_domain: str, tests: list
         except ValueError as err:
             raise DamagedRun(str(err)) from None
         if previous.get("config_hash") == chash:
-            previous, _ = load_run(out)  # a finished run is used only if its files verify
+            previous, record = load_run(out)  # a finished run is used only if its files verify
             log(f"skip {entry.label} train={train_domain} seed={seed}: finished ({done})")
+            if lr_selection is not None and record.get("lr_selection") != lr_selection:
+                # the grid gained tuning seeds and chose the same rate: the record says how it is chosen now
+                if accelerator.is_main_process:
+                    previous = update_run_record(out, {"lr_selection": lr_selection})
+                accelerator.wait_for_everyone()
+                log(f"  its lr_selection record updated: {lr_selection}")
             return previous
         log(f"rerun {entry.label} train={train_domain} seed={seed}: config changed since {done}")
         if accelerator.is_main_process:  # the old run's checkpoints belong to the old config
@@ -403,8 +410,9 @@ def _runs_of(steps: list) -> list[list[int]]:
 
 def tune_lr(suite: Suite, entry: MethodEntry, train_domain: str, tests: list[str], results_dir: Path, accelerator,
             domains: DomainCache, log=print, index: RunIndex | None = None) -> tuple[MethodEntry, dict | None]:
-    """The learning rate of a row (docs/protocol.md §3): each rate of the grid at the tuning seed, best on validation
-    (CIoU, then AUC; the first on a tie), or the rate tuned for `lr_of`; the main run reuses the chosen run's files."""
+    """The learning rate of a row (docs/protocol.md §3): each rate of the grid at the tuning seeds, best on validation
+    averaged over them (CIoU, then AUC; the first on a tie), or the rate tuned for `lr_of`; the main run reuses
+    the chosen run's files."""
     cls = methods.get_method(entry.name)
     if not suite.lr_grid or not cls.trainable or "lr" in entry.overrides or \
             "lr" not in getattr(cls.Config, "__dataclass_fields__", {}):
@@ -416,18 +424,26 @@ def tune_lr(suite: Suite, entry: MethodEntry, train_domain: str, tests: list[str
             return entry, None
         selection = {**(selection or {}), "chosen": source.overrides["lr"], "from_label": entry.lr_of}
         return dataclasses.replace(entry, overrides={**entry.overrides, "lr": source.overrides["lr"]}), selection
-    base = run_dir(results_dir, suite, train_domain, entry.label, suite.tune_seed).parent / "lr-grid"
-    scores, elsewhere = {}, {}
+    scores, per_seed, elsewhere = {}, {}, {}
     for lr in suite.lr_grid:
         trial = dataclasses.replace(entry, overrides={**entry.overrides, "lr": lr})
-        m = run_one(suite, trial, train_domain, tests, suite.tune_seed, results_dir, accelerator, domains, log,
-                    out=base / f"lr{lr:g}" / f"seed{suite.tune_seed}", index=index, validation_only=True)
-        if "validated_in" in m:  # the same training was run for other tests: its validation decides
-            elsewhere[f"{lr:g}"] = m["validated_in"]
-        scores[lr] = (m["best_val"]["ciou"], m["best_val"]["auc"])
+        for seed in suite.tune_seeds:
+            base = run_dir(results_dir, suite, train_domain, entry.label, seed).parent / "lr-grid"
+            m = run_one(suite, trial, train_domain, tests, seed, results_dir, accelerator, domains, log,
+                        out=base / f"lr{lr:g}" / f"seed{seed}", index=index, validation_only=True)
+            if "validated_in" in m:  # the same training was run for other tests: its validation decides
+                elsewhere[f"{lr:g}" if len(suite.tune_seeds) == 1 else f"{lr:g}/seed{seed}"] = m["validated_in"]
+            per_seed.setdefault(lr, {})[seed] = (m["best_val"]["ciou"], m["best_val"]["auc"])
+        # the mean over the tuning seeds: one seed that survived a rate does not choose it for all
+        scores[lr] = tuple(fmean(v[i] for v in per_seed[lr].values()) for i in range(2))
     chosen = max(suite.lr_grid, key=lambda lr: scores[lr])  # max keeps the first of equal keys
-    selection = {"grid": list(suite.lr_grid), "tune_seed": suite.tune_seed, "chosen": chosen,
+    # one tuning seed: the record committed runs have; several: which, and each seed's score
+    seeds = {"tune_seed": suite.tune_seeds[0]} if len(suite.tune_seeds) == 1 else {"tune_seeds": list(suite.tune_seeds)}
+    selection = {"grid": list(suite.lr_grid), **seeds, "chosen": chosen,
                  "val_ciou_auc": {f"{lr:g}": list(v) for lr, v in scores.items()}}
+    if len(suite.tune_seeds) > 1:
+        selection["val_ciou_auc_per_seed"] = {f"{lr:g}": {str(s): list(v) for s, v in by_seed.items()}
+                                              for lr, by_seed in per_seed.items()}
     if elsewhere:
         selection["val_from"] = elsewhere
     log(f"lr for {entry.label} train={train_domain}: {chosen:g} (val CIoU/AUC {scores})")

@@ -119,7 +119,9 @@ class Profile:
     mixed_precision: Literal["no", "fp16", "bf16"] = "no"  # on GPU only
     channels_last: bool = False  # on GPU only: the models' convolutions in NHWC (docs/design.md §4)
     lr_grid: tuple[float, ...] = ()  # learning rates tried per (method, training domain), chosen on validation
-    tune_seed: int = 0  # the seed the grid is run at
+    # the seeds the grid is run at; each rate's score is the mean over them, so a rate at which some seeds
+    # diverge is not chosen on one seed that survived it (docs/protocol.md §3)
+    tune_seeds: tuple[int, ...] = (0,)
     publish: bool = False  # its tables are results/<suite>/leaderboard.md (others: leaderboard.<profile>.md)
     needs_weights: tuple[str, ...] = ()  # backbone types every run must name with --weights (run_all checks)
     # {method registry name: {budget field: value}}: a method that trains on another budget than the shared one,
@@ -149,7 +151,7 @@ class Suite:
     channels_last: bool
     lr_grid: tuple[float, ...]
     lr_sources: dict  # label -> MethodEntry of every label some lr_of names
-    tune_seed: int
+    tune_seeds: tuple[int, ...]
     published: bool
 
     @property
@@ -242,7 +244,8 @@ def load_suite(name: str, profile: str = "default", seeds: list[int] | None = No
         budget=budget, data=prof.data, model_spec=check_model_section(prof.model, profile),
         method_overrides=prof.method_overrides, method_budgets=_method_budgets(prof, budget, profile),
         paper=paper, path=path,
-        mixed_precision=prof.mixed_precision, channels_last=prof.channels_last, lr_grid=prof.lr_grid, tune_seed=prof.tune_seed,
+        mixed_precision=prof.mixed_precision, channels_last=prof.channels_last, lr_grid=prof.lr_grid,
+        tune_seeds=prof.tune_seeds,
         published=prof.publish,
         lr_sources={e.lr_of: next(f for f in raw.methods if f.label == e.lr_of) for e in entries if e.lr_of},
         # a --methods / --evaluations subset keeps only the claims it can test

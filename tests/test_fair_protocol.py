@@ -103,7 +103,7 @@ def test_lr_grid_is_chosen_on_validation_and_the_tuning_run_is_reused(tmp_path):
 
     from benchmark.runner import run_dir, run_suite
 
-    suite = _smoke(lr_grid=(1e-3, 3e-4), tune_seed=0)
+    suite = _smoke(lr_grid=(1e-3, 3e-4), tune_seeds=(0,))
     lines = []
     run_suite(suite, tmp_path, Accelerator(cpu=True), log=lines.append)
     grid = run_dir(tmp_path, suite, "flickr", "supervised", 0).parent / "lr-grid"
@@ -118,7 +118,7 @@ def test_lr_grid_is_chosen_on_validation_and_the_tuning_run_is_reused(tmp_path):
     assert sum(line.startswith("done") for line in lines) == 3  # two grid runs + seed 1; seed 0 reused
 
     # A second suite with the same run (another name, label unchanged) trains nothing: every run is reused.
-    other = _smoke(lr_grid=(1e-3, 3e-4), tune_seed=0)
+    other = _smoke(lr_grid=(1e-3, 3e-4), tune_seeds=(0,))
     other = dataclasses.replace(other, name="ablation")
     lines.clear()
     run_suite(other, tmp_path, Accelerator(cpu=True), log=lines.append)
@@ -128,6 +128,53 @@ def test_lr_grid_is_chosen_on_validation_and_the_tuning_run_is_reused(tmp_path):
     assert a["tests"] == b["tests"] and a["config_hash"] != b["config_hash"]
 
 
+def test_several_tuning_seeds_choose_the_rate_by_their_mean_and_both_grid_runs_are_main_runs(tmp_path):
+    from accelerate import Accelerator
+
+    from benchmark.runner import run_dir, run_suite
+
+    suite = _smoke(lr_grid=(1e-3, 3e-4), tune_seeds=(0, 1))
+    lines = []
+    run_suite(suite, tmp_path, Accelerator(cpu=True), log=lines.append)
+    vals = {(lr, seed): json.loads((run_dir(tmp_path, suite, "flickr", "supervised", seed).parent / "lr-grid"
+                                    / f"lr{lr:g}" / f"seed{seed}" / "metrics.json").read_text())["best_val"]
+            for lr in (1e-3, 3e-4) for seed in (0, 1)}
+    mean = {lr: tuple(sum(vals[lr, s][k] for s in (0, 1)) / 2 for k in ("ciou", "auc")) for lr in (1e-3, 3e-4)}
+    chosen = max((1e-3, 3e-4), key=lambda lr: mean[lr])
+    for seed in (0, 1):
+        run = json.loads((run_dir(tmp_path, suite, "flickr", "supervised", seed) / "run.json").read_text())
+        assert run["config"]["method_config"]["lr"] == chosen and run["copied_from"].endswith(f"lr{chosen:g}/seed{seed}")
+        selection = run["lr_selection"]
+        assert selection["tune_seeds"] == [0, 1] and "tune_seed" not in selection
+        assert selection["val_ciou_auc"] == {f"{lr:g}": pytest.approx(list(mean[lr])) for lr in (1e-3, 3e-4)}
+        assert selection["val_ciou_auc_per_seed"][f"{chosen:g}"]["1"] == [vals[chosen, 1]["ciou"], vals[chosen, 1]["auc"]]
+    assert sum(line.startswith("done") for line in lines) == 4  # the four grid runs; both main runs reused
+
+
+def test_adding_a_tuning_seed_trains_only_the_missing_grid_run_and_updates_the_records(tmp_path):
+    """Runs tuned at seed 0 stay valid when the grid gains seed 1: the rate at seed 1 that a main run already
+    trained is copied from it, and a main run whose rate is still chosen keeps its numbers, its record updated."""
+    from accelerate import Accelerator
+
+    from benchmark.runner import run_dir, run_suite
+    from benchmark.verify import load_run
+
+    run_suite(_smoke(lr_grid=(1e-3, 3e-4), tune_seeds=(0,)), tmp_path, Accelerator(cpu=True), log=lambda line: None)
+    suite = _smoke(lr_grid=(1e-3, 3e-4), tune_seeds=(0, 1))
+    before = {seed: load_run(run_dir(tmp_path, suite, "flickr", "supervised", seed)) for seed in (0, 1)}
+    lines = []
+    run_suite(suite, tmp_path, Accelerator(cpu=True), log=lines.append)
+    assert sum(line.startswith("done") for line in lines) == 1  # the other rate at seed 1
+    for seed in (0, 1):
+        metrics, run = load_run(run_dir(tmp_path, suite, "flickr", "supervised", seed))  # verifies the new digests
+        assert run["lr_selection"]["tune_seeds"] == [0, 1]
+        if run["config"]["method_config"]["lr"] == before[seed][1]["config"]["method_config"]["lr"]:
+            assert metrics["tests"] == before[seed][0]["tests"] and metrics["files"] != before[seed][0]["files"]
+    lines.clear()
+    run_suite(suite, tmp_path, Accelerator(cpu=True), log=lines.append)
+    assert not any(line.startswith("done") or "record updated" in line for line in lines)
+
+
 def test_a_grid_whose_training_ran_for_other_tests_is_not_trained_again(tmp_path):
     """The negatives suite trains what table1 trained (other tests, same training): where table1's weights are not
     on this machine, its grid runs' validation still decides the rate, and only the main runs train."""
@@ -135,11 +182,11 @@ def test_a_grid_whose_training_ran_for_other_tests_is_not_trained_again(tmp_path
 
     from benchmark.runner import run_dir, run_suite
 
-    table1 = _smoke(lr_grid=(1e-3, 3e-4), tune_seed=0)
+    table1 = _smoke(lr_grid=(1e-3, 3e-4), tune_seeds=(0,))
     run_suite(table1, tmp_path, Accelerator(cpu=True), log=lambda line: None)
     for weights in tmp_path.rglob("best_model.pt"):
         weights.unlink()  # trained on another machine
-    negatives = _smoke("negatives", lr_grid=(1e-3, 3e-4), tune_seed=0, seeds=(0,))
+    negatives = _smoke("negatives", lr_grid=(1e-3, 3e-4), tune_seeds=(0,), seeds=(0,))
     lines = []
     run_suite(negatives, tmp_path, Accelerator(cpu=True), log=lines.append)
     assert sum("validation of the same training in" in line for line in lines) == 2
@@ -206,7 +253,7 @@ def test_a_control_takes_the_rate_tuned_for_the_row_it_varies(tmp_path, monkeypa
         "methods: [supervised, {name: supervised, as: sup_gmp, overrides: {nce_pool: gmp}, lr_of: supervised}]\n")
     monkeypatch.setattr(suites, "SUITES_DIR", tmp_path)
     suite = dataclasses.replace(suites.load_suite("c", "smoke", seeds=[1], only_methods=["sup_gmp"]),
-                                lr_grid=(1e-3, 3e-4), tune_seed=0)
+                                lr_grid=(1e-3, 3e-4), tune_seeds=(0,))
     assert [e.label for e in suite.methods] == ["sup_gmp"] and "supervised" in suite.lr_sources
     results = tmp_path / "results"
     run_suite(suite, results, Accelerator(cpu=True), log=lambda *a: None)
