@@ -153,8 +153,8 @@ def by_content(config: dict) -> dict:
         return config
     config = copy.deepcopy(config)
     for part in backbone_specs(config["model"]):
-        if part.get("weights_sha256"):
-            del part["weights"]
+        if part.get("weights_sha256"):  # pop: roles can share one spec (XPL's A and B, the same visual backbone)
+            part.pop("weights", None)
     return config
 
 

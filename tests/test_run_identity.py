@@ -63,6 +63,24 @@ def test_a_model_role_is_in_the_identity_of_its_methods_only(smoke_suite, smoke_
         assert list(before["model"]) == roles and (before == after) == (label == "supervised")
 
 
+def test_a_pretrained_file_shared_by_two_roles_is_named_by_content_in_both(smoke_suite, smoke_domains, tmp_path):
+    """XPL's roles share the base visual spec: its weights path leaves the hash of both, and only the path."""
+    from benchmark.runner import run_hash
+    from benchmark.suites import backbone_specs, with_weights
+
+    kind = smoke_suite.model_spec["visual"]["type"]
+    hashes = set()
+    for name in ("one", "two"):
+        (tmp_path / name).write_bytes(b"the same weights")
+        config = _config(with_weights(smoke_suite, {kind: str(tmp_path / name)}), "xpl", _accelerator(), smoke_domains)
+        assert sum(p.get("weights") == str((tmp_path / name).resolve()) for p in backbone_specs(config["model"])) == 2
+        hashes.add(run_hash(config))
+    assert len(hashes) == 1
+    (tmp_path / "two").write_bytes(b"other weights")
+    assert run_hash(_config(with_weights(smoke_suite, {kind: str(tmp_path / "two")}), "xpl", _accelerator(),
+                            smoke_domains)) not in hashes
+
+
 def test_committed_runs_keep_their_hash():
     """A committed bench run's recorded config is what resolved_config gives today at the reference setting."""
     runs = sorted(Path("results").glob("table1/runs/bench/train-flickr/supervised/seed*/run.json"))
