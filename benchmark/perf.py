@@ -2,13 +2,15 @@
 
     python -m benchmark.perf                       # default profile, this machine
     python -m benchmark.perf --steps 30 --skip-metrics
+    python -m benchmark.perf --metrics --maps 1000  # section 3 alone, against the reference loop
     python -m benchmark.perf --profile paper       # on a GPU: the paper's shapes (synthetic pixels)
 
 1. Training efficiency: a real training step of each method (`trainer.run_step`) against the floor, the same
    models' forward + backward + optimizer step on ready tensors; medians, 60% into the budget, alternating.
 2. Augmentation: the batched colour RandAugment and EZ-VSL's kept resize + crop + flip, per training batch.
-3. Evaluation metrics: 5,000 heatmaps scored per protocol, as the runner does, and every protocol at once
-   (their equality with the per-sample reference loop is tests/test_protocols.py's).
+3. Evaluation metrics: 5,000 heatmaps scored per protocol, as the runner does, and every protocol at once,
+   against the per-sample reference loop of tests/metrics_reference.py where the source tree has it (their
+   equality on many more cases is tests/test_protocols.py's).
 4. Memory: XPL's memory bank and curriculum state at 144k samples, per model.
 5. The default table1 run (from the committed run.json files): time to the leaderboard, where it
    went, and the peak resident memory.
@@ -26,6 +28,7 @@ from __future__ import annotations
 import argparse
 import copy
 import dataclasses
+import importlib.util
 import io
 import statistics
 import threading
@@ -321,9 +324,24 @@ def _boxes(rng, k: int, size: int = 224) -> list:
     return [(*a, *b) for a, b in zip(lo, hi)]
 
 
-def metrics_speed(n: int = 5000, seed: int = 0, repeats: int = 3) -> pd.DataFrame:
+REFERENCE = Path(__file__).resolve().parents[1] / "tests" / "metrics_reference.py"
+
+
+def load_reference():
+    """`evaluate_reference` of tests/metrics_reference.py, the per-sample loop the tests hold the metrics equal to;
+    None where tests/ is absent (an installed package): it is a test oracle, not part of the harness."""
+    if not REFERENCE.exists():
+        return None
+    spec = importlib.util.spec_from_file_location("metrics_reference", REFERENCE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.evaluate_reference
+
+
+def metrics_speed(n: int = 5000, seed: int = 0, repeats: int = 3, reference=None) -> pd.DataFrame:
     """Best-of-`repeats` seconds to score n random 7×7 maps against 224×224 GT maps (half Flickr-style
-    consensus of 1-3 annotators, half VGG-SS-style unions)."""
+    consensus of 1-3 annotators, half VGG-SS-style unions); with `reference` (load_reference()), the loop's
+    seconds on the same maps (once per protocol: it is slow) and whether their per-sample cIoU are identical."""
     rng = np.random.default_rng(seed)
     heatmaps = torch.from_numpy(rng.standard_normal((n, 7, 7)).astype(np.float32))
     gt = torch.empty(n, 224, 224)
@@ -333,19 +351,39 @@ def metrics_speed(n: int = 5000, seed: int = 0, repeats: int = 3) -> pd.DataFram
                                              224)
         else:
             gt[i] = metrics.union_gt_map(_boxes(rng, int(rng.integers(1, 4))), 224)
-    cases = {f"protocol {p} (`evaluate`)": lambda p=p: metrics.evaluate(heatmaps, gt, protocol=p) for p in PROTOCOLS}
-    cases["ezvsl and fixed0.5 (`evaluate_all`, as the runner)"] = lambda: metrics.evaluate_all(heatmaps, gt)
+    # each case returns {protocol: evaluate()'s dict} for what it computed (evaluate_all is the pair's pass, renamed)
+    cases = {f"protocol {p} (`evaluate`)": lambda p=p: {p: metrics.evaluate(heatmaps, gt, protocol=p)}
+             for p in PROTOCOLS}
+    cases["ezvsl and fixed0.5 (`evaluate_all`, as the runner)"] = \
+        lambda: metrics.evaluate_protocols(heatmaps, gt, ["ezvsl", "fixed0.5"])
     cases["every protocol (`evaluate_protocols`, as `score --protocol all`)"] = \
         lambda: metrics.evaluate_protocols(heatmaps, gt)
+    loop = {}
+    for p in PROTOCOLS if reference else ():
+        t = time.perf_counter()
+        loop[p] = (reference(heatmaps.numpy(), gt.numpy(), protocol=p)["ciou_per_sample"], time.perf_counter() - t)
     rows = []
     for name, score in cases.items():
         times = []
         for _ in range(repeats):
             t = time.perf_counter()
-            score()
+            out = score()
             times.append(time.perf_counter() - t)
-        rows.append({"maps": n, "computed": name, "s": min(times)})
+        row = {"maps": n, "computed": name, "s": min(times)}
+        if loop:
+            row["reference s"] = sum(loop[p][1] for p in out)
+            row["speed-up"] = row["reference s"] / row["s"]
+            row["identical"] = all(torch.equal(r["ciou_per_sample"], loop[p][0]) for p, r in out.items())
+        rows.append(row)
     return pd.DataFrame(rows)
+
+
+def print_metrics_speed(n: int) -> None:
+    reference = load_reference()
+    print(f"## Evaluation metrics ({n:,} maps 7×7 vs 224×224 GT, {torch.get_num_threads()} threads)\n")
+    if reference is None:
+        print(f"(no reference timing: {REFERENCE} is not here; it ships with the source tree's tests)\n")
+    print(metrics_speed(n, reference=reference).to_markdown(index=False, floatfmt=".3f"), "\n")
 
 
 def bank_memory(n: int = 144_000) -> pd.DataFrame:
@@ -385,6 +423,8 @@ def main(argv=None) -> int:
     p.add_argument("--warm", type=int, default=3, help="untimed steps first")
     p.add_argument("--batch", type=int, help="override the profile's global batch")
     p.add_argument("--skip-metrics", action="store_true")
+    p.add_argument("--metrics", action="store_true", help="only section 3, the metrics against the reference loop")
+    p.add_argument("--maps", type=int, default=5000, help="maps scored in section 3")
     p.add_argument("--results-dir", type=Path, default=Path("results"))
     p.add_argument("--channels-last", action="store_true", help="the models in NHWC memory format")
     p.add_argument("--precision", choices=("no", "bf16", "fp16"), help="override (default: the profile's on a GPU, "
@@ -399,6 +439,9 @@ def main(argv=None) -> int:
     if args.pipeline:
         for line in pipeline(args.batch or 128, args.image_size, args.pipeline_steps, args.compute_ms, args.workers):
             print(line)
+        return 0
+    if args.metrics:
+        print_metrics_speed(args.maps)
         return 0
 
     suite = load_suite("table1", args.profile)
@@ -416,8 +459,7 @@ def main(argv=None) -> int:
     print("## Augmentation per training batch (CPU)\n")
     print(augmentation_speed(suite, data).to_markdown(index=False, floatfmt=".2f"), "\n")
     if not args.skip_metrics:
-        print("## Evaluation metrics (5,000 maps 7×7 vs 224×224 GT)\n")
-        print(metrics_speed().to_markdown(index=False, floatfmt=".3f"), "\n")
+        print_metrics_speed(args.maps)
     print("## XPL state per model at 144k samples\n")
     print(bank_memory().to_markdown(index=False, floatfmt=".2f"), "\n")
     table, info = suite_time(args.results_dir)

@@ -40,7 +40,7 @@ def write_predictions(path: str | Path, sample_ids: list[str], maps: np.ndarray)
         np.savez(f, sample_ids=np.asarray(sample_ids, dtype=str), maps=maps)
 
 
-def _listed(ids, most: int = 20) -> str:
+def listed(ids, most: int = 20) -> str:
     ids = list(ids)
     return ", ".join(ids[:most]) + (f" ... ({len(ids)} in all)" if len(ids) > most else "")
 
@@ -67,11 +67,11 @@ def read_predictions(path: str | Path) -> tuple[list[str], np.ndarray]:
         raise PredictionError(f"{path}: {len(maps)} maps for {len(ids)} sample ids")
     dup = [i for i, k in Counter(ids).items() if k > 1]
     if dup:
-        raise PredictionError(f"{path}: duplicate sample ids: {_listed(dup)}")
+        raise PredictionError(f"{path}: duplicate sample ids: {listed(dup)}")
     if maps.dtype.kind == "f":
         bad = ~np.isfinite(maps).reshape(len(maps), -1).all(1)
         if bad.any():
-            raise PredictionError(f"{path}: NaN or Inf in the maps of {_listed(np.asarray(ids)[bad].tolist())}")
+            raise PredictionError(f"{path}: NaN or Inf in the maps of {listed(np.asarray(ids)[bad].tolist())}")
     return ids, maps
 
 
@@ -81,11 +81,11 @@ def match_test_set(path, ids: list[str], test_ids: list[str], allow_missing: boo
     known = set(test_ids)
     unknown = [i for i in ids if i not in known]
     if unknown:
-        raise PredictionError(f"{path}: {len(unknown)} sample ids are not in the test set: {_listed(unknown)}")
+        raise PredictionError(f"{path}: {len(unknown)} sample ids are not in the test set: {listed(unknown)}")
     missing = [i for i in test_ids if i not in where]
     if missing and not allow_missing:
         raise PredictionError(f"{path}: {len(missing)} of {len(test_ids)} test samples have no map: "
-                              f"{_listed(missing)} (--allow-missing scores the others)")
+                              f"{listed(missing)} (--allow-missing scores the others)")
     if len(missing) == len(test_ids):
         raise PredictionError(f"{path}: no test sample has a map")
     return [where[i] for i in test_ids if i in where], missing

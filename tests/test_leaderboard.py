@@ -180,3 +180,15 @@ def test_formatted_cells_are_printed_as_formatted():
     table = markdown_table([{"Δ CIoU vs in-domain": "+0.00", "lr": "0.001"},
                             {"Δ CIoU vs in-domain": "-19.36", "lr": "0.0003"}])
     assert "+0.00" in table and "-19.36" in table and "0.0003" in table and "| 0 " not in table
+
+
+def test_header_names_the_protocol_and_each_datasets_test_list(tmp_path):
+    import dataclasses
+
+    suite = load_suite("table1", "paper", seeds=[0], only_methods=["center"])
+    suite = dataclasses.replace(suite, data=dataclasses.replace(suite.data, flickr_test="250-slavc"))
+    _fake_run(tmp_path, suite, "flickr", "center", "center", 0, {"flickr": (30.0, 40.0)})
+    header = write_leaderboard(suite, tmp_path).read_text().split("\n## ")[0]
+    assert "under the `ezvsl` protocol" in header
+    assert "**Real data: Flickr-SoundNet**, scored on the `250-slavc`-id test list" in header
+    assert "**Real data: VGG-SoundSource**, scored on the `drawn` test list" in header

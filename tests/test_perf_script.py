@@ -26,4 +26,18 @@ def test_metrics_speed_times_every_protocol_and_the_runners_pair():
     rows = perf.metrics_speed(n=12, repeats=1)
     assert [r.split(" (")[0] for r in rows["computed"]] == \
         [f"protocol {p}" for p in PROTOCOLS] + ["ezvsl and fixed0.5", "every protocol"]
-    assert (rows["maps"] == 12).all() and (rows["s"] > 0).all()
+    assert (rows["maps"] == 12).all() and (rows["s"] > 0).all() and "reference s" not in rows
+
+
+def test_metrics_against_the_reference_loop(capsys, monkeypatch, tmp_path):
+    """`--metrics` times tests/metrics_reference.py on the same maps and checks they agree; without tests/ it
+    says so and times the vectorised code alone."""
+    assert perf.main(["--metrics", "--maps", "6"]) == 0
+    out = capsys.readouterr().out
+    assert "reference s" in out and "speed-up" in out
+    rows = [line for line in out.splitlines() if line.startswith("|      6 ")]
+    assert len(rows) == 8 and all(line.rstrip(" |").endswith("True") for line in rows)
+    monkeypatch.setattr(perf, "REFERENCE", tmp_path / "metrics_reference.py")
+    assert perf.main(["--metrics", "--maps", "6"]) == 0
+    out = capsys.readouterr().out
+    assert "no reference timing" in out and "reference s" not in out

@@ -16,7 +16,8 @@ from benchmark.data.flickr import test_split as flickr_test_split
 from benchmark.data.real_common import DataError
 from benchmark.data.real_splits import load_real_split
 from benchmark.data.splits import SplitError
-from benchmark.data.vggss import load_annotations, make_vggss_splits, read_vggss
+from benchmark.data.vggss import SSPL_TEST, load_annotations, make_vggss_splits, read_vggss
+from benchmark.data.vggss import test_split as vggss_test_split
 from benchmark.prepare import prepare
 
 S = 32
@@ -126,6 +127,88 @@ def test_vggss_nan_box_is_still_an_error(tmp_path):
     (root / "vggss.json").write_text(json.dumps(entries))
     with pytest.raises(DataError, match=f"entry 4 \\('{vggss_key(4)}'\\) box 0: .* are not numbers"):
         load_annotations(root / "vggss.json")
+
+
+def _sspl_list(root, ids):
+    """SSPL's vggss_test_4692.csv as shipped: one id a line, no header, in vggss_test.csv's order."""
+    (root / SSPL_TEST).write_text("".join(f"{vggss_key(i)}\n" for i in ids))
+
+
+def test_vggss_public_test_lists(tmp_path):
+    """LVS, EZ-VSL, SLAVC and FNAC ship one metadata/vggss_test.csv, the 5,158 ids of vggss.json; SSPL's
+    vggss_test_4692.csv is that list less 466 ids. Both are named choices beside our drawn test list."""
+    root = tmp_path / "vggss"
+    export_vggss(root, range(8), annotated=range(8), image_size=S, clip_seconds=1.0)
+    _sspl_list(root, (0, 2, 3, 5))
+    made = make_vggss_splits(root, tmp_path / "s", sizes={"labeled": 2, "val": 1}, subsets=("10k",))
+    assert made["public_test_lists"] == {"test_5158": 8, "test_4692_sspl": 4}
+
+    def ids(choice):
+        return load_real_split("vggss", vggss_test_split(choice), tmp_path / "s")[0]
+
+    assert ids("5158") == sorted(vggss_key(i) for i in range(8))
+    assert ids("4692-sspl") == [vggss_key(i) for i in (0, 2, 3, 5)]
+    assert len(ids("drawn")) == 5 and set(ids("drawn")) < set(ids("5158"))
+    with pytest.raises(SplitError, match="unknown VGG-SS test list '5,158'"):
+        vggss_test_split("5,158")
+    _sspl_list(root, (0, 2, 99))
+    with pytest.raises(SplitError, match=r"vggss_test_4692\.csv: 1 ids are not annotated in vggss\.json"):
+        make_vggss_splits(root, tmp_path / "t", sizes={"labeled": 2, "val": 1}, subsets=("10k",))
+
+
+def test_score_a_prepared_vggss_store_on_each_test_list(tmp_path, monkeypatch, capsys):
+    """benchmark.score --data-root on a prepared store with a video gone (prepare --skip-bad): the 5,158 list is
+    scored on the samples present, the gone one reported; a run trained here may not test on it."""
+    import yaml
+
+    import benchmark.data.real_splits as real_splits
+    import benchmark.suites as suites
+    from benchmark import metrics, score
+    from benchmark.data.domains import load_real_domain
+    from benchmark.data.store import SampleTable
+
+    root, stores = tmp_path / "vggss", tmp_path / "stores"
+    export_vggss(root, range(10), annotated=range(10), image_size=S, clip_seconds=1.0)
+    _sspl_list(root, range(1, 10, 2))
+    monkeypatch.setattr(real_splits, "DATASETS_DIR", tmp_path / "datasets")  # this export's own split lists
+    make_vggss_splits(root, None, sizes={"labeled": 3, "val": 1}, subsets=("10k",))
+    gone = vggss_key(9)
+    (root / "frames" / f"{gone}.jpg").unlink()  # a video no longer on YouTube
+    store = prepare("vggss", root, out=stores, image_size=S, skip_bad=True, workers=1, log=lambda *_: None)
+    profiles = yaml.safe_load(suites.PROFILES_PATH.read_text())
+    profiles["tiny-real"] = {**profiles["paper"], "data": {"source": "real", "image_size": S, "clip_seconds": 1.0}}
+    (tmp_path / "profiles.yaml").write_text(yaml.safe_dump(profiles))
+    monkeypatch.setattr(suites, "PROFILES_PATH", tmp_path / "profiles.yaml")
+
+    keys = [vggss_key(i) for i in range(10)]
+    maps = np.random.default_rng(0).random((10, 7, 7)).astype(np.float32)
+    table = SampleTable(store)
+    preds, out = tmp_path / "preds.npz", tmp_path / "scores.json"
+
+    def scored(listed, *extra):  # a map for every listed id, the gone one's too
+        np.savez(preds, sample_ids=np.asarray(listed), maps=maps[[keys.index(k) for k in listed]])
+        out.unlink(missing_ok=True)
+        argv = ["--predictions", str(preds), "--dataset", "vggss", "--profile", "tiny-real", "--data-root",
+                str(stores), "--out", str(out), *extra]
+        assert score.main(argv) == 0
+        return json.loads(out.read_text())
+
+    drawn = load_real_split("vggss", "test", tmp_path / "datasets" / "vggss" / "splits")[0]
+    for choice, listed in (("5158", keys), ("4692-sspl", keys[1::2]), ("drawn", drawn)):
+        got = scored(listed, *(["--test-list", choice] if choice != "drawn" else []))  # drawn: the profile's
+        present = [k for k in sorted(listed) if k != gone]
+        gt = table.get(table.rows_for_keys(present)[0])["gt"]
+        want = metrics.evaluate(maps[[keys.index(k) for k in present]], gt)
+        ez = got["protocols"]["ezvsl"]
+        assert got["test_list"] == choice and got["n_test"] == got["n_scored"] == ez["n"] == len(present)
+        assert got["not_in_store"] == ([gone] if gone in listed else []) and got["missing"] == []
+        assert (ez["ciou"], ez["auc"], ez["ciou_mean"]) == (want["ciou"], want["auc"], want["ciou_mean"])
+    assert f"1 ids of the 5158 test list are not in the store, not scored: {gone}" in capsys.readouterr().out
+    with pytest.raises(SplitError, match="test samples are labeled or val samples here"):
+        load_real_domain("vggss", store, test_list="test_5158", allow_missing=True)
+    assert score.main(["--predictions", str(preds), "--dataset", "vggss", "--profile", "tiny-real",
+                       "--data-root", str(stores), "--test-list", "250-slavc"]) == 2
+    assert "unknown VGG-SS test list '250-slavc'" in capsys.readouterr().err
 
 
 def test_resampling_an_odd_rate_has_bounded_memory(tmp_path):

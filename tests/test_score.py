@@ -4,6 +4,7 @@ import re
 
 import numpy as np
 import pytest
+import torch
 
 from benchmark import localize, score
 from benchmark.predictions import read_predictions, split_ids, write_predictions
@@ -145,3 +146,32 @@ def test_a_trained_runs_exported_maps_score_its_metrics_json(tmp_path, smoke_sui
     assert rc == 0 and ez["n"] == recorded["n"] == 32
     assert (ez["ciou"], ez["auc"], ez["ciou_mean"]) == (recorded["ciou"], recorded["auc"], recorded["ciou_mean"])
     assert (fixed["ciou"], fixed["auc"]) == (recorded["ciou_fixed0.5"], recorded["auc_fixed0.5"])
+
+
+def test_center_floor_file_scores_the_committed_bench_floor(tmp_path):
+    """The committed table1 `center` run (bench profile, Flickr-like: 27.40 CIoU / 44.95 AUC) from a prediction
+    file: its map for every id of the run's test list, scored as `benchmark.score` does against a store of those
+    samples alone (bench's whole store, 3,500 samples, is slower to build)."""
+    from pathlib import Path
+
+    from benchmark.data.domains import DomainData
+    from benchmark.data.splits import load_split
+    from benchmark.data.store import SampleTable, build_synthetic_store
+    from benchmark.runner import build_method
+    from benchmark.suites import load_profile
+
+    run = Path(__file__).resolve().parents[1] / "results/table1/runs/bench/train-flickr/center/seed0"
+    committed = json.loads((run / "metrics.json").read_text())["tests"]["flickr"]["main"]
+    config = json.loads((run / "run.json").read_text())["config"]
+    data = load_profile("bench").data
+    ids, digest = load_split("synthetic", data.splits, "flickr", "test")
+    assert digest == config["split_sha256"]["flickr"]["test"]  # the list the run was tested on
+    table = SampleTable(build_synthetic_store(tmp_path / "store", "flickr", data, ids))
+    maps = build_method(config).localize({"image": torch.zeros(len(ids), 1)})
+    preds = tmp_path / "center.npz"
+    write_predictions(preds, [str(i) for i in ids], maps.numpy())
+    test_set = DomainData("synthetic", "flickr", table, {"test": table.rows(ids)})
+    got = score.score_predictions(preds, *read_predictions(preds), test_set, ["ezvsl", "fixed0.5"])
+    ez, fixed = got["protocols"]["ezvsl"], got["protocols"]["fixed0.5"]
+    assert (ez["ciou"], ez["auc"], ez["n"]) == (committed["ciou"], committed["auc"], committed["n"])
+    assert (fixed["ciou"], fixed["auc"]) == (committed["ciou_fixed0.5"], committed["auc_fixed0.5"])

@@ -53,6 +53,7 @@ class RealData:
     clip_seconds: float
     subset: str | None = None  # the unlabeled list unlabeled_<subset>; none: every store row outside the others
     flickr_test: str = "249"  # Flickr's test list (benchmark/data/flickr.py TEST_LISTS)
+    vggss_test: str = "drawn"  # VGG-SS's test list (benchmark/data/vggss.py TEST_LISTS)
 
     def audio_columns(self, path: Path) -> dict:
         """As the real stores hold them: VGGish log-mel (16 kHz) and the 22.05 kHz waveform (SoundNet)."""
@@ -138,12 +139,17 @@ class RealAdapter(Adapter):
     def test_list(self, data) -> str:  # the test split's file
         return "test"
 
-    def load(self, data, profile, domain, data_root=None, main_process_first=None):
-        from benchmark.data.domains import load_real_domain  # import cycles: domains, real_store -> adapters
-        from benchmark.data.real_store import real_store_path
+    def store(self, data, data_root=None) -> Path:
+        """The prepared store a profile's data names under `data_root` (benchmark.prepare --out)."""
+        from benchmark.data.real_store import real_store_path  # import cycle: real_store -> adapters
 
-        store = real_store_path(self.name, data.subset, data.image_size, root=data_root)
-        return load_real_domain(self.name, store, subset=data.subset, test_list=self.test_list(data))
+        return real_store_path(self.name, data.subset, data.image_size, root=data_root)
+
+    def load(self, data, profile, domain, data_root=None, main_process_first=None):
+        from benchmark.data.domains import load_real_domain  # import cycle: domains -> adapters
+
+        return load_real_domain(self.name, self.store(data, data_root), subset=data.subset,
+                                test_list=self.test_list(data))
 
     def split_lists(self, data, profile, domain):
         names = ["labeled", "val", self.test_list(data)] + ([f"unlabeled_{data.subset}"] if data.subset else [])

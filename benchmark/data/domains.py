@@ -132,13 +132,7 @@ def load_real_domain(dataset: str, store, *, subset: str | None = None, splits_d
     (subset: the argument, else the store's), or with no subset every store row outside
     labeled/val/test. `test_list` is the test split's file (the adapter's choice, e.g. one of Flickr's
     three lists, docs/protocol.md §1)."""
-    path = Path(store)
-    if not (path / "info.json").exists():
-        raise StoreError(f"{path}: no prepared {dataset} store; run `python -m benchmark.prepare --dataset {dataset} "
-                         "--root PATH` first")
-    table = SampleTable(path)
-    if table.info.get("dataset") != dataset or table.keys is None:
-        raise StoreError(f"{path}: not a {dataset} store (it holds {table.info.get('dataset')!r})")
+    table = _real_table(dataset, store)
     subset = subset if subset is not None else table.info.get("subset")
     skipped = {s["key"]: f"skipped by prepare --skip-bad: {s['file']}: {s['problem']}"
                for s in table.info.get("skipped", []) if s.get("key")}
@@ -159,7 +153,38 @@ def load_real_domain(dataset: str, store, *, subset: str | None = None, splits_d
         rest = sorted(set(table.keys) - held_out)
         rows["unlabeled"] = table.rows_for_keys(rest)[0]
         hashes["unlabeled"] = "store-rest:" + hashlib.sha256("\n".join(rest).encode()).hexdigest()
+    trained = set(rows["test"]) & (set(rows["labeled"]) | set(rows["val"]))
+    if trained:  # a public list of the whole annotated set (VGG-SS's 5,158) holds our labeled / val samples
+        raise SplitError(f"{base / f'{test_list}.txt'}: {len(trained)} test samples are labeled or val samples "
+                         "here; this list scores models trained elsewhere (benchmark.score --test-list), "
+                         "never a run trained here")
     return DomainData(dataset, dataset, table, rows, hashes)
+
+
+def _real_table(dataset: str, store) -> SampleTable:
+    path = Path(store)
+    if not (path / "info.json").exists():
+        raise StoreError(f"{path}: no prepared {dataset} store; run `python -m benchmark.prepare --dataset {dataset} "
+                         "--root PATH` first")
+    table = SampleTable(path)
+    if table.info.get("dataset") != dataset or table.keys is None:
+        raise StoreError(f"{path}: not a {dataset} store (it holds {table.info.get('dataset')!r})")
+    return table
+
+
+def load_real_test(dataset: str, store, test_list: str, splits_dir=None) -> tuple[DomainData, list[str]]:
+    """Only the test list of a prepared store, for scoring maps (benchmark.score): the domain with its `test` rows,
+    and the listed ids the store lacks (media gone when it was prepared), which are not scored, as the EZ-VSL,
+    SLAVC and FNAC loaders score the listed files present."""
+    table = _real_table(dataset, store)
+    base = Path(splits_dir) if splits_dir is not None else real_split_dir(dataset)
+    keys, digest = load_real_split(dataset, test_list, base)
+    rows, absent = table.rows_for_keys(keys)
+    boxless = [table.keys[r] for r in rows if not table.has_box[r]]
+    if boxless or not rows:
+        raise SplitError(f"{base / f'{test_list}.txt'}: " + (f"{len(boxless)} ids have no boxes in the store "
+                         f"{table.path} (e.g. {boxless[:3]})" if boxless else f"no id is in the store {table.path}"))
+    return DomainData(dataset, dataset, table, {"test": rows}, {"test": digest}), absent
 
 
 def restrict_real_classes(data: DomainData, which: str, splits_dir=None) -> DomainData:

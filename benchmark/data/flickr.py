@@ -13,8 +13,8 @@ from benchmark.data.adapters import RealAdapter
 from benchmark.data.real_common import (DataError, RealSample, ReadResult, Skips, check_box, check_layout, collect,
                                         read_id_list, wanted_keys)
 from benchmark.data.real_media import checked_media
-from benchmark.data.real_splits import (SPLIT_SIZES, draw, load_real_split, provenance, real_split_dir,
-                                        unlabeled_lists, write_splits)
+from benchmark.data.real_splits import (SPLIT_SIZES, choose_test_list, draw, load_real_split, provenance,
+                                        real_split_dir, unlabeled_lists, write_splits)
 from benchmark.data.splits import SplitError
 from benchmark.io import read_json
 from benchmark.metrics import consensus_gt_map
@@ -147,9 +147,7 @@ def flickr_label_pool(root, base=None) -> tuple[list[str], str]:
 # ----------------------------------------------------------------------------- the dataset adapter
 def test_split(choice: str) -> str:
     """The split file of a Flickr test-list choice (a profile's `data.flickr_test`)."""
-    if choice not in TEST_LISTS:
-        raise SplitError(f"unknown Flickr test list {choice!r}; choose one of {sorted(TEST_LISTS)}")
-    return TEST_LISTS[choice]
+    return choose_test_list("Flickr", TEST_LISTS, choice)
 
 
 class Flickr(RealAdapter):

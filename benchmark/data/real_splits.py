@@ -39,6 +39,13 @@ def load_real_split(dataset: str, name: str, base=None) -> tuple[list[str], str]
     return entries, digest
 
 
+def choose_test_list(title: str, lists: dict[str, str], choice: str) -> str:
+    """The split file of a test-list choice (a profile's `data.<dataset>_test`, or `benchmark.score --test-list`)."""
+    if choice not in lists:
+        raise SplitError(f"unknown {title} test list {choice!r}; choose one of {sorted(lists)}")
+    return lists[choice]
+
+
 def write_splits(base: Path, lists: dict[str, list[str]], made: dict, force: bool = False) -> Path:
     """Write lists (once: a different existing list is an error unless `force`), then the manifest."""
     base.mkdir(parents=True, exist_ok=True)

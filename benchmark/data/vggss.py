@@ -12,7 +12,8 @@ from benchmark.data.adapters import RealAdapter
 from benchmark.data.real_common import (DataError, RealSample, ReadResult, Skips, check_layout, collect, read_id_list,
                                         wanted_keys)
 from benchmark.data.real_media import checked_media
-from benchmark.data.real_splits import SPLIT_SIZES, draw, provenance, real_split_dir, unlabeled_lists, write_splits
+from benchmark.data.real_splits import (SPLIT_SIZES, choose_test_list, draw, provenance, real_split_dir,
+                                        unlabeled_lists, write_splits)
 from benchmark.data.splits import SplitError
 from benchmark.metrics import union_gt_map
 
@@ -21,6 +22,11 @@ SPLIT_STREAM = 1002  # its RNG stream beside splits.SPLIT_SEED for drawing label
 ANNOTATIONS = "vggss.json"
 LABELS = "vggsound.csv"
 SUBSET_LISTS = {"10k": ("vggss_10k.txt", "vggss_10k.csv"), "144k": ("vggss_144k.txt", "vggss_144k.csv")}
+SSPL_TEST = "vggss_test_4692.csv"  # zjsong/SSPL metadata/: vggss_test.csv in its order, 466 ids left out
+# The field's VGG-SS test lists (a profile's `data.vggss_test`; docs/protocol.md §2) -> split file. LVS, EZ-VSL,
+# SLAVC and FNAC ship one vggss_test.csv: the 5,158 ids of vggss.json. Both public lists hold our labeled / val
+# samples, so only `drawn` can test a run trained here (load_real_domain refuses the others).
+TEST_LISTS = {"drawn": "test", "5158": "test_5158", "4692-sspl": "test_4692_sspl"}
 
 
 def load_annotations(path: Path, skips: Skips | None = None,
@@ -127,14 +133,22 @@ def read_vggss(root, *, subset: str | None = None, keys=None, skip_bad: bool = F
 # ----------------------------------------------------------------------------- split lists (made once)
 def make_vggss_splits(root, base=None, sizes: dict = SPLIT_SIZES, force: bool = False,
                       subsets=("144k",)) -> dict:
-    """labeled/val/test from vggss.json (test = the rest); heard/unheard class lists from EZ-VSL's
-    vggss_heard_test.csv / vggss_unheard_test.csv; unlabeled from vggss_10k.txt / vggss_144k.txt."""
+    """labeled/val/test from vggss.json (test = the rest); test_5158 = every annotated id, test_4692_sspl = SSPL's
+    list if at the root; heard/unheard class lists from EZ-VSL's vggss_heard_test.csv / vggss_unheard_test.csv;
+    unlabeled from vggss_10k.txt / vggss_144k.txt."""
     root, base = Path(root), Path(base) if base is not None else real_split_dir("vggss")
     skips = Skips(skip_bad=True)
     annotated = load_annotations(root / ANNOTATIONS, skips)
     boxed = sorted(k for k, (_, boxes) in annotated.items() if boxes)
     drawn = draw("vggss", SPLIT_STREAM, boxed, sizes)
-    lists = {"labeled": drawn["labeled"], "val": drawn["val"], "test": drawn["rest"]}
+    lists = {"labeled": drawn["labeled"], "val": drawn["val"], "test": drawn["rest"], "test_5158": boxed}
+    if (root / SSPL_TEST).exists():
+        sspl = sorted(set(read_id_list(root / SSPL_TEST)))
+        unknown = sorted(set(sspl) - set(boxed))
+        if unknown:
+            raise SplitError(f"{root / SSPL_TEST}: {len(unknown)} ids are not annotated in {ANNOTATIONS} "
+                             f"(e.g. {unknown[:3]})")
+        lists["test_4692_sspl"] = sspl
     classes = {}
     for which in ("heard", "unheard"):
         path = root / f"vggss_{which}_test.csv"
@@ -148,22 +162,33 @@ def make_vggss_splits(root, base=None, sizes: dict = SPLIT_SIZES, force: bool = 
     unlabeled, removed = unlabeled_lists(root, SUBSET_LISTS, set(boxed), subsets)
     lists.update(unlabeled)
     made = provenance("vggss", SPLIT_STREAM, sizes, boxed, removed, skips,
-                      test_note="drawn from vggss.json with the fixed seed: differs from the standard vggss_test.csv")
+                      test_note="drawn from vggss.json with the fixed seed: differs from the standard vggss_test.csv",
+                      public_test_lists={k: len(v) for k, v in lists.items() if k.startswith("test_")})
     write_splits(base, lists, made, force)
     return made
 
 
 # ----------------------------------------------------------------------------- the dataset adapter
+def test_split(choice: str) -> str:
+    """The split file of a VGG-SS test-list choice (a profile's `data.vggss_test`)."""
+    return choose_test_list("VGG-SS", TEST_LISTS, choice)
+
+
 class VGGSS(RealAdapter):
     name, title = "vggss", "VGG-SoundSource"
     class_subsets = ("heard", "unheard")  # splits/{heard,unheard}_classes.txt: the open set
 
     read, make_splits = staticmethod(read_vggss), staticmethod(make_vggss_splits)
 
+    def test_list(self, data):
+        return test_split(data.vggss_test)
+
     def gt_map(self, domain, annotators, size, box_scale=None):
         """The union of every box (docs/methods.md §1.5)."""
         return union_gt_map([b for a in annotators for b in a], size, box_scale=box_scale)
 
     def note(self, data):
-        return ("**Real data: VGG-SoundSource**: our labeled / val / test sets are drawn from the annotated set "
-                "(`datasets/vggss/README.md`), so its test set differs from the standard one.")
+        drawn = (": the annotated samples outside our labeled / val draw, so it differs from the field's 5,158"
+                 if data.vggss_test == "drawn" else "")
+        return (f"**Real data: VGG-SoundSource**, scored on the `{data.vggss_test}` test list{drawn} "
+                "(`datasets/vggss/README.md`).")
