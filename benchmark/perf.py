@@ -30,6 +30,7 @@ import copy
 import dataclasses
 import importlib.util
 import io
+import os
 import statistics
 import threading
 import time
@@ -43,7 +44,8 @@ from accelerate import Accelerator
 from benchmark import metrics
 from benchmark.data.adapters import adapter_for
 from benchmark.data.domains import DomainData
-from benchmark.io import read_json
+from benchmark.data.store import SampleTable, cache_root
+from benchmark.io import read_json, write_json_atomic
 from benchmark.protocols import PROTOCOLS
 from benchmark.suites import MethodEntry, load_suite, new_method
 from benchmark.trainer import BatchLoader, TrainContext, _Samplers, draw_batches, prepare_training, run_info, run_step
@@ -201,11 +203,9 @@ def augmentation_speed(suite, data, repeats: int = 10) -> pd.DataFrame:
 def pipeline_store(n: int, size: int = 224, seconds: float = 3.0):
     """A SampleTable of `n` random samples with a real store's columns at `size` px (the paper's shapes at 224),
     built once into $AVSL_BENCH_CACHE/perf-pipeline and read memory-mapped (as a 144k real store is)."""
-    import datasets as hf
+    import datasets as hf  # lazy: ~1 s to import (real_store imports it too); only --pipeline needs them
 
     from benchmark.data.real_store import _real_features
-    from benchmark.data.store import SampleTable, cache_root
-    from benchmark.io import write_json_atomic
 
     frames, wave = int(seconds / 0.96) * VGGISH_EXAMPLE_FRAMES, int(seconds * SOUNDNET_SAMPLE_RATE)
     path = cache_root() / "perf-pipeline" / f"n{n}-{size}px-{frames}f-{wave}w"
@@ -312,8 +312,6 @@ def pipeline(batch: int = 128, size: int = 224, steps: int = 12, compute_ms: flo
 
 
 def os_cpus() -> int:
-    import os
-
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
 

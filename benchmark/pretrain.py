@@ -30,6 +30,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from benchmark.data import synthetic
+from benchmark.data.adapters import adapter_for
 from benchmark.data.splits import load_split
 from benchmark.data.synthetic import SPLITS
 from benchmark.io import atomic_path, write_json_atomic
@@ -117,8 +118,9 @@ def main(argv=None) -> int:
     settings = PretrainSettings(**{k: getattr(args, k) for k in asdict(PretrainSettings())})
     try:
         prof = load_profile(args.profile)
-        if prof.data.source != "synthetic":
-            raise ValueError(f"profile {args.profile} is not synthetic: use the real pretrained files (--weights)")
+        for domain in synthetic.DOMAINS:  # the domains the pool draws from, as the profile's data serves them
+            adapter_for(prof.data, domain).require("class_pretraining", "class-pretraining images",
+                                                   "; use the real pretrained files (--weights)")
         check_disjoint(args.profile)
         state, report = pretrain(prof.model["visual"], prof.data.image_size, settings)
     except ValueError as err:

@@ -300,12 +300,16 @@ def _with_budgets(raw: SuiteFile, data, path: Path) -> tuple[Evaluation, ...]:
         return raw.evaluations
     out = []
     for ev in raw.evaluations:
-        dataset = adapter_for(data, ev.train).name
-        budgets = raw.label_budgets.get(dataset)
+        adapter = adapter_for(data, ev.train)
+        dataset, budgets = adapter.name, raw.label_budgets.get(adapter.name)
         if not budgets or ":" in ev.train or "@" in ev.train or "@" in ev.test:
             raise SuiteError(f"{path}: evaluation {ev.name!r}: label_budgets needs a list for dataset {dataset!r} "
                              f"(it has {sorted(raw.label_budgets)}), a training domain without a class subset and "
                              "no `@` of its own")
+        unknown = sorted(set(budgets) - set(adapter.require("label_budgets", "label budgets")))
+        if unknown:
+            raise SuiteError(f"{path}: label_budgets: dataset {dataset!r} has no budget {unknown} (its adapter "
+                             f"declares {list(adapter.label_budgets)})")
         out += [Evaluation(name=f"{ev.name}@{b}", train=f"{ev.train}@{b}", test=ev.test,
                            title=f"{ev.title}, label budget {b}") for b in budgets]
     return tuple(out)

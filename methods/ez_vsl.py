@@ -77,7 +77,8 @@ class EZVSL(Method):
             self.upscaled.prefill(self.run.table, self.run.unlabeled_rows)
 
     def training_view(self, batch: dict, state) -> torch.Tensor:
-        """The normalised training images: EZ-VSL's resize, random crop and flip when config.augment (§6)."""
+        """The normalised training images: EZ-VSL's resize, random crop and flip when config.augment
+        (docs/methods.md §6)."""
         images = batch["image"]
         if self.config.augment:
             gens = sample_generators(state.seed, state.step, batch["index"], "augment")

@@ -1,8 +1,8 @@
 """FNAC (Sun et al., CVPR 2023), docs/methods.md §11: EZ-VSL's multiple-instance InfoNCE plus three
 false-negative-aware terms that pull the audio-visual similarity rows towards the intra-modal ones.
 
-Self-supervised like EZ-VSL (§6), whose data path, augmentation, inference map and OGL variant it keeps; what it
-adds is the feature dropout (§10.3) and the loss of §11.2.
+Self-supervised like EZ-VSL (docs/methods.md §6), whose data path, augmentation, inference map and OGL variant it
+keeps; what it adds is the feature dropout (docs/methods.md §10.3) and the loss of docs/methods.md §11.2.
 """
 from __future__ import annotations
 
@@ -25,15 +25,15 @@ class FNACConfig:
     tau: float
     augment: bool
     ogl_alpha: float
-    audio_encoder: Literal["profile", "resnet18_spectrogram"]  # as EZ-VSL's (§6)
-    dropout_img: float  # on the visual backbone's feature map, before the projection (§10.3)
+    audio_encoder: Literal["profile", "resnet18_spectrogram"]  # as EZ-VSL's (docs/methods.md §6)
+    dropout_img: float  # on the visual backbone's feature map, before the projection (docs/methods.md §10.3)
     dropout_aud: float  # on the audio backbone's vector, before the head
     w_fns1: float  # weight of L_FNS1 = L1(softmax(A Aᵀ/τ), softmax(logits))
     w_tns: float  # weight of L_TNS = L1(softmax(A Aᵀ/τ), softmax(F Fᵀ/τ))
     w_fns2: float  # weight of L_FNS2 = L1(softmax(V̄ V̄ᵀ/τ), softmax(logits))
     high_conf_thresh: float  # foreground: min–max normalised own map above this
     nce_only_epochs: int  # the first epochs train the InfoNCE alone ...
-    public_epochs: int  # ... of this many: the harness keeps the fraction of its own budget (§11.3)
+    public_epochs: int  # ... of this many: the harness keeps the fraction of its own budget (docs/methods.md §11.3)
 
 
 def fnac_losses(v: torch.Tensor, a: torch.Tensor, tau: float, high_conf_thresh: float) -> dict:
@@ -73,7 +73,7 @@ class FNAC(EZVSL):
                                drop_audio=feature_dropout(c.dropout_aud, state.seed, state.step, rows, "dropout_a"))
         acc = self.run.accelerator
         world = 1 if acc is None else acc.num_processes
-        # the global batch's similarities; scaled by the process count as mil_infonce (§1.7)
+        # the global batch's similarities; scaled by the process count as mil_infonce (docs/methods.md §1.7)
         terms = fnac_losses(gather_with_local_grad(out["v"], acc), gather_with_local_grad(out["a"], acc),
                             c.tau, c.high_conf_thresh)
         loss = terms["nce"]

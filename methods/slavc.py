@@ -27,13 +27,13 @@ class SLAVCConfig:
     weight_decay: float
     tau: float
     augment: bool
-    ogl_alpha: float  # the "ogl" variant's weight of the audio-visual map (§10.5)
-    audio_encoder: Literal["profile", "resnet18_spectrogram"]  # as EZ-VSL's (§6)
-    dropout_img: float  # on the visual backbone's feature map, before both projections (§10.3)
+    ogl_alpha: float  # the "ogl" variant's weight of the audio-visual map (docs/methods.md §10.5)
+    audio_encoder: Literal["profile", "resnet18_spectrogram"]  # as EZ-VSL's (docs/methods.md §6)
+    dropout_img: float  # on the visual backbone's feature map, before both projections (docs/methods.md §10.3)
     dropout_aud: float  # on the audio backbone's vector, before both heads
-    momentum_img: float  # EMA rate of the target visual backbone and projections (§10.2)
+    momentum_img: float  # EMA rate of the target visual backbone and projections (docs/methods.md §10.2)
     momentum_aud: float  # EMA rate of the target audio backbone and heads
-    map_from: Literal["online", "target"]  # the encoders the headline map is read from (§10.4)
+    map_from: Literal["online", "target"]  # the encoders the headline map is read from (docs/methods.md §10.4)
 
 
 class TwoHeads(nn.Module):
@@ -104,7 +104,8 @@ def ema_(target: torch.Tensor, online: torch.Tensor, m: float) -> None:
 
 
 def av_map(out: dict) -> torch.Tensor:
-    """SLAVC's audio-visual map without its 1/τ: the mean of the two heads' cosine maps, in [−1, 1] (§10.4)."""
+    """SLAVC's audio-visual map without its 1/τ: the mean of the two heads' cosine maps, in [−1, 1]
+    (docs/methods.md §10.4)."""
     (v1, v2), (a1, a2) = out["v"], out["a"]
     return (torch.einsum("bdhw,bd->bhw", v1, a1) + torch.einsum("bdhw,bd->bhw", v2, a2)) / 2
 
@@ -120,7 +121,7 @@ def slavc_direction(v1: torch.Tensor, v2: torch.Tensor, a1: torch.Tensor, a2: to
 
 def slavc_loss(online: dict, target: dict, tau: float) -> torch.Tensor:
     """CE(a2i, diag) + CE(i2a, diag), both over the sounds m of each image n, as the public code: i2a pairs the
-    online images with the target sounds, a2i the target images with the online sounds (§10.1)."""
+    online images with the target sounds, a2i the target images with the online sounds (docs/methods.md §10.1)."""
     (v1, v2), (a1, a2) = online["v"], online["a"]
     (tv1, tv2), (ta1, ta2) = target["v"], target["a"]
     i2a = slavc_direction(v1, v2, ta1, ta2, tau)
@@ -147,7 +148,8 @@ class SLAVC(EZVSL):
         net = self.models["a"]
         out = net(self.training_view(unlabeled, state), audio_input(net, unlabeled),
                   momentum=(c.momentum_img, c.momentum_aud), drops=dropped(""), target_drops=dropped("_target"))
-        # the global batch's sounds and images as candidates; scaled by the process count as mil_infonce (§1.7)
+        # the global batch's sounds and images as candidates; scaled by the process count as mil_infonce
+        # (docs/methods.md §1.7)
         world = 1 if acc is None else acc.num_processes
         online, target = ({k: tuple(gather_with_local_grad(x, acc) for x in xs) for k, xs in out[part].items()}
                           for part in ("online", "target"))
@@ -161,8 +163,8 @@ class SLAVC(EZVSL):
 
     @torch.no_grad()
     def localize(self, batch, variant=None):
-        """"main": SLAVC's evaluated map (§10.4) as a cosine in [−1, 1]; "target" / "online": the other encoders';
-        "ogl": SLAVC's object-guided mix of the main map (§10.5)."""
+        """"main": SLAVC's evaluated map (docs/methods.md §10.4) as a cosine in [−1, 1]; "target" / "online": the
+        other encoders'; "ogl": SLAVC's object-guided mix of the main map (docs/methods.md §10.5)."""
         variants = self.report_variants()
         if variant is not None and variant not in variants:
             raise ValueError(f"slavc has no variant {variant!r}; it has {variants}")

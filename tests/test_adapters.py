@@ -2,10 +2,13 @@
 the typed config files (suites, profiles, method configs with `include`) refuse bad keys naming file and key."""
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 import torch
 
 import methods
+from benchmark.data import flickr, synthetic, vggss
 from benchmark.data.adapters import DATA, Adapter, RealAdapter, adapter_for, get_adapter, list_adapters
 from benchmark.suites import load_profile, load_suite
 from methods.config import ConfigError, given
@@ -32,6 +35,42 @@ def test_adapter_provides_what_callers_use(name):
         where = adapter.labels_dir(data, adapter.default_profile, d)
         assert where.is_relative_to(adapter.card.parent / "splits") and "labels" in where.parts
     assert adapter.note(load_profile(adapter.default_profile).data)
+
+
+@pytest.mark.parametrize("name", list_adapters())
+def test_declared_features_hold(name):
+    """Label budgets with a stream per domain that no other list uses, negatives it can make, a bool for
+    pretraining: what the labels suite, the negatives suite and benchmark.pretrain ask of the adapter."""
+    adapter = get_adapter(name)
+    for budget, spec in adapter.label_budgets.items():
+        assert spec is None or (type(spec) is float and 0 < spec <= 1) or (type(spec) is int and spec > 0), budget
+    assert set(adapter.label_streams) == (set(adapter.domains) if adapter.label_budgets else set())
+    others = [s for n in list_adapters() if n != name for s in get_adapter(n).label_streams.values()]
+    split_streams = {*range(len(synthetic.DOMAINS)), flickr.SPLIT_STREAM, vggss.SPLIT_STREAM}
+    assert not set(adapter.label_streams.values()) & (set(others) | split_streams)
+    assert adapter.negatives in (None, "generated", "slavc") and isinstance(adapter.class_pretraining, bool)
+    if adapter.negatives == "slavc":
+        assert (adapter.card.parent / "splits" / "test_plus_silent.csv").is_file()
+    if adapter.negatives == "generated" or adapter.class_pretraining:
+        assert adapter.generated, "only the generator makes negative audio and class-labelled images"
+
+
+def test_a_missing_feature_names_the_dataset(monkeypatch, capsys):
+    from benchmark import pretrain
+    from benchmark.data.flickr import Flickr
+    from benchmark.data.label_lists import make_real_label_lists
+    from benchmark.data.negative_pairs import negative_pairs
+
+    monkeypatch.setattr(Flickr, "label_budgets", {})
+    monkeypatch.setattr(Flickr, "negatives", None)
+    with pytest.raises(ConfigError, match=r"dataset 'flickr' \(Flickr-SoundNet\) has no label budgets"):
+        make_real_label_lists("flickr")
+    with pytest.raises(ConfigError, match="dataset 'flickr' .* has no negative pairs"):
+        negative_pairs(SimpleNamespace(name="flickr", dataset="flickr"), None)
+    with pytest.raises(ConfigError, match="dataset 'flickr' .* has no label budgets"):
+        load_suite("labels", "paper")
+    assert pretrain.main(["--profile", "paper", "--out", "unused.safetensors"]) == 2
+    assert "dataset 'flickr' (Flickr-SoundNet) has no class-pretraining images" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("name", list_adapters())

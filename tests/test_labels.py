@@ -9,8 +9,7 @@ import pytest
 from accelerate import Accelerator
 
 from benchmark import metadata
-from benchmark.data.label_lists import (BUDGETS, LABEL_STREAMS, draw_label_lists, load_label_list,
-                                        make_real_label_lists, write_label_lists)
+from benchmark.data.label_lists import draw_label_lists, load_label_list, make_real_label_lists, write_label_lists
 from benchmark.data.splits import SplitError, load_split
 from benchmark.data.synthetic import DOMAINS, SyntheticAdapter
 from benchmark.runner import DomainCache, resolved_config, run_dir
@@ -41,8 +40,9 @@ def test_committed_lists_are_what_the_tool_makes(profile, tmp_path):
     seeds = {"default": [0, 1, 2, 3, 4], "smoke": [0, 1]}[profile]  # bench uses default's lists
     for domain in DOMAINS:
         committed = SyntheticAdapter().labels_dir(None, profile, domain)
-        made = write_label_lists(tmp_path / domain, _pool(profile, domain), BUDGETS["synthetic"], seeds,
-                                 LABEL_STREAMS[f"synthetic/{domain}"],
+        adapter = SyntheticAdapter()
+        made = write_label_lists(tmp_path / domain, _pool(profile, domain), adapter.label_budgets, seeds,
+                                 adapter.label_streams[domain],
                                  f"synthetic/{profile}/{domain} labeled + unlabeled split lists")
         _same_tree(committed, made)
         for seed in seeds:
@@ -114,11 +114,15 @@ def test_suite_checks_budgets(tmp_path, monkeypatch):
                                      "train: 'vggss:heard', test: vggss}]\nlabel_budgets: {synthetic: [5pct]}\n")
     (tmp_path / "c.yaml").write_text("suite: c\nversion: 1\nmethods: [center]\nevaluations: [{name: o, "
                                      "train: 'vggss@5pct', test: vggss}]\n")
+    (tmp_path / "d.yaml").write_text("suite: d\nversion: 1\nmethods: [center]\nevaluations: [{name: o, "
+                                     "train: vggss, test: vggss}]\nlabel_budgets: {synthetic: [5pct, 3pct]}\n")
     monkeypatch.setattr(suites, "SUITES_DIR", tmp_path)
     with pytest.raises(SuiteError, match="without a class subset"):
         load_suite("b", "smoke")
     with pytest.raises(SuiteError, match="comes from `label_budgets`"):
         load_suite("c", "smoke")
+    with pytest.raises(SuiteError, match=r"dataset 'synthetic' has no budget \['3pct'\]"):  # the adapter's
+        load_suite("d", "smoke")
     monkeypatch.undo()
     with pytest.raises(SuiteError, match="seed 9 or budget"):
         suites.validate_suite(load_suite("labels", "smoke", seeds=[9]))

@@ -108,6 +108,15 @@ class Adapter:
     default_profile: ClassVar[str]  # whose data and lists `benchmark.score` uses by default
     class_subsets: ClassVar[tuple[str, ...]] = ()  # `domain:<subset>` restrictions it has class lists for
     generated: ClassVar[bool] = False  # a stand-in built on first use (no download; not the paper's data)
+    # Optional features; a caller asks `require`, whose error names the dataset that lacks one.
+    # Label budgets (benchmark/data/label_lists.py): name -> a fraction of the pool, a count or None (all of it);
+    # per domain the RNG stream of its lists beside SPLIT_SEED, which no other list uses.
+    label_budgets: ClassVar[dict[str, float | int | None]] = {}
+    label_streams: ClassVar[dict[str, int]] = {}
+    # negative test pairs (benchmark/data/negative_pairs.py): "generated", or "slavc" (SLAVC's list committed as
+    # datasets/<name>/splits/test_plus_silent.csv)
+    negatives: ClassVar[str | None] = None
+    class_pretraining: ClassVar[bool] = False  # benchmark/pretrain.py can draw class-labelled images of its domains
 
     @property
     def card(self) -> Path:  # sources, licence, layout, splits
@@ -116,6 +125,13 @@ class Adapter:
     def labels_dir(self, data, profile: str, domain: str) -> Path:
         """Folder of the domain's labeled-subset lists for label budgets (benchmark/data/label_lists.py)."""
         raise NotImplementedError
+
+    def require(self, feature: str, what: str, hint: str = ""):
+        """The adapter's declaration `feature`, or a ConfigError naming the dataset if it declares none."""
+        if not getattr(self, feature):
+            raise ConfigError(f"dataset {self.name!r} ({self.title}) has no {what} (its adapter declares no "
+                              f"`{feature}`){hint}")
+        return getattr(self, feature)
 
     def check_subset(self, domain: str) -> None:
         which = domain.partition(":")[2]

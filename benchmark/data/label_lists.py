@@ -6,9 +6,10 @@ domain's training pool is its unlabeled pool; validation and test never change.
 
 - Pool: the split lists' labeled + unlabeled ids (synthetic), or the annotated training pairs (real data: the
   adapter's `label_pool`).
+- Budgets and streams: the adapter's `label_budgets` and `label_streams` (benchmark/data/adapters.py).
 - Draw: one permutation of the sorted pool per (pool, seed), `numpy.random.default_rng([SPLIT_SEED, stream,
-  seed])`, with a stream per pool (LABEL_STREAMS); budget b keeps the first n_b entries, so within a seed the
-  budgets are **nested** (2 % ⊂ 5 % ⊂ 10 % ⊂ 25 %) and a curve's steps are labels added, not another draw.
+  seed])`, with a stream per pool; budget b keeps the first n_b entries, so within a seed the budgets are
+  **nested** (2 % ⊂ 5 % ⊂ 10 % ⊂ 25 %) and a curve's steps are labels added, not another draw.
 - Files: `<labels dir>/<budget>/seed<k>.txt` (ids sorted, one per line), `manifest.json` ({"<budget>/seed<k>":
   sha256}) and `made.json` (seed, stream, pool size and digest, budget sizes). The labels dir is the adapter's
   `labels_dir`: `datasets/synthetic/splits/<profile>/labels/<domain>/`, `datasets/<dataset>/splits/labels/`.
@@ -24,19 +25,13 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark.data.splits import SPLIT_SEED, SplitError, sha256_file, verify_against_manifest
+from benchmark.data.adapters import RealAdapter, get_adapter, list_adapters
+from benchmark.data.real_splits import real_split_dir
+from benchmark.data.splits import SPLIT_SEED, SplitError, load_split, sha256_file, verify_against_manifest
+from benchmark.data.synthetic import SyntheticAdapter
 from benchmark.io import read_json, write_json_atomic, write_text_atomic
+from methods.config import ConfigError, load_yaml
 
-# Budget name -> a fraction of the pool (float), a number of samples (int) or the whole pool (None).
-BUDGETS = {
-    "synthetic": {"2pct": 0.02, "5pct": 0.05, "10pct": 0.10, "25pct": 0.25},
-    # Senocak's ~5k annotated Flickr pairs include the test and val pairs, so no 5k budget can be drawn: `all`
-    # is the whole annotated training pool (about 4.5k; its size is in made.json)
-    "flickr": {"1k": 1000, "2.5k": 2500, "all": None},
-    "vggss": {"1k": 1000, "2.5k": 2500},  # the annotated training pool is labeled.txt itself (2.5k)
-}
-# RNG streams beside SPLIT_SEED, one per pool; the split lists use 0, 1 (synthetic), 1001, 1002 (real)
-LABEL_STREAMS = {"synthetic/flickr": 3000, "synthetic/vggss": 3001, "flickr/flickr": 3101, "vggss/vggss": 3102}
 MAKE_HINT = "make them with `python -m benchmark.data.label_lists` (docs/protocol.md §9)"
 
 
@@ -107,7 +102,6 @@ def profile_seeds(lists: str, source: str) -> list[int]:
     """Seeds of every profile that uses these lists: synthetic lists of profile `lists` serve it and every profile
     with `data.splits: <lists>` (bench uses default's); the real lists serve every real-data profile."""
     from benchmark.suites import PROFILES_PATH  # import cycle: suites -> data
-    from methods.config import load_yaml
 
     seeds = set()
     for name, prof in load_yaml(PROFILES_PATH).items():
@@ -121,17 +115,14 @@ def profile_seeds(lists: str, source: str) -> list[int]:
 
 def make_synthetic_label_lists(profile: str, seeds=None, force: bool = False) -> list[Path]:
     """The lists of both synthetic domains, from the committed split lists of `profile`."""
-    from benchmark.data.splits import load_split
-    from benchmark.data.synthetic import DOMAINS, SyntheticAdapter
-
-    seeds = profile_seeds(profile, "synthetic") if seeds is None else seeds
+    adapter = SyntheticAdapter()
+    seeds = profile_seeds(profile, adapter.source) if seeds is None else seeds
     out = []
-    for domain in DOMAINS:
-        pool = sorted(i for s in ("labeled", "unlabeled") for i in load_split("synthetic", profile, domain, s)[0])
+    for domain, stream in adapter.label_streams.items():
+        pool = sorted(i for s in ("labeled", "unlabeled") for i in load_split(adapter.name, profile, domain, s)[0])
         note = f"synthetic/{profile}/{domain} labeled + unlabeled split lists"
-        base = SyntheticAdapter().labels_dir(None, profile, domain)
-        out.append(write_label_lists(base, pool, BUDGETS["synthetic"], seeds, LABEL_STREAMS[f"synthetic/{domain}"],
-                                     note, force))
+        out.append(write_label_lists(adapter.labels_dir(None, profile, domain), pool, adapter.label_budgets, seeds,
+                                     stream, note, force))
     return out
 
 
@@ -139,33 +130,34 @@ def make_real_label_lists(dataset: str, root=None, seeds=None, base=None, force:
                           budgets: dict | None = None) -> Path:
     """The lists of a real dataset from its annotated training pool (the adapter's `label_pool`: the committed
     split lists, and for Flickr the annotation files under `root`). `base`: the split lists' folder (the lists go
-    to its `labels/`); `budgets`: default BUDGETS[dataset]."""
-    from benchmark.data.adapters import get_adapter
-    from benchmark.data.real_splits import real_split_dir
-
+    to its `labels/`); `budgets`: default the adapter's `label_budgets`."""
     adapter = get_adapter(dataset)
+    declared = adapter.require("label_budgets", "label budgets")
     base = Path(base) if base is not None else real_split_dir(dataset)
     pool, note = adapter.label_pool(root, base)
-    seeds = profile_seeds("", "real") if seeds is None else seeds
-    stream = LABEL_STREAMS[f"{dataset}/{dataset}"]
-    return write_label_lists(base / "labels", pool, budgets or BUDGETS[dataset], seeds, stream, note, force)
+    seeds = profile_seeds("", adapter.source) if seeds is None else seeds
+    return write_label_lists(base / "labels", pool, budgets or declared, seeds, adapter.label_streams[dataset], note,
+                             force)
 
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--dataset", required=True, choices=sorted(BUDGETS))
+    p.add_argument("--dataset", required=True, choices=list_adapters())
     p.add_argument("--profile", help="synthetic: whose split lists (e.g. default, smoke)")
     p.add_argument("--root", type=Path, help="real data: the dataset root (Flickr: its Annotations/ folder)")
     p.add_argument("--seeds", type=lambda s: [int(x) for x in s.split(",")],
                    help="default: the seeds of every profile that uses these lists")
     p.add_argument("--force", action="store_true", help="remake existing lists (changes every result's hash)")
     args = p.parse_args(argv)
-    if args.dataset == "synthetic":
-        if not args.profile:
-            p.error("--profile is required for the synthetic dataset")
-        out = make_synthetic_label_lists(args.profile, args.seeds, args.force)
-    else:
-        out = [make_real_label_lists(args.dataset, args.root, args.seeds, force=args.force)]
+    try:
+        if isinstance(get_adapter(args.dataset), RealAdapter):
+            out = [make_real_label_lists(args.dataset, args.root, args.seeds, force=args.force)]
+        elif not args.profile:
+            p.error(f"--profile is required for the {args.dataset} dataset")
+        else:
+            out = make_synthetic_label_lists(args.profile, args.seeds, args.force)
+    except ConfigError as err:  # a dataset without label budgets
+        p.error(str(err))
     for path in out:
         print(f"wrote {path}")
 

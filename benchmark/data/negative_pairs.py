@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from benchmark.data import synthetic
+from benchmark.data.adapters import get_adapter
 from benchmark.data.domains import DomainData
 from benchmark.data.features import logmel
 from benchmark.data.real_splits import real_split_dir
@@ -158,6 +159,6 @@ def negative_pairs(data: DomainData, suite_data) -> NegativePairs:
     """The negative pairs of a test domain (whole domains only: a class subset has no negative list)."""
     if ":" in data.name:
         raise SplitError(f"negative pairs are defined for whole test domains, not {data.name!r}")
-    if data.dataset == "synthetic":
+    if get_adapter(data.dataset).require("negatives", "negative pairs") == "generated":
         return synthetic_negatives(data, suite_data.clip_seconds, suite_data.sample_rate)
     return slavc_negatives(data)

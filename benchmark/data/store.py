@@ -137,7 +137,7 @@ class SampleTable:
             raise StoreError(f"{self.path}: sample id {err.args[0]} is not in this store") from None
 
     def _arrow_rows(self, rows) -> dict:
-        import pyarrow as pa
+        import pyarrow as pa  # lazy, as datasets: a heavy import only store reads need
 
         table = self._arrow[rows]  # a gather gives one chunk per row: converted at once, not chunk by chunk
         out = {}

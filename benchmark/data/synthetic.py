@@ -445,6 +445,9 @@ class SyntheticAdapter(Adapter):
     domains = DOMAINS
     class_subsets = ("heard", "unheard")
     generated = True
+    label_budgets = {"2pct": 0.02, "5pct": 0.05, "10pct": 0.10, "25pct": 0.25}
+    label_streams = {"flickr": 3000, "vggss": 3001}
+    negatives, class_pretraining = "generated", True
 
     def load(self, data, profile, domain, data_root=None, main_process_first=None):
         from benchmark.data.domains import load_synthetic_domain  # import cycle: domains -> store -> synthetic

@@ -177,6 +177,9 @@ def test_split(choice: str) -> str:
 class VGGSS(RealAdapter):
     name, title = "vggss", "VGG-SoundSource"
     class_subsets = ("heard", "unheard")  # splits/{heard,unheard}_classes.txt: the open set
+    # the annotated training pool is labeled.txt itself (2.5k)
+    label_budgets, label_streams = {"1k": 1000, "2.5k": 2500}, {"vggss": 3102}
+    negatives = "slavc"
 
     read, make_splits = staticmethod(read_vggss), staticmethod(make_vggss_splits)
 

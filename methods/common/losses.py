@@ -28,7 +28,7 @@ def pixel_bce(target: torch.Tensor, prob: torch.Tensor, per_sample: bool = False
 
 
 def downsample_target(gt: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Full-resolution GT map (B,H,W) -> soft target at map resolution by block averaging (§1.5)."""
+    """Full-resolution GT map (B,H,W) -> soft target at map resolution by block averaging (docs/methods.md §1.5)."""
     return F.adaptive_avg_pool2d(gt.float().unsqueeze(1), size).squeeze(1)
 
 
@@ -55,7 +55,8 @@ def _mil_infonce(v: torch.Tensor, a: torch.Tensor, tau: float) -> torch.Tensor:
 
 
 def mil_logits(v: torch.Tensor, a: torch.Tensor, tau: float) -> torch.Tensor:
-    """logits[n, m] = max_{h,w} ⟨v_n[:, h, w], a_m⟩ / τ: EZ-VSL's multiple-instance similarity (§1.7, §6)."""
+    """logits[n, m] = max_{h,w} ⟨v_n[:, h, w], a_m⟩ / τ: EZ-VSL's multiple-instance similarity
+    (docs/methods.md §1.7, §6)."""
     return torch.einsum("ndhw,md->nmhw", v, a).flatten(2).amax(dim=2) / tau
 
 
