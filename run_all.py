@@ -155,6 +155,10 @@ def _main(argv=None) -> int:
     if precision == "fp16" and not on_gpu:  # it would be recorded while changing nothing on a CPU
         print("error: --mixed-precision fp16 needs a GPU; on a CPU use no (or bf16)", file=sys.stderr)
         return 2
+    if precision == "bf16" and on_gpu and not torch.cuda.is_bf16_supported():  # refused, not recorded as bf16
+        print(f"error: --mixed-precision bf16: {torch.cuda.get_device_name()} does not support bf16; use fp16 or no",
+              file=sys.stderr)
+        return 2
     accelerator = Accelerator(cpu=args.cpu, mixed_precision=precision, log_with=args.log_with,
                               project_dir=args.results_dir / "trackers" if args.log_with else None)
     log = print if accelerator.is_main_process else (lambda *a, **k: None)

@@ -172,6 +172,29 @@ def test_two_invocations_on_one_results_folder_equal_one(tmp_path, uninterrupted
     assert _finished(shared) == _finished(uninterrupted)
 
 
+def test_a_waiting_invocation_names_the_run_it_waits_for(tmp_path):
+    """The run's lock held by another process: run_lock logs which run it waits on, then enters once it is free."""
+    from types import SimpleNamespace
+
+    from benchmark.runner import run_lock
+
+    out = tmp_path / "runs" / "center" / "seed0"
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from filelock import FileLock; "
+                               "lock = FileLock(sys.argv[1]); lock.acquire(); print('held', flush=True); "
+                               "time.sleep(1.0)", str(out.with_name("seed0.lock"))],
+                              stdout=subprocess.PIPE, text=True)
+    (tmp_path / "runs" / "center").mkdir(parents=True)
+    assert holder.stdout.readline().strip() == "held"
+    held = time.monotonic()
+    logged = []
+    accelerator = SimpleNamespace(is_main_process=True, wait_for_everyone=lambda: None)
+    with run_lock(out, accelerator, logged.append, "center train=flickr seed=0"):
+        assert time.monotonic() - held > 0.5  # entered only once the holder let go (it holds the lock for 1 s)
+    holder.wait(timeout=30)
+    assert logged == [f"wait center train=flickr seed=0: another process is running it "
+                      f"(lock {out.with_name('seed0.lock')})"]
+
+
 def _interrupt(proc: subprocess.Popen, sig: int, code: int, results: Path) -> None:
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=120)

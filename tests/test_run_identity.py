@@ -112,6 +112,19 @@ def test_fp16_on_a_cpu_is_refused(tmp_path, capsys):
     assert not any(tmp_path.rglob("metrics.json"))
 
 
+def test_bf16_on_a_gpu_without_it_is_refused(tmp_path, capsys, monkeypatch):
+    """A precision the device lacks is refused before anything runs, never recorded in a run's identity."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda *a, **k: "Tesla V100")
+    code = run_all.main(["--suite", "table1", "--profile", "smoke", "--seeds", "0", "--methods", "center",
+                         "--mixed-precision", "bf16", "--results-dir", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.strip() == ("error: --mixed-precision bf16: Tesla V100 does not support bf16; "
+                                         "use fp16 or no")
+    assert not any(tmp_path.rglob("metrics.json"))
+
+
 def test_the_runner_builds_the_method_its_config_hash_describes(smoke_domains):
     """The method is built from the run's resolved config, not resolved a second time: same config object as the
     suite's overrides give, for every row of every suite."""

@@ -77,6 +77,24 @@ def test_truncated_metrics_json_is_one_error_line_and_validate_reports_it(tmp_pa
     assert f"damaged: {metrics}: not valid JSON" in out and "1 of 2 finished runs" in out and ": valid" not in out
 
 
+def test_repair_reruns_a_run_from_before_the_digests(tmp_path, capsys):
+    """A metrics.json without file digests (written before results were verified) is refused, and --repair trains
+    that run again with the same numbers."""
+    args = [*SMOKE, "--results-dir", str(tmp_path)]
+    assert run_all.main(args) == 0
+    run = tmp_path / "table1" / "runs" / "smoke" / "train-flickr" / "center" / "seed0"
+    intact = json.loads((run / "metrics.json").read_text())
+    _edit(run / "metrics.json", lambda m: m.pop("files"))
+    capsys.readouterr()
+    assert run_all.main([*args, "--validate"]) == 1 and "records no file digests" in capsys.readouterr().out
+    assert run_all.main([*args, "--repair"]) == 0
+    assert "done center train=flickr seed=0" in capsys.readouterr().out
+    rebuilt = json.loads((run / "metrics.json").read_text())
+    assert rebuilt.pop("files")["per_sample.jsonl"] == intact.pop("files")["per_sample.jsonl"]
+    assert rebuilt == intact  # run.json differs only by its timings
+    assert run_all.main([*args, "--validate"]) == 0
+
+
 def test_repair_reruns_the_damaged_run(tmp_path, capsys):
     args = [*SMOKE, "--results-dir", str(tmp_path)]
     assert run_all.main(args) == 0
