@@ -282,8 +282,8 @@ def pipeline(batch: int = 128, size: int = 224, steps: int = 12, compute_ms: flo
             data_s = batch / fetch_rate(max(depth, 1))
             step = loop(depth, compute_s)
             name = "serial loop" if not depth else f"prefetch, {depth} worker{'s' * (depth > 1)}"
-            lines.append(f"step time ({name}{label}): {1e3 * step:.1f} ms (data {1e3 * data_s:.1f}, compute "
-                         f"{1e3 * compute_s:.1f}); overlap ({name}{label}): {step / max(data_s, compute_s):.2f}")
+            lines.append(f"overlap: {step / max(data_s, compute_s):.2f} ({name}{label}; step time {1e3 * step:.1f} "
+                         f"ms, data {1e3 * data_s:.1f}, compute {1e3 * compute_s:.1f})")
         return lines
 
     for step in range(n // batch):  # page the store in

@@ -324,7 +324,7 @@ def _run_locked(suite: Suite, entry: MethodEntry, train_domain: str, tests: list
             result = train(method, seeded(domains, train_domain, seed), budget=budget, seed=seed,
                            accelerator=accelerator, ckpt_dir=out / "ckpt",
                            run_meta={"config_hash": chash, "config": config}, log=log, name=name,
-                           channels_last=channels_last(suite, accelerator))
+                           loader_workers=suite.loader_workers, channels_last=channels_last(suite, accelerator))
         provenance = {"unlabeled_shortfall": _runs_of(result.shortfall)}
     t_test = time.perf_counter()
     negative_sets = {t: domains.negatives(t) for t in config.get("negatives", {})}

@@ -118,6 +118,9 @@ class Profile:
     method_overrides: dict = field(default_factory=dict)  # for every method whose config has the field
     mixed_precision: Literal["no", "fp16", "bf16"] = "no"  # on GPU only
     channels_last: bool = False  # on GPU only: the models' convolutions in NHWC (docs/design.md §4)
+    # threads fetching batches ahead, on a GPU only (run_all: a CPU run uses 1, its cores train; --loader-workers
+    # overrides both; docs/design.md §4). Not in a run's identity: the batches are the same
+    loader_workers: int = 1
     lr_grid: tuple[float, ...] = ()  # learning rates tried per (method, training domain), chosen on validation
     # the seeds the grid is run at; each rate's score is the mean over them, so a rate at which some seeds
     # diverge is not chosen on one seed that survived it (docs/protocol.md §3)
@@ -149,6 +152,7 @@ class Suite:
     claims: tuple[Claim, ...]
     mixed_precision: str
     channels_last: bool
+    loader_workers: int  # the profile's; run_all sets the one a run uses (Profile.loader_workers)
     lr_grid: tuple[float, ...]
     lr_sources: dict  # label -> MethodEntry of every label some lr_of names
     tune_seeds: tuple[int, ...]
@@ -244,7 +248,8 @@ def load_suite(name: str, profile: str = "default", seeds: list[int] | None = No
         budget=budget, data=prof.data, model_spec=check_model_section(prof.model, profile),
         method_overrides=prof.method_overrides, method_budgets=_method_budgets(prof, budget, profile),
         paper=paper, path=path,
-        mixed_precision=prof.mixed_precision, channels_last=prof.channels_last, lr_grid=prof.lr_grid,
+        mixed_precision=prof.mixed_precision, channels_last=prof.channels_last,
+        loader_workers=prof.loader_workers, lr_grid=prof.lr_grid,
         tune_seeds=prof.tune_seeds,
         published=prof.publish,
         lr_sources={e.lr_of: next(f for f in raw.methods if f.label == e.lr_of) for e in entries if e.lr_of},

@@ -371,11 +371,12 @@ def prepare_training(method: Method, data: DomainData, budget: Budget, seed: int
 
 
 def train(method: Method, data: DomainData, *, budget: Budget, seed: int, accelerator, ckpt_dir: Path,
-          run_meta: dict, log=print, name: str | None = None, prefetch: int = 1, profile_timings: bool = False,
-          channels_last: bool = False) -> TrainResult:
+          run_meta: dict, log=print, name: str | None = None, loader_workers: int = 1,
+          profile_timings: bool = False, channels_last: bool = False) -> TrainResult:
     """Train `method` on `data` under `budget`; leaves the best-on-val weights loaded. `name` (default: the
-    method's) names the run in the progress lines printed when tqdm is off. `prefetch`: steps whose batches are
-    fetched ahead on a background thread (0: serial; the batches are the same). `profile_timings`: the
+    method's) names the run in the progress lines printed when tqdm is off. `loader_workers`: background threads
+    that fetch batches ahead, one step each (the loader's depth: as many steps); 0: serial. The batches are the
+    same either way, so it is no part of a run's identity. `profile_timings`: the
     data / forward / backward split with host syncs on a GPU (exact on a CPU either way). `channels_last`: the
     models' memory format on a GPU (docs/design.md §4)."""
     world = accelerator.num_processes
@@ -421,7 +422,7 @@ def train(method: Method, data: DomainData, *, budget: Budget, seed: int, accele
                disable=None if accelerator.is_local_main_process else True)
     t_start = time.perf_counter()
     watch = NonFiniteWatch(method.name, seed)
-    with BatchLoader(method, ctx, samplers, steps, depth=prefetch) as loader:
+    with BatchLoader(method, ctx, samplers, steps, depth=loader_workers, workers=loader_workers) as loader:
         for step in bar:
             PROGRESS["step"] = step
             logs: dict = {}

@@ -122,7 +122,7 @@ class XPL(Method):
             all_index, gathered = index, instant
         for k in MODELS:
             self.banks[k].update(all_index, gathered[k])
-        return {k: self.banks[k].read(index).to(instant[k].device) for k in MODELS}
+        return {k: self.banks[k].read(index) for k in MODELS}  # on the labels' device
 
     # ---- training ---------------------------------------------------------------------------------
     def training_step(self, labeled, unlabeled, state):

@@ -125,6 +125,23 @@ def test_bf16_on_a_gpu_without_it_is_refused(tmp_path, capsys, monkeypatch):
     assert not any(tmp_path.rglob("metrics.json"))
 
 
+def test_loader_workers_reach_the_runner_and_stay_out_of_the_identity(smoke_suite, smoke_domains, monkeypatch,
+                                                                      tmp_path):
+    """A profile's loader threads apply on a GPU only (a CPU's cores train), --loader-workers on either; how many
+    threads fetch the batches is not what a run computes, so its identity does not record it."""
+    seen = []
+    monkeypatch.setattr(run_all, "load_suite", lambda *a, **k: dataclasses.replace(load_suite(*a, **k),
+                                                                                  loader_workers=4))
+    monkeypatch.setattr(run_all, "run_suite", lambda suite, *a, **k: seen.append(suite.loader_workers))
+    monkeypatch.setattr("benchmark.leaderboard.write_leaderboard", lambda *a: "leaderboard.md")
+    args = ["--suite", "table1", "--profile", "smoke", "--cpu", "--results-dir", str(tmp_path)]
+    assert run_all.main(args) == 0 and run_all.main(args + ["--loader-workers", "3"]) == 0
+    assert seen == [1, 3]
+    four = dataclasses.replace(smoke_suite, loader_workers=4)
+    assert _config(four, "xpl", _accelerator(), smoke_domains) == \
+        _config(smoke_suite, "xpl", _accelerator(), smoke_domains)
+
+
 def test_the_runner_builds_the_method_its_config_hash_describes(smoke_domains):
     """The method is built from the run's resolved config, not resolved a second time: same config object as the
     suite's overrides give, for every row of every suite."""

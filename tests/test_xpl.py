@@ -34,6 +34,53 @@ def test_memory_bank_ema_per_visit():
     assert torch.equal(no_ema.read(idx), torch.tensor([[[0.0, 1.0]]]))  # beta 0 = instant labels
 
 
+def _visits(n: int) -> list:
+    """n updates of 3 of 6 rows with random 2×2 labels."""
+    g = torch.Generator().manual_seed(0)
+    return [(torch.randperm(6, generator=g)[:3], torch.rand(3, 2, 2, generator=g)) for _ in range(n)]
+
+
+def _updated(bank: MemoryBank, visits: list, device: str = "cpu") -> MemoryBank:
+    for index, labels in visits:
+        bank.update(index, labels.to(device))
+    return bank
+
+
+def test_memory_bank_state_is_a_host_copy_that_resumes_exactly():
+    """The state a checkpoint holds does not follow later updates, and a bank loaded from it continues exactly as
+    the bank that was never saved."""
+    visits = _visits(6)
+    full = _updated(MemoryBank(6, (2, 2), beta=0.7), visits[:3])
+    state = full.state_dict()
+    saved = {k: v.clone() for k, v in state.items()}
+    _updated(full, visits[3:])
+    assert all(torch.equal(state[k], saved[k]) for k in saved)
+    resumed = MemoryBank(1, (1, 1), beta=0.7)
+    resumed.load_state_dict(state)
+    _updated(resumed, visits[3:])
+    assert torch.equal(resumed.values, full.values) and torch.equal(resumed.initialized, full.initialized)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_memory_bank_on_the_device_syncs_nothing_and_equals_the_cpu_bank():
+    """Labels on the GPU, row index on the host (as the trainer gives it): after its first update moves it, the
+    bank updates and reads without a host sync, to the same bits as on the CPU; its state is on the host."""
+    visits = _visits(6)
+    cpu = _updated(MemoryBank(6, (2, 2), beta=0.7), visits)
+    gpu = _updated(MemoryBank(6, (2, 2), beta=0.7), visits[:1], "cuda")
+    on_device = [(index, labels.cuda()) for index, labels in visits[1:]]
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        for index, labels in on_device:
+            gpu.update(index, labels)
+            gpu.read(index)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    state = gpu.state_dict()
+    assert gpu.values.is_cuda and state["values"].device.type == "cpu"
+    assert torch.equal(state["values"], cpu.values) and torch.equal(state["initialized"], cpu.initialized)
+
+
 def test_memory_bank_for_144k_samples_is_small():
     bank = MemoryBank(146_500, (7, 7), beta=0.7)
     mb = bank.nbytes() / 2**20

@@ -48,7 +48,10 @@ def select_by_agreement(rho: torch.Tensor, fraction: float, floor: float) -> tor
 
 class MemoryBank:
     """Per-sample soft pseudo-labels at map resolution with an EMA per visit (Eq. 5): PL_i ← β·PL_i + (1−β)·PL̂_i,
-    the first visit copies PL̂_i. fp32 [N, h, w] + a bool flag: 144k × 7 × 7 × 4 B ≈ 28 MB per model."""
+    the first visit copies PL̂_i. fp32 [N, h, w] + a bool flag: 144k × 7 × 7 × 4 B ≈ 28 MB per model.
+
+    The bank lives where the labels are (moved there at the first update, also after a checkpoint is loaded), so
+    a step reads nothing back to the host; its state_dict is a host copy (docs/design.md §4)."""
 
     def __init__(self, size: int, map_hw: tuple[int, int], beta: float):
         self.beta = beta
@@ -60,24 +63,25 @@ class MemoryBank:
 
         Duplicate indices in one call keep the last occurrence (it never happens with our samplers).
         """
-        index = index.cpu()
-        instant = instant.detach().float().cpu()
+        if self.values.device != instant.device:
+            self.values, self.initialized = self.values.to(instant.device), self.initialized.to(instant.device)
+        index = index.to(instant.device, non_blocking=True)  # the batch's index is on the host
+        instant = instant.detach().float()
         old = self.values[index]
-        fresh = ~self.initialized[index]
-        new = self.beta * old + (1 - self.beta) * instant
-        new[fresh] = instant[fresh]
+        # where, not a boolean mask: masked indexing waits for the device to count the mask
+        new = torch.where(self.initialized[index, None, None], self.beta * old + (1 - self.beta) * instant, instant)
         self.values[index] = new
-        self.initialized[index] = True
+        self.initialized.index_fill_(0, index, True)  # a scalar fill: no host value to copy over
         return new
 
     def read(self, index: torch.Tensor) -> torch.Tensor:
-        return self.values[index.cpu()]
+        return self.values[index.to(self.values.device, non_blocking=True)]
 
     def nbytes(self) -> int:
         return self.values.element_size() * self.values.nelement() + self.initialized.nelement()
 
     def state_dict(self) -> dict:
-        return {"values": self.values.clone(), "initialized": self.initialized.clone()}
+        return {"values": self.values.to("cpu", copy=True), "initialized": self.initialized.to("cpu", copy=True)}
 
     def load_state_dict(self, state: dict) -> None:
         self.values = state["values"].clone()
