@@ -247,7 +247,7 @@ def pipeline(batch: int = 128, size: int = 224, steps: int = 12, compute_ms: flo
         """Seconds per step over `steps` steps (after one untimed), batches from a BatchLoader of `depth` threads
         (0: serial), the compute stood in by a sleep: the host thread waits, as for a GPU step."""
         start = next(first)
-        with BatchLoader(method, ctx, samplers, start + steps + 1, depth=depth, workers=max(depth, 1)) as loader:
+        with BatchLoader(method, ctx, samplers, start + steps + 1, depth=depth) as loader:
             loader.get(start)
             t = time.perf_counter()
             for step in range(start + 1, start + steps + 1):

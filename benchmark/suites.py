@@ -131,6 +131,10 @@ class Profile:
     # because its paper's public recipe does; each entry cites it (docs/protocol.md §3)
     method_budgets: dict = field(default_factory=dict)
 
+    def __post_init__(self):
+        if self.loader_workers < 0:  # as run_all --loader-workers
+            raise ValueError(f"loader_workers {self.loader_workers}: expected 0 or more")
+
 
 @dataclass(frozen=True)
 class Suite:

@@ -175,7 +175,7 @@ class BatchFetchError(RuntimeError):
 
 
 class BatchLoader:
-    """The batches of each step, fetched up to `depth` steps ahead by `workers` background threads while the
+    """The batches of each step, fetched up to `depth` steps ahead by as many background threads while the
     current step computes (docs/design.md §4). The rows are planned in the main thread, in step order, by the same
     `plan_rows` as the serial path, so every step gets the same rows; a step is planned ahead only when
     `method.pool_ready(step)` says its unlabeled pool cannot change before then (no curriculum pass due): a step
@@ -183,12 +183,11 @@ class BatchLoader:
     `depth=0` is the serial path. Use as a context manager: leaving it (end, error, KeyboardInterrupt) cancels the
     pending fetches and joins the threads."""
 
-    def __init__(self, method: Method, ctx: TrainContext, samplers: "_Samplers", stop: int, depth: int = 1,
-                 workers: int = 1):
+    def __init__(self, method: Method, ctx: TrainContext, samplers: "_Samplers", stop: int, depth: int = 1):
         self.method, self.ctx, self.samplers, self.stop, self.depth = method, ctx, samplers, stop, depth
         self.device = ctx.run.accelerator.device
         self.pending: dict[int, tuple] = {}  # step -> (StepRows, Future)
-        self.pool = ThreadPoolExecutor(max(1, workers), thread_name_prefix="avsl-batches") if depth else None
+        self.pool = ThreadPoolExecutor(depth, thread_name_prefix="avsl-batches") if depth else None
         self.stream = torch.cuda.Stream(self.device) if depth and self.device.type == "cuda" else None
 
     def _fetch(self, rows: StepRows) -> tuple:
@@ -422,7 +421,7 @@ def train(method: Method, data: DomainData, *, budget: Budget, seed: int, accele
                disable=None if accelerator.is_local_main_process else True)
     t_start = time.perf_counter()
     watch = NonFiniteWatch(method.name, seed)
-    with BatchLoader(method, ctx, samplers, steps, depth=loader_workers, workers=loader_workers) as loader:
+    with BatchLoader(method, ctx, samplers, steps, depth=loader_workers) as loader:
         for step in bar:
             PROGRESS["step"] = step
             logs: dict = {}

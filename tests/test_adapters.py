@@ -108,7 +108,8 @@ def test_profile_data_and_budget_are_checked(tmp_path, monkeypatch):
     profiles = yaml.safe_load(suites.PROFILES_PATH.read_text())
     bad = {"subset": {**profiles["smoke"], "data": {**profiles["smoke"]["data"], "subset": "10k"}},
            "source": {**profiles["smoke"], "data": {**profiles["smoke"]["data"], "source": "reel"}},
-           "budget": {**profiles["smoke"], "budget": {**profiles["smoke"]["budget"], "steps": "six"}}}
+           "budget": {**profiles["smoke"], "budget": {**profiles["smoke"]["budget"], "steps": "six"}},
+           "workers": {**profiles["smoke"], "loader_workers": -1}}
     (tmp_path / "profiles.yaml").write_text(yaml.safe_dump(bad))
     monkeypatch.setattr(suites, "PROFILES_PATH", tmp_path / "profiles.yaml")
     with pytest.raises(ConfigError, match=r"profiles.yaml: subset: key 'data': unknown key\(s\) \['subset'\]"):
@@ -117,6 +118,8 @@ def test_profile_data_and_budget_are_checked(tmp_path, monkeypatch):
         load_profile("source")
     with pytest.raises(ConfigError, match=r"key 'budget': key 'steps': expected int, got 'six'"):
         load_profile("budget")
+    with pytest.raises(ConfigError, match=r"profiles.yaml: workers: loader_workers -1: expected 0 or more"):
+        load_profile("workers")
 
 
 def test_defaults_stay_out_of_the_identity():
