@@ -153,6 +153,7 @@ def label_budget_figure(suite, results_dir: Path, agg, groups: dict, sizes: dict
     if not drawn:
         plt.close(fig)
         return None
-    axes[0, -1].legend(fontsize=7, loc="best")
+    # one legend, on the last panel that has lines (a domain whose runs have not landed has none)
+    next(ax for ax in axes[0][::-1] if ax.get_legend_handles_labels()[0]).legend(fontsize=7, loc="best")
     fig.suptitle(f"{suite.name} ({suite.profile}): CIoU vs labels, mean ± 95 % CI over seeds", fontsize=9)
     return save(fig, results_dir / suite.name / "figures" / f"ciou_vs_labels{_suffix(suite)}.png")
