@@ -17,6 +17,7 @@ from benchmark.verify import file_digests
 from methods.common.localizer import unwrap
 
 COPIED = ("per_sample.jsonl", "previews.json", "best_model.pt")  # taken over as they are by a reused run
+_PER_TEST = ("per_sample.jsonl", "previews.json")  # what a run tested on fewer sets keeps in part
 
 
 def _write(path: Path, content: str | Callable) -> None:
@@ -50,15 +51,24 @@ def write_metrics(out: Path, metrics: dict, files: dict | None = None) -> dict:
     return metrics
 
 
-def copy_run(src: Path, dst: Path, run_fields: dict, metrics_fields: dict) -> dict:
+def copy_run(src: Path, dst: Path, run_fields: dict, metrics_fields: dict,
+             only_tests: list[str] | None = None) -> dict:
     """The finished run in `src` as the run `dst`: files copied, run.json and metrics.json updated with
-    `run_fields` and `metrics_fields` (this run's config, hash and label), metrics.json last."""
+    `run_fields` and `metrics_fields` (this run's config, hash and label), metrics.json last. `only_tests`: the
+    run `dst` is tested on these of `src`'s tests only, and its files keep their numbers only."""
     for name in COPIED:
-        if (src / name).exists():
+        if (src / name).exists() and not (only_tests and name in _PER_TEST):
             with open(src / name, "rb") as source:
                 _write(dst / name, lambda f: shutil.copyfileobj(source, f))
+    metrics = read_json(src / "metrics.json")
+    if only_tests:
+        lines = (src / "per_sample.jsonl").read_text().splitlines(keepends=True)
+        _write(dst / "per_sample.jsonl", "".join(x for x in lines if json.loads(x)["test"] in only_tests))
+        _write(dst / "previews.json", json_text({t: p for t, p in read_json(src / "previews.json").items()
+                                                 if t in only_tests}))
+        metrics["tests"] = {t: metrics["tests"][t] for t in only_tests}
     _write(dst / "run.json", json_text({**read_json(src / "run.json"), **run_fields}))
-    return write_metrics(dst, {**read_json(src / "metrics.json"), **metrics_fields})
+    return write_metrics(dst, {**metrics, **metrics_fields})
 
 
 def update_run_record(out: Path, fields: dict) -> dict:

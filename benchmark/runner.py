@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import itertools
 import shutil
 import sys
 import time
@@ -169,6 +170,25 @@ def training_identity(config: dict) -> str:
     return run_hash({k: v for k, v in config.items() if k not in SUITE_FIELDS})
 
 
+def restricted(config: dict, tests: tuple[str, ...]) -> dict:
+    """`config` as a run tested on `tests` only (a subset of its own): each test is scored on its own (the
+    shuffled-audio pairing drawn per test from a fixed seed, docs/protocol.md §2), so the numbers of the others do not depend on which are left out."""
+    kept = {**config, "tests": list(tests),
+            "split_sha256": {k: v for k, v in config["split_sha256"].items() if k == config["train"] or k in tests}}
+    negatives = {k: v for k, v in (config.get("negatives") or {}).items() if k in tests}
+    if negatives:
+        kept["negatives"] = negatives
+    else:
+        kept.pop("negatives", None)
+    return kept
+
+
+def _test_subsets(config: dict) -> list[tuple[str, ...]]:
+    """The non-empty proper subsets of a run's tests, in its order (a run has one to three tests)."""
+    tests = config.get("tests") or []
+    return [sub for n in range(1, len(tests)) for sub in itertools.combinations(tests, n)]
+
+
 def weights_identity(config: dict) -> str:
     """Hash of what determines a run's trained weights: its training identity without what it is tested on
     (only the training domain's split lists kept). Two runs with the same weights identity train the same
@@ -194,6 +214,8 @@ class RunIndex:
             if "config" in run and metrics.get("config_hash") == run.get("config_hash"):
                 found.setdefault(training_identity(run["config"]), folder)
                 found.setdefault("trained:" + weights_identity(run["config"]), folder)  # its validation scores
+                for tests in _test_subsets(run["config"]):  # its numbers on part of its tests
+                    found.setdefault("subset:" + training_identity(restricted(run["config"], tests)), folder)
                 if (folder / "best_model.pt").exists():  # its weights can be scored on other tests
                     found.setdefault("weights:" + weights_identity(run["config"]), folder)
         return found
@@ -205,6 +227,11 @@ class RunIndex:
 
     def find(self, config: dict) -> Path | None:
         return self._get(training_identity(config))
+
+    def find_superset(self, config: dict) -> Path | None:
+        """A finished run of the same training tested on more sets than this run (e.g. table1's VGGSS-like
+        training, also tested cross-dataset): this run's numbers are its numbers on this run's tests."""
+        return self._get("subset:" + training_identity(config))
 
     def find_weights(self, config: dict) -> Path | None:
         """A finished run with best_model.pt whose training was this run's (weights_identity)."""
@@ -294,15 +321,18 @@ def _run_locked(suite: Suite, entry: MethodEntry, train_domain: str, tests: list
         if accelerator.is_main_process:  # the old run's checkpoints belong to the old config
             shutil.rmtree(out / "ckpt", ignore_errors=True)
         accelerator.wait_for_everyone()
-    source = index.find(config)
+    source, tests_of_source = index.find(config), None
+    if source is None:
+        source, tests_of_source = index.find_superset(config), config["tests"]
     if source is not None and source != out:  # the same computation was already run: reuse it
         metrics = None
         if accelerator.is_main_process:
             metrics = copy_run(source, out, {"config": config, "config_hash": chash, "lr_selection": lr_selection,
                                              "copied_from": str(source)},
-                               {"config_hash": chash, "label": config["label"]})
+                               {"config_hash": chash, "label": config["label"]}, only_tests=tests_of_source)
         accelerator.wait_for_everyone()
-        log(f"reuse {entry.label} train={train_domain} seed={seed}: same run as {source}")
+        log(f"reuse {entry.label} train={train_domain} seed={seed}: same run as {source}"
+            + (f" (its tests {', '.join(tests_of_source)} only)" if tests_of_source else ""))
         index.add(config, out)
         return metrics or read_json(done)
 

@@ -98,6 +98,44 @@ def _smoke(name="table1", **changes):
                                **changes)
 
 
+def test_a_run_tested_on_more_sets_is_reused_for_fewer(tmp_path):
+    """table1's VGGSS-like training is tested on both sets (in-domain and cross-dataset); a suite that tests the
+    same training in-domain only copies it, keeping that test's numbers, rows and previews, and trains nothing."""
+    from accelerate import Accelerator
+
+    from benchmark.runner import run_dir, run_suite
+    from benchmark.suites import load_suite
+
+    both = load_suite("table1", "smoke", seeds=[0], only_methods=["supervised"])
+    both = dataclasses.replace(both, evaluations=[e for e in both.evaluations if e.train == "vggss"])
+    one = dataclasses.replace(both, name="labels", evaluations=[e for e in both.evaluations if e.test == "vggss"])
+    lines = []
+    run_suite(both, tmp_path, Accelerator(cpu=True), log=lines.append)
+    source = run_dir(tmp_path, both, "vggss", "supervised", 0)
+    assert json.loads((source / "run.json").read_text())["config"]["tests"] == ["vggss", "flickr"]
+    lines.clear()
+    run_suite(one, tmp_path, Accelerator(cpu=True), log=lines.append)
+    assert not any(x.startswith("done") for x in lines)
+    assert any("reuse supervised" in x and "(its tests vggss only)" in x for x in lines)
+    copy = run_dir(tmp_path, one, "vggss", "supervised", 0)
+    a, b = (json.loads((d / "metrics.json").read_text()) for d in (source, copy))
+    assert set(b["tests"]) == {"vggss"} and b["tests"]["vggss"] == a["tests"]["vggss"]
+    assert b["best_val"] == a["best_val"] and b["config_hash"] != a["config_hash"]
+    rows = [json.loads(x) for x in (source / "per_sample.jsonl").read_text().splitlines()]
+    kept = [json.loads(x) for x in (copy / "per_sample.jsonl").read_text().splitlines()]
+    assert kept == [r for r in rows if r["test"] == "vggss"] and len(kept) < len(rows)
+    assert set(json.loads((copy / "previews.json").read_text())) == {"vggss"}
+    # the copy verifies like any run: the next invocation skips it as finished
+    lines.clear()
+    run_suite(one, tmp_path, Accelerator(cpu=True), log=lines.append)
+    assert any(x.startswith("skip supervised") for x in lines)
+    # and the subset copy is the same as a run trained for that test alone
+    fresh = tmp_path / "fresh"
+    run_suite(one, fresh, Accelerator(cpu=True), log=lines.append)
+    c = json.loads((run_dir(fresh, one, "vggss", "supervised", 0) / "metrics.json").read_text())
+    assert c["tests"] == b["tests"] and c["best_val"] == b["best_val"]
+
+
 def test_lr_grid_is_chosen_on_validation_and_the_tuning_run_is_reused(tmp_path):
     from accelerate import Accelerator
 
