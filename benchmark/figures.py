@@ -153,7 +153,10 @@ def label_budget_figure(suite, results_dir: Path, agg, groups: dict, sizes: dict
     if not drawn:
         plt.close(fig)
         return None
-    # one legend, on the last panel that has lines (a domain whose runs have not landed has none)
-    next(ax for ax in axes[0][::-1] if ax.get_legend_handles_labels()[0]).legend(fontsize=7, loc="best")
+    # one legend for every panel's lines (a method may have landed on one domain only), on the last panel
+    legend = {}
+    for ax in axes[0]:
+        legend.update({label: handle for handle, label in zip(*ax.get_legend_handles_labels())})
+    axes[0, -1].legend(legend.values(), legend.keys(), fontsize=7, loc="best")
     fig.suptitle(f"{suite.name} ({suite.profile}): CIoU vs labels, mean ± 95 % CI over seeds", fontsize=9)
     return save(fig, results_dir / suite.name / "figures" / f"ciou_vs_labels{_suffix(suite)}.png")
