@@ -14,7 +14,7 @@ from scipy import stats
 
 import methods
 from benchmark import figures, metadata
-from benchmark.claims import below_floor, trained_labels, write_claims
+from benchmark.claims import below_floor, paired, trained_labels, write_claims
 from benchmark.io import write_text_atomic
 from benchmark.data.adapters import adapter_for
 from benchmark.data.label_lists import budget_sizes
@@ -155,12 +155,37 @@ def budget_table(suite: Suite, agg: pd.DataFrame, evs: list[Evaluation], metric:
     return markdown_table(lines)
 
 
-def _budget_sections(suite: Suite, agg: pd.DataFrame, results_dir: Path, metrics=METRICS) -> list[str]:
+def budget_gain_table(suite: Suite, long: pd.DataFrame, evs: list[Evaluation], reference: str) -> str:
+    """Each competitor minus `reference` at each budget, paired within seed (a seed's labeled list is the same
+    for every method), mean ± 95 % CI (n seeds both have): what the unlabeled pool gives at that budget."""
+    lines = []
+    for e in suite.methods:
+        if e.label == reference or budget_free(e.name) or methods.get_method(e.name).reference_only:
+            continue
+        row = {"Method": _row_name(e.label, e.name, "", True, e.control)}
+        for ev in evs:
+            res = paired(long, ev.name, e.label, reference)
+            half = (res["ci"][1] - res["ci"][0]) / 2 if "ci" in res else float("nan")
+            sign = "+" if res["n"] and res["mean"] > 0 else ""
+            row[f"{ev.budget} ({labels_of(suite, ev) or '?'} labels)"] = \
+                sign + _fmt(res["mean"], half, res["n"]) if res["n"] else "—"
+        lines.append(row)
+    return markdown_table(lines)
+
+
+def _budget_sections(suite: Suite, agg: pd.DataFrame, results_dir: Path, metrics=METRICS,
+                     long: pd.DataFrame | None = None) -> list[str]:
     out = []
+    reference = next((e.label for e in suite.methods if e.name == "supervised" and not e.control), None)
     for name, evs in budget_groups(suite).items():
         title = next(e.title for e in suite.evaluations if e.name == evs[0].name).rpartition(", label budget")[0]
         for metric in metrics:
             out += [f"## {title}: {SHOWN[metric]} by label budget", "", budget_table(suite, agg, evs, metric), ""]
+        if long is not None and reference:
+            out += [f"### {title}: CIoU gain over {reference}, paired within seed", "",
+                    f"Each method's test CIoU minus {reference}'s on the same seed, hence the same labeled list: "
+                    "mean ± 95 % CI (Student t) over the seeds both have, (n). Descriptive, not a test of a claim.",
+                    "", budget_gain_table(suite, long, evs, reference), ""]
     if metrics == METRICS:
         sizes = {ev.name: labels_of(suite, ev) for evs in budget_groups(suite).values() for ev in evs}
         path = figures.label_budget_figure(suite, results_dir, agg, budget_groups(suite), sizes)
@@ -455,7 +480,7 @@ def write_leaderboard(suite: Suite, results_dir: Path, wall_seconds: float | Non
         out += [f"![{kind} {ev.name}](figures/{f.name})"
                 for kind, f in figures.draw(suite, results_dir, ev, finished, domains)]
         out += [""]
-    out += _budget_sections(suite, agg, results_dir) if budgeted else []
+    out += _budget_sections(suite, agg, results_dir, long=long) if budgeted else []
     groups = convergence(suite, runs)
     rising = still_rising(groups) if groups else None
     out += training_report(suite, groups, rising, long)

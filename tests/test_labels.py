@@ -207,3 +207,22 @@ def test_smoke_suite_end_to_end(tmp_path, capsys):
     log = capsys.readouterr().out
     assert "done " not in log and log.count("skip oracle train=flickr seed=0") == 1
     assert log.count("skip supervised train=flickr@") == 4
+
+
+def test_gain_table_pairs_each_method_with_supervised_within_seed():
+    import pandas as pd
+
+    from benchmark.leaderboard import budget_gain_table, budget_groups
+    from benchmark.suite_results import COLUMNS
+
+    suite = load_suite("labels", "smoke")
+    evs = budget_groups(suite)["flickr"]
+    values = {("supervised", 0): 50.0, ("supervised", 1): 60.0, ("supervised", 2): 70.0,
+              ("xpl", 0): 52.0, ("xpl", 1): 63.0}  # xpl's seed 2 missing: pairs use seeds 0 and 1 only
+    long = pd.DataFrame([{"evaluation": evs[0].name, "label": m, "method": m, "variant": "a", "primary": True,
+                          "seed": s, "metric": "ciou", "value": v} for (m, s), v in values.items()], columns=COLUMNS)
+    table = budget_gain_table(suite, long, evs, "supervised")
+    rows = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]] for line in table.splitlines()[2:]}
+    assert set(rows) == {"hard_pl", "attention10k_ssl", "xpl"}  # no oracle, floor or reference row
+    assert rows["xpl"][0] == "+2.50 ± 6.35 (2)"  # diffs 2, 3: t(0.975, 1) = 12.706 x 0.5
+    assert rows["xpl"][1:] == ["—"] * 3 and rows["hard_pl"] == ["—"] * 4
