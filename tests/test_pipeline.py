@@ -52,8 +52,10 @@ def test_prefetching_equals_the_serial_loop(name, smoke_suite, smoke_domains, ac
     for new, new_seen, new_res in (runs[1], runs[2]):
         assert new_seen == ref_seen  # rows of every step, in order, and every loss to the last bit
         assert_same_training(ref, ref_res, new, new_res, data, accelerator)
-        if name == "xpl":  # the curriculum re-selected after warm-up: those steps were planned when they ran
-            assert new.curriculum["epoch"] >= 1 and any(ulb for _, (_, ulb), _ in new_seen)
+        if name == "xpl":  # the curriculum re-selected after warm-up: those steps were planned when they ran.
+            # Read at the last validation: after training the method holds the best checkpoint's curriculum,
+            # and which validation wins moves with float noise (e.g. the thread count).
+            assert new_res.history[-1]["curriculum_epoch"] >= 1 and any(ulb for _, (_, ulb), _ in new_seen)
     assert not _loader_threads()
 
 
