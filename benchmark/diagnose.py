@@ -1,6 +1,7 @@
 """What a finished run's maps look at: where they peak, and whether they follow the sound.
 
     python -m benchmark.diagnose results/table1/runs/bench/train-flickr/ezvsl/seed1 [more run folders] [--domain D]
+                                 [--at-init [--weights TYPE=FILE]]
 
 For each run folder (its best_model.pt and run.json), on its first test set (or --domain), over every test image:
 - `peak on border`: the share of images whose headline map peaks on the outer ring of the map's cells (the ring
@@ -14,10 +15,16 @@ For each run folder (its best_model.pt and run.json), on its first test set (or 
   their peak counts as cell (0, 0) and their correlations as 0.
 A run below the centre floor whose maps peak on the border and ignore the sound has locked onto a location, not
 an object (docs/methods.md §6). Maps are computed on the CPU, as `benchmark.localize --export-predictions`.
+
+`--at-init` looks at the models as the run's training started them instead (its seed, its config and pretrained
+files, no training; only run.json is needed): whether a run was dead before its first step, or died in training
+(docs/methods.md §7). A pretrained file recorded at a path this machine lacks is named with `--weights TYPE=FILE`;
+its content must be the recorded one (its sha256 is checked).
 """
 from __future__ import annotations
 
 import argparse
+import copy
 import sys
 from pathlib import Path
 
@@ -26,6 +33,11 @@ import torch.nn.functional as F
 
 from benchmark.evaluate import shuffled_audio_rows
 from benchmark.localize import InputError, build, cpu_test_maps, run_record, run_test_set
+from benchmark.suites import backbone_specs
+from benchmark.trainer import initial_models
+from methods import get_method
+from methods.base import load_method_config
+from methods.common.weights import WeightsError
 
 
 def _rowwise_corr(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -57,12 +69,36 @@ def map_statistics(maps: torch.Tensor, other_sound: torch.Tensor, gt: torch.Tens
     }
 
 
-def diagnose(run_folder: Path, domain: str | None = None) -> dict:
-    """map_statistics of a finished run's headline map on its first test set (or `domain`)."""
+def untrained(record: dict, run_json: Path, weights: dict[str, str] | None = None):
+    """The run's method with its models as its training started them (benchmark.trainer.initial_models);
+    `weights` ({backbone type: file}) stands in for recorded pretrained files at paths this machine lacks."""
+    model = copy.deepcopy(record["model"])
+    for part in backbone_specs(model):
+        if part["type"] in (weights or {}) and part.get("weights"):
+            part["weights"] = weights[part["type"]]  # weights_sha256 stays: the content is still checked
+    cls = get_method(record["method"])
+    method = cls(load_method_config(cls, record["method_config"]), model)
+    try:
+        models = initial_models(method, record["seed"])
+    except WeightsError as err:  # a pretrained file recorded in run.json that is not on this machine
+        raise InputError(f"{run_json}: {err}") from None
+    for m in models.values():
+        m.eval()
+    method.attach(models)
+    return method
+
+
+def diagnose(run_folder: Path, domain: str | None = None, at_init: bool = False,
+             weights: dict[str, str] | None = None) -> dict:
+    """map_statistics of a finished run's headline map on its first test set (or `domain`); `at_init`: of the
+    models the run started from."""
     if not (run_folder / "run.json").is_file():
         raise InputError(f"{run_folder}: no run.json (not a finished run folder)")
     record = run_record(run_folder / "run.json")
-    method, config = build(record["method"], run_folder / "best_model.pt", record["profile"])
+    if at_init:
+        method, config = untrained(record, run_folder / "run.json", weights), record
+    else:
+        method, config = build(record["method"], run_folder / "best_model.pt", record["profile"])
     name, data = run_test_set(config, domain)
     rows = data.rows["test"]
     variant = method.report_variants()[0]
@@ -70,24 +106,32 @@ def diagnose(run_folder: Path, domain: str | None = None) -> dict:
     other = cpu_test_maps(method, variant, config, data, audio_rows=shuffled_audio_rows(rows))
     stats = map_statistics(maps, other, data.table.get(rows)["gt"])
     return {"run": str(run_folder), "method": record["method"], "seed": record["seed"], "test": name,
-            "variant": variant, **stats}
+            "variant": variant, "weights": "initial" if at_init else "best", **stats}
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", nargs="+", type=Path, help="finished run folders (best_model.pt, run.json)")
     parser.add_argument("--domain", help="test set to look at; default: each run's first")
+    parser.add_argument("--at-init", action="store_true",
+                        help="the models as each run's training started them, not its best_model.pt")
+    parser.add_argument("--weights", action="append", default=[], metavar="TYPE=FILE",
+                        help="with --at-init: a recorded pretrained file's copy on this machine")
     args = parser.parse_args(argv)
+    weights = dict(item.partition("=")[::2] for item in args.weights)
+    if any(not kind or not path for kind, path in weights.items()):
+        parser.error(f"--weights {args.weights}: expected TYPE=FILE, e.g. light_cnn=weights/light_cnn.safetensors")
     failed = 0
     for folder in args.runs:
         try:
-            s = diagnose(folder, args.domain)
+            s = diagnose(folder, args.domain, args.at_init, weights)
         except InputError as err:
             print(f"error: {err}", file=sys.stderr)
             failed += 1
             continue
         mode = s["most_common_peak"]
-        print(f"{s['run']}: {s['method']} seed {s['seed']} on {s['test']} ({s['n']} images, "
+        print(f"{s['run']}{' at initialisation' if args.at_init else ''}: {s['method']} seed {s['seed']} on "
+              f"{s['test']} ({s['n']} images, "
               f"{s['map_cells'][0]}x{s['map_cells'][1]} map): constant maps {100 * s['constant_maps']:.1f} %, "
               f"peak on border {100 * s['peak_on_border']:.1f} % (border cells {100 * s['border_cells']:.1f} %), "
               f"most common peak cell {tuple(mode['cell'])} {100 * mode['share']:.1f} %; "

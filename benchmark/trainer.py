@@ -346,13 +346,18 @@ def _selection_key(val: dict) -> tuple:
     return (val["ciou"], val["auc"])
 
 
+def initial_models(method: Method, seed: int) -> dict:
+    """The method's models as a run under `seed` starts them (`benchmark.diagnose --at-init` rebuilds them so)."""
+    set_seed(seed)  # model initialisation: same weights on every process
+    return method.build_models()
+
+
 def prepare_training(method: Method, data: DomainData, budget: Budget, seed: int, accelerator,
                      channels_last: bool = False) -> tuple:
     """(models, optimizers, context, samplers): the method's models built under `seed`, prepared and
     attached, the method set up for the run, and everything `run_step` needs (`benchmark.perf` steps the
     same set-up). `channels_last`: the models' convolutions in NHWC memory format."""
-    set_seed(seed)  # model initialisation: same weights on every process
-    models = method.build_models()
+    models = initial_models(method, seed)
     if channels_last:
         models = {k: m.to(memory_format=torch.channels_last) for k, m in models.items()}
     if accelerator.num_processes > 1 and accelerator.device.type == "cuda":

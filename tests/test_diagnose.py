@@ -3,14 +3,18 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 
 import methods
 from benchmark import diagnose
 from benchmark.checkpoint import WEIGHTS_RECORD
-from benchmark.suites import role_specs
+from benchmark.localize import InputError, run_record
+from benchmark.suites import Budget, role_specs
+from benchmark.trainer import prepare_training
+from methods.common.localizer import unwrap
 from methods.config import given
-from tests.conftest import make_method
+from tests.conftest import make_method, same_state
 
 
 def _gt_at(cells, n=8, size=64):
@@ -46,19 +50,65 @@ def test_constant_maps_are_counted_and_correlate_zero():
     assert s["constant_maps"] == 1.0 and s["same_map_other_sound"] == 0.0 and s["map_vs_gt"] == 0.0
 
 
+def _run_folder(folder, suite, seed=0, weights=True):
+    """A finished supervised run's folder under the smoke profile: run.json, and best_model.pt if `weights`."""
+    folder.mkdir()
+    model = role_specs(suite.model_spec, methods.get_method("supervised").model_roles)
+    record = {"method": "supervised", "method_config": None, "model": model, "data": given(suite.data),
+              "profile": "smoke", "dataset": "synthetic", "budget": given(suite.budget), "tests": ["flickr"],
+              "seed": seed}
+    if weights:
+        state = {k: v.state_dict() for k, v in make_method("supervised", suite).build_models().items()}
+        torch.save({**state, WEIGHTS_RECORD: record}, folder / "best_model.pt")
+    (folder / "run.json").write_text(json.dumps({"config": record}))
+    return folder
+
+
 def test_command_on_a_run_folder(tmp_path, smoke_suite, capsys):
-    run = tmp_path / "seed0"
-    run.mkdir()
-    model = role_specs(smoke_suite.model_spec, methods.get_method("supervised").model_roles)
-    record = {"method": "supervised", "method_config": None, "model": model, "data": given(smoke_suite.data),
-              "profile": "smoke", "dataset": "synthetic", "budget": given(smoke_suite.budget), "tests": ["flickr"],
-              "seed": 0}
-    state = {k: v.state_dict() for k, v in make_method("supervised", smoke_suite).build_models().items()}
-    torch.save({**state, WEIGHTS_RECORD: record}, run / "best_model.pt")
-    (run / "run.json").write_text(json.dumps({"config": record}))
+    run = _run_folder(tmp_path / "seed0", smoke_suite)
     assert diagnose.main([str(run), str(tmp_path / "missing")]) == 2  # a bad folder is named, the others run
     out, err = capsys.readouterr()
     assert "supervised seed 0 on flickr (32 images, 8x8 map): constant maps" in out
     assert "missing: no run.json" in err
     s = diagnose.diagnose(run)
     assert s["n"] == 32 and 0 <= s["peak_on_border"] <= 1 and -1 <= s["same_map_other_sound"] <= 1
+
+
+def test_at_init_rebuilds_the_models_the_training_started_from(tmp_path, smoke_suite, smoke_domains, accelerator):
+    run = _run_folder(tmp_path / "seed3", smoke_suite, seed=3, weights=False)  # run.json is enough
+    budget = Budget(steps=2, global_batch_size=8, eval_every=2, eval_batch_size=32)
+    started = prepare_training(make_method("supervised", smoke_suite), smoke_domains["flickr"], budget, 3,
+                               accelerator)[0]
+    rebuilt = diagnose.untrained(run_record(run / "run.json"), run / "run.json").models
+    assert same_state(rebuilt["a"].state_dict(), unwrap(started["a"]).state_dict())
+    other_seed = diagnose.untrained({**run_record(run / "run.json"), "seed": 4}, run / "run.json").models
+    assert not same_state(other_seed["a"].state_dict(), rebuilt["a"].state_dict())
+    assert diagnose.main([str(run), "--at-init"]) == 0
+    assert diagnose.diagnose(run, at_init=True)["weights"] == "initial"
+    with pytest.raises(InputError, match="best_model.pt"):  # without --at-init the trained weights are needed
+        diagnose.diagnose(run)
+
+
+def test_at_init_takes_a_recorded_pretrained_file_from_another_path(tmp_path, smoke_suite):
+    """A run trained elsewhere records its pretrained file's path there: --weights names this machine's copy,
+    whose content must be the recorded one."""
+    from safetensors.torch import save_file
+
+    from methods.common.backbones import LightVisualCNN
+    from methods.common.weights import file_sha256
+
+    run = _run_folder(tmp_path / "seed0", smoke_suite, weights=False)
+    record = json.loads((run / "run.json").read_text())
+    visual = record["config"]["model"]["a"]["visual"]
+    copy, other = tmp_path / "copy.safetensors", tmp_path / "other.safetensors"
+    save_file(LightVisualCNN(**{k: v for k, v in visual.items() if k != "type"}).state_dict(), str(copy))
+    save_file({k: v + 1 for k, v in LightVisualCNN(**{k: v for k, v in visual.items() if k != "type"})
+               .state_dict().items()}, str(other))
+    visual.update(weights="/elsewhere/light_cnn.safetensors", weights_sha256=file_sha256(copy))
+    (run / "run.json").write_text(json.dumps(record))
+    with pytest.raises(InputError, match="run.json: light_cnn weights file not found: /elsewhere"):
+        diagnose.diagnose(run, at_init=True)
+    with pytest.raises(InputError, match="has sha256"):  # a different file under the same type
+        diagnose.diagnose(run, at_init=True, weights={"light_cnn": str(other)})
+    assert diagnose.diagnose(run, at_init=True, weights={"light_cnn": str(copy)})["n"] == 32
+    assert diagnose.main([str(run), "--at-init", "--weights", f"light_cnn={copy}"]) == 0
