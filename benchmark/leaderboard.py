@@ -22,6 +22,7 @@ from benchmark.suite_results import (FALSE_ALARM, METRICS, NEGATIVE, SECONDARY, 
                                      load_runs, write_csv)
 from benchmark.suites import Evaluation, Suite, budget_free, suite_adapters, stand_in
 
+HEART = "xpl"  # the method the harness is built around: label-budget tables compare it with each other method
 SHOWN = {"ciou": "CIoU", "auc": "AUC", "ciou_fixed0.5": "CIoU@0.5", "auc_fixed0.5": "AUC@0.5",
          "neg_ap": "AP", "neg_max_f1": "max-F1", "neg_precision": "Precision@0.5", "neg_localised": "Localised"}
 
@@ -155,22 +156,37 @@ def budget_table(suite: Suite, agg: pd.DataFrame, evs: list[Evaluation], metric:
     return markdown_table(lines)
 
 
+def _competitors(suite: Suite) -> list:
+    """The suite's entries that compete at a budget: no floor, no oracle, no budget-free row."""
+    return [e for e in suite.methods
+            if not (budget_free(e.name) or methods.get_method(e.name).reference_only)]
+
+
+def _paired_cells(suite: Suite, long: pd.DataFrame, evs: list[Evaluation], a: str, b: str) -> dict:
+    """Test CIoU of label a minus label b per budget, paired within seed: mean ± 95 % CI (n seeds both have)."""
+    cells = {}
+    for ev in evs:
+        res = paired(long, ev.name, a, b)
+        half = (res["ci"][1] - res["ci"][0]) / 2 if "ci" in res else float("nan")
+        sign = "+" if res["n"] and res["mean"] > 0 else ""
+        cells[f"{ev.budget} ({labels_of(suite, ev) or '?'} labels)"] = \
+            sign + _fmt(res["mean"], half, res["n"]) if res["n"] else "—"
+    return cells
+
+
 def budget_gain_table(suite: Suite, long: pd.DataFrame, evs: list[Evaluation], reference: str) -> str:
     """Each competitor minus `reference` at each budget, paired within seed (a seed's labeled list is the same
     for every method), mean ± 95 % CI (n seeds both have): what the unlabeled pool gives at that budget."""
-    lines = []
-    for e in suite.methods:
-        if e.label == reference or budget_free(e.name) or methods.get_method(e.name).reference_only:
-            continue
-        row = {"Method": _row_name(e.label, e.name, "", True, e.control)}
-        for ev in evs:
-            res = paired(long, ev.name, e.label, reference)
-            half = (res["ci"][1] - res["ci"][0]) / 2 if "ci" in res else float("nan")
-            sign = "+" if res["n"] and res["mean"] > 0 else ""
-            row[f"{ev.budget} ({labels_of(suite, ev) or '?'} labels)"] = \
-                sign + _fmt(res["mean"], half, res["n"]) if res["n"] else "—"
-        lines.append(row)
-    return markdown_table(lines)
+    return markdown_table([{"Method": _row_name(e.label, e.name, "", True, e.control),
+                            **_paired_cells(suite, long, evs, e.label, reference)}
+                           for e in _competitors(suite) if e.label != reference])
+
+
+def budget_versus_table(suite: Suite, long: pd.DataFrame, evs: list[Evaluation], subject: str,
+                        skip: tuple[str, ...] = ()) -> str:
+    """`subject` minus each other competitor (but those in `skip`) at each budget, paired within seed."""
+    return markdown_table([{"Comparison": f"{subject} − {e.label}", **_paired_cells(suite, long, evs, subject, e.label)}
+                           for e in _competitors(suite) if e.label not in (subject, *skip)])
 
 
 def _budget_sections(suite: Suite, agg: pd.DataFrame, results_dir: Path, metrics=METRICS,
@@ -186,6 +202,13 @@ def _budget_sections(suite: Suite, agg: pd.DataFrame, results_dir: Path, metrics
                     f"Each method's test CIoU minus {reference}'s on the same seed, hence the same labeled list: "
                     "mean ± 95 % CI (Student t) over the seeds both have, (n). Descriptive, not a test of a claim.",
                     "", budget_gain_table(suite, long, evs, reference), ""]
+        subject = next((e.label for e in suite.methods if e.name == HEART and not e.control), None)
+        if long is not None and subject and reference:
+            out += [f"### {title}: {subject} against the other semi-supervised methods, paired within seed", "",
+                    f"{subject}'s test CIoU minus the other method's on the same seed (its gain over {reference} "
+                    "is in the table above): mean ± 95 % CI (Student t) over the seeds both have, (n). A dead "
+                    "run (the collapse check) counts at its score. Descriptive, not a test of a claim.", "",
+                    budget_versus_table(suite, long, evs, subject, skip=(reference,)), ""]
     if metrics == METRICS:
         sizes = {ev.name: labels_of(suite, ev) for evs in budget_groups(suite).values() for ev in evs}
         path = figures.label_budget_figure(suite, results_dir, agg, budget_groups(suite), sizes)

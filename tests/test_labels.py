@@ -226,3 +226,22 @@ def test_gain_table_pairs_each_method_with_supervised_within_seed():
     assert set(rows) == {"hard_pl", "attention10k_ssl", "xpl"}  # no oracle, floor or reference row
     assert rows["xpl"][0] == "+2.50 ± 6.35 (2)"  # diffs 2, 3: t(0.975, 1) = 12.706 x 0.5
     assert rows["xpl"][1:] == ["—"] * 3 and rows["hard_pl"] == ["—"] * 4
+
+
+def test_versus_table_pairs_xpl_with_each_other_method_within_seed():
+    import pandas as pd
+
+    from benchmark.leaderboard import budget_groups, budget_versus_table
+    from benchmark.suite_results import COLUMNS
+
+    suite = load_suite("labels", "smoke")
+    evs = budget_groups(suite)["flickr"]
+    values = {("hard_pl", 0): 60.0, ("hard_pl", 1): 70.0, ("hard_pl", 2): 80.0,
+              ("xpl", 0): 58.0, ("xpl", 1): 67.0, ("xpl", 2): 79.0, ("supervised", 0): 10.0}
+    long = pd.DataFrame([{"evaluation": evs[1].name, "label": m, "method": m, "variant": "a", "primary": True,
+                          "seed": s, "metric": "ciou", "value": v} for (m, s), v in values.items()], columns=COLUMNS)
+    table = budget_versus_table(suite, long, evs, "xpl", skip=("supervised",))
+    rows = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]] for line in table.splitlines()[2:]}
+    assert set(rows) == {"xpl − hard_pl", "xpl − attention10k_ssl"}  # no self, skipped, oracle or floor row
+    assert rows["xpl − hard_pl"][1] == "-2.00 ± 2.48 (3)"  # diffs -2, -3, -1: t(0.975, 2) = 4.303 x 1/sqrt(3)
+    assert rows["xpl − hard_pl"][0] == "—" and rows["xpl − attention10k_ssl"] == ["—"] * 4
