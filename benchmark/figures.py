@@ -121,10 +121,11 @@ def overlay_figure(suite, results_dir: Path, evaluation: Evaluation, runs: list,
     return save(fig, results_dir / suite.name / "figures" / f"overlays-{evaluation.name}{_suffix(suite)}.png")
 
 
-def label_budget_figure(suite, results_dir: Path, agg, groups: dict, sizes: dict) -> Path | None:
+def label_budget_figure(suite, results_dir: Path, agg, groups: dict, sizes: dict, long=None) -> Path | None:
     """Test CIoU against the number of labels (log x), one panel per domain (`groups`: evaluation -> its budgeted
-    evaluations, `sizes`: evaluation -> labels), one line per method with its mean ± 95 % CI band over seeds; the
-    budget-free rows (oracle, floors) as horizontal lines with their bands."""
+    evaluations, `sizes`: evaluation -> labels), one line per method with its mean ± 95 % CI band over seeds and,
+    from `long` (the per-seed results), a dot per seed: a mean over runs of which some died shows as two clusters
+    where the band alone looks like spread. The budget-free rows (oracle, floors) are horizontal lines with bands."""
     fig, axes = plt.subplots(1, len(groups), figsize=(5.2 * len(groups), 3.8), squeeze=False)
     drawn = False
     for ax, evs in zip(axes[0], groups.values()):
@@ -144,6 +145,13 @@ def label_budget_figure(suite, results_dir: Path, agg, groups: dict, sizes: dict
             else:
                 ax.plot(x, mean, marker="o", color=colour, label=entry.label)
                 ax.fill_between(x, mean - ci, mean + ci, color=colour, alpha=0.2)
+                if long is not None:  # each method's dots a little to the side of the others' (log x)
+                    shift = 1.05 ** (i - (len(suite.methods) - 1) / 2)
+                    for ev, at in zip(evs, x):
+                        seeds = long[(long.evaluation == ev.name) & (long.label == entry.label) & long.primary
+                                     & (long.metric == "ciou")]["value"]
+                        ax.scatter(np.full(len(seeds), at * shift), seeds, s=10, color=colour, alpha=0.6,
+                                   linewidths=0)
         ax.set_xscale("log")
         ax.set_xticks(x[~np.isnan(x)], [f"{int(n)}\n{ev.budget}" for n, ev in zip(x, evs) if not np.isnan(n)])
         ax.minorticks_off()
@@ -158,5 +166,6 @@ def label_budget_figure(suite, results_dir: Path, agg, groups: dict, sizes: dict
     for ax in axes[0]:
         legend.update({label: handle for handle, label in zip(*ax.get_legend_handles_labels())})
     axes[0, -1].legend(legend.values(), legend.keys(), fontsize=7, loc="best")
-    fig.suptitle(f"{suite.name} ({suite.profile}): CIoU vs labels, mean ± 95 % CI over seeds", fontsize=9)
+    dots = "; dots: single seeds" if long is not None else ""
+    fig.suptitle(f"{suite.name} ({suite.profile}): CIoU vs labels, mean ± 95 % CI over seeds{dots}", fontsize=9)
     return save(fig, results_dir / suite.name / "figures" / f"ciou_vs_labels{_suffix(suite)}.png")

@@ -211,7 +211,7 @@ def _budget_sections(suite: Suite, agg: pd.DataFrame, results_dir: Path, metrics
                     budget_versus_table(suite, long, evs, subject, skip=(reference,)), ""]
     if metrics == METRICS:
         sizes = {ev.name: labels_of(suite, ev) for evs in budget_groups(suite).values() for ev in evs}
-        path = figures.label_budget_figure(suite, results_dir, agg, budget_groups(suite), sizes)
+        path = figures.label_budget_figure(suite, results_dir, agg, budget_groups(suite), sizes, long)
         out += [f"![CIoU vs labels](figures/{path.name})", ""] if path else []
     return out
 
