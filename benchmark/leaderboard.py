@@ -185,7 +185,8 @@ def budget_gain_table(suite: Suite, long: pd.DataFrame, evs: list[Evaluation], r
 def budget_versus_table(suite: Suite, long: pd.DataFrame, evs: list[Evaluation], subject: str,
                         skip: tuple[str, ...] = ()) -> str:
     """`subject` minus each other competitor (but those in `skip`) at each budget, paired within seed."""
-    return markdown_table([{"Comparison": f"{subject} − {e.label}", **_paired_cells(suite, long, evs, subject, e.label)}
+    return markdown_table([{"Comparison": f"{subject} − {e.label}",
+                            **_paired_cells(suite, long, evs, subject, e.label)}
                            for e in _competitors(suite) if e.label not in (subject, *skip)])
 
 
@@ -204,7 +205,7 @@ def _budget_sections(suite: Suite, agg: pd.DataFrame, results_dir: Path, metrics
                     "", budget_gain_table(suite, long, evs, reference), ""]
         subject = next((e.label for e in suite.methods if e.name == HEART and not e.control), None)
         if long is not None and subject and reference:
-            out += [f"### {title}: {subject} against the other semi-supervised methods, paired within seed", "",
+            out += [f"### {title}: {subject} against each other method, paired within seed", "",
                     f"{subject}'s test CIoU minus the other method's on the same seed (its gain over {reference} "
                     "is in the table above): mean ± 95 % CI (Student t) over the seeds both have, (n). A dead "
                     "run (the collapse check) counts at its score. Descriptive, not a test of a claim.", "",
