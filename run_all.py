@@ -21,7 +21,8 @@ from benchmark.checkpoint import CheckpointMismatch
 from benchmark.data.store import StoreError
 from benchmark.io import remove_stale_temporaries, unwritable
 from benchmark.runner import run_suite
-from benchmark.suites import SuiteError, list_suites, load_profile, load_suite, validate_suite, with_weights
+from benchmark.suites import (SuiteError, list_suites, load_profile, load_suite, parse_weights, validate_suite,
+                              with_weights)
 from benchmark.tracking import TRACKERS, missing_tracker
 from benchmark.trainer import PROGRESS, NonFiniteLoss
 from benchmark.verify import DamagedRun, damaged_runs, finished_runs
@@ -113,7 +114,7 @@ def _main(argv=None) -> int:
     names = list_suites() if args.suite == "all" else [args.suite]
     suites = []
     try:  # every suite is checked before any training starts
-        weights = _parse_weights(args.weights)
+        weights = parse_weights(args.weights)
         missing = sorted(set(load_profile(args.profile).needs_weights) - set(weights))
         if missing:
             raise SuiteError(f"profile {args.profile!r} needs --weights {missing[0]}=FILE for {missing} "
@@ -204,16 +205,6 @@ def suite_runs(suite, results_dir: Path) -> list[Path]:
     base = results_dir / suite.name / "runs" / suite.profile
     return [f for f in finished_runs(results_dir, suite.name, suite.profile)
             if f.relative_to(base).parts[1] in labels]
-
-
-def _parse_weights(items: list[str]) -> dict[str, str]:
-    out = {}
-    for item in items:
-        kind, sep, path = item.partition("=")
-        if not sep or not kind or not path:
-            raise SuiteError(f"--weights {item!r}: expected TYPE=PATH, e.g. resnet18=/weights/resnet18.pth")
-        out[kind] = path
-    return out
 
 
 if __name__ == "__main__":

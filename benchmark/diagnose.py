@@ -33,7 +33,7 @@ import torch.nn.functional as F
 
 from benchmark.evaluate import shuffled_audio_rows
 from benchmark.localize import InputError, build, cpu_test_maps, run_record, run_test_set
-from benchmark.suites import backbone_specs
+from benchmark.suites import SuiteError, backbone_specs, parse_weights
 from benchmark.trainer import initial_models
 from methods import get_method
 from methods.base import load_method_config
@@ -118,9 +118,10 @@ def main(argv=None) -> int:
     parser.add_argument("--weights", action="append", default=[], metavar="TYPE=FILE",
                         help="with --at-init: a recorded pretrained file's copy on this machine")
     args = parser.parse_args(argv)
-    weights = dict(item.partition("=")[::2] for item in args.weights)
-    if any(not kind or not path for kind, path in weights.items()):
-        parser.error(f"--weights {args.weights}: expected TYPE=FILE, e.g. light_cnn=weights/light_cnn.safetensors")
+    try:
+        weights = parse_weights(args.weights)
+    except SuiteError as err:
+        parser.error(str(err))
     failed = 0
     for folder in args.runs:
         try:

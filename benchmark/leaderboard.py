@@ -194,6 +194,7 @@ def _budget_sections(suite: Suite, agg: pd.DataFrame, results_dir: Path, metrics
                      long: pd.DataFrame | None = None) -> list[str]:
     out = []
     reference = next((e.label for e in suite.methods if e.name == "supervised" and not e.control), None)
+    subject = next((e.label for e in suite.methods if e.name == HEART and not e.control), None)
     for name, evs in budget_groups(suite).items():
         title = next(e.title for e in suite.evaluations if e.name == evs[0].name).rpartition(", label budget")[0]
         for metric in metrics:
@@ -203,7 +204,6 @@ def _budget_sections(suite: Suite, agg: pd.DataFrame, results_dir: Path, metrics
                     f"Each method's test CIoU minus {reference}'s on the same seed, hence the same labeled list: "
                     "mean ± 95 % CI (Student t) over the seeds both have, (n). Descriptive, not a test of a claim.",
                     "", budget_gain_table(suite, long, evs, reference), ""]
-        subject = next((e.label for e in suite.methods if e.name == HEART and not e.control), None)
         if long is not None and subject and reference:
             out += [f"### {title}: {subject} against each other method, paired within seed", "",
                     f"{subject}'s test CIoU minus the other method's on the same seed (its gain over {reference} "

@@ -420,6 +420,17 @@ def backbone_specs(node) -> list[dict]:
     return [b for value in node.values() for b in backbone_specs(value)]
 
 
+def parse_weights(items: list[str]) -> dict[str, str]:
+    """{backbone type: path} from `--weights TYPE=PATH` arguments (run_all, benchmark.diagnose)."""
+    out = {}
+    for item in items:
+        kind, sep, path = item.partition("=")
+        if not sep or not kind or not path:
+            raise SuiteError(f"--weights {item!r}: expected TYPE=PATH, e.g. resnet18=/weights/resnet18.pth")
+        out[kind] = path
+    return out
+
+
 def with_weights(suite: Suite, weights: dict[str, str], digests: dict[str, str] | None = None) -> Suite:
     """The suite with local pretrained weight files set on the backbones of those types (run_all --weights),
     in the base spec and every role's overrides alike: each such backbone spec gets `weights` (the path, to

@@ -101,9 +101,9 @@ def test_at_init_takes_a_recorded_pretrained_file_from_another_path(tmp_path, sm
     record = json.loads((run / "run.json").read_text())
     visual = record["config"]["model"]["a"]["visual"]
     copy, other = tmp_path / "copy.safetensors", tmp_path / "other.safetensors"
-    save_file(LightVisualCNN(**{k: v for k, v in visual.items() if k != "type"}).state_dict(), str(copy))
-    save_file({k: v + 1 for k, v in LightVisualCNN(**{k: v for k, v in visual.items() if k != "type"})
-               .state_dict().items()}, str(other))
+    state = LightVisualCNN(**{k: v for k, v in visual.items() if k != "type"}).state_dict()
+    save_file(state, str(copy))
+    save_file({k: v + 1 for k, v in state.items()}, str(other))
     visual.update(weights="/elsewhere/light_cnn.safetensors", weights_sha256=file_sha256(copy))
     (run / "run.json").write_text(json.dumps(record))
     with pytest.raises(InputError, match="run.json: light_cnn weights file not found: /elsewhere"):
